@@ -1,0 +1,65 @@
+"""The network as a structure: which ops it has, where its heads are, what each head depends on."""
+from ..errors import ArgumentError, ModelError
+from .ops import REGISTRY
+
+
+class Network:
+    """A `classviz.weights.Model` checked against the op registry, with its heads found.
+
+    heads: tuple of classifier tensor names, main (deepest) first, then the auxiliary heads deepest
+    first; roles: dict 'main'/'aux2'/'aux1' -> tensor name, where present."""
+
+    def __init__(self, model):
+        for node in model.nodes:
+            if node.op not in REGISTRY:
+                raise ModelError(f"unsupported op type '{node.op}' in node '{node.name}'")
+        self.model = model
+        self.producer = {t: n for n in model.nodes for t in n.outputs}
+        self.depth = self._depths()
+        classifiers = []
+        for out in model.outputs:
+            t = model.resolve(out)
+            if t in self.producer and self.producer[t].op == "Gemm" and t not in classifiers:
+                classifiers.append(t)
+        if not classifiers:
+            raise ModelError(f"{model.source}: no classifier output (a Gemm feeding a graph output) found")
+        self.heads = tuple(sorted(classifiers, key=lambda t: -self.depth[t]))
+        aux = self.heads[1:]
+        self.roles = {"main": self.heads[0]}
+        self.roles.update({f"aux{len(aux) - i}": t for i, t in enumerate(aux)})
+
+    def _depths(self):
+        """Longest path, in nodes, from the input to each tensor (nodes are topologically sorted)."""
+        depth = {self.model.input_name: 0}
+        for node in self.model.nodes:
+            d = 1 + max(depth.get(i, 0) for i in node.inputs)
+            for t in node.outputs:
+                depth[t] = d
+        return depth
+
+    def resolve_head(self, head):
+        """The tensor name for `head`: None (the main classifier), a role ('main', 'aux2', 'aux1')
+        or any tensor name of the graph (through Dropout/Identity/Softmax aliases).
+        Raises ArgumentError naming the available heads when there is no such tensor."""
+        if head is None:
+            return self.heads[0]
+        if not isinstance(head, str):
+            raise ArgumentError(f"head must be a string or None, got {type(head).__name__}")
+        if head in self.roles:
+            return self.roles[head]
+        t = self.model.resolve(head)
+        if t not in self.producer:
+            known = ", ".join(list(self.roles) + list(self.heads))
+            raise ArgumentError(f"no head or tensor named {head!r} in the network (heads: {known})")
+        return t
+
+    def ancestors(self, tensor):
+        """The nodes `tensor` depends on, in topological order (list of `Node`)."""
+        need, stack = set(), [tensor]
+        while stack:
+            t = stack.pop()
+            node = self.producer.get(t)
+            if node is not None and id(node) not in need:
+                need.add(id(node))
+                stack.extend(node.inputs)
+        return [n for n in self.model.nodes if id(n) in need]

@@ -1,0 +1,231 @@
+"""The registry: canonical op type -> the class that runs it inside a plan.
+
+An op instance is built for one node at one input shape and dtype. It knows its output shape,
+what its forward saves for the backward, and how much scratch it needs; it runs through whatever
+backend module the plan hands it (`be.conv.forward(...)`), so nothing here knows about devices.
+"""
+import numpy as np
+
+from ..errors import ArgumentError
+from ..kernels import geometry
+
+
+class Op:
+    """Base: one node, shapes fixed. ins/outs are backend arrays; gins[i] is None when input i
+    needs no gradient; acc[i] says whether gins[i] already holds another consumer's gradient."""
+    view = False   # True when the output is a view of the input (no forward work)
+    work = 0       # scratch elements needed
+
+    def __init__(self, node, in_shapes, dtype, be):
+        self.node, self.dtype = node, dtype
+        self.out_shape = self.infer(node, in_shapes)
+
+    def prepare(self, be, relu):
+        """Cast and upload weights, allocate what the forward saves. relu: fuse a ReLU after it."""
+
+    def fail(self, what):
+        raise ArgumentError(f"node '{self.node.name}' ({self.node.op}): {what}")
+
+    def param(self, be, key, shape=None):
+        a = self.node.params[key].astype(self.dtype)
+        return be.asarray(a.reshape(shape) if shape is not None else a)
+
+
+class Conv(Op):
+    def infer(self, node, in_shapes):
+        n, c, h, w = _rank4(self, in_shapes[0])
+        a = node.attrs
+        wt = node.params["W"]
+        self.group = a["group"]
+        if c != wt.shape[1] * self.group:
+            self.fail(f"expects {wt.shape[1] * self.group} input channels, got {c}")
+        self.win = geometry.conv_window(a["kernel"], a["strides"], a["pads"], a["dilations"], h, w)
+        _positive(self, self.win, h, w)
+        return (n, wt.shape[0], self.win.Ho, self.win.Wo)
+
+    def prepare(self, be, relu):
+        self.relu = relu
+        self.w = self.param(be, "W", (self.node.params["W"].shape[0], -1))
+        self.b = self.param(be, "B")
+        self.work = be.conv.work_size(self.node.params["W"].shape[1] * self.group, self.win)
+
+    def forward(self, be, ins, out, work):
+        be.conv.forward(ins[0], self.w, self.b, self.win, self.group, out, self.relu, work)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        if self.relu:
+            be.relu.backward(out, gout, gout, False)
+        be.conv.backward(gout, self.w, self.win, self.group, gins[0], acc[0], work)
+
+
+class Gemm(Op):
+    def infer(self, node, in_shapes):
+        shape = in_shapes[0]
+        k, c = node.params["W"].shape
+        if len(shape) != 2:
+            self.fail(f"expects a (N, {c}) input, got shape {shape}")
+        if shape[1] != c:
+            self.fail(f"expects {c} input features, got {shape[1]}: the network does not accept this input size")
+        return (shape[0], k)
+
+    def prepare(self, be, relu):
+        self.relu = relu
+        self.w, self.b = self.param(be, "W"), self.param(be, "B")
+
+    def forward(self, be, ins, out, work):
+        be.gemm.forward(ins[0], self.w, self.b, out)
+        if self.relu:
+            be.relu.forward(out, out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        if self.relu:
+            be.relu.backward(out, gout, gout, False)
+        be.gemm.backward(gout, self.w, gins[0], acc[0])
+
+
+class Relu(Op):
+    def infer(self, node, in_shapes):
+        return in_shapes[0]
+
+    def forward(self, be, ins, out, work):
+        be.relu.forward(ins[0], out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        be.relu.backward(out, gout, gins[0], acc[0])
+
+
+class MaxPool(Op):
+    def infer(self, node, in_shapes):
+        n, c, h, w = _rank4(self, in_shapes[0])
+        a = node.attrs
+        self.win = geometry.pool_window(a["kernel"], a["strides"], a["pads"], a["ceil_mode"], h, w)
+        _positive(self, self.win, h, w)
+        return (n, c, self.win.Ho, self.win.Wo)
+
+    def prepare(self, be, relu):
+        self.argmax = be.empty(self.out_shape, np.int32)
+
+    def forward(self, be, ins, out, work):
+        be.maxpool.forward(ins[0], self.win, out, self.argmax)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        be.maxpool.backward(gout, self.win, gins[0], self.argmax, acc[0])
+
+
+class AveragePool(MaxPool):
+    def prepare(self, be, relu):
+        self.include_pad = bool(self.node.attrs["count_include_pad"])
+
+    def forward(self, be, ins, out, work):
+        be.avgpool.forward(ins[0], self.win, self.include_pad, out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        be.avgpool.backward(gout, self.win, self.include_pad, gins[0], acc[0])
+
+
+class GlobalAveragePool(Op):
+    def infer(self, node, in_shapes):
+        n, c, h, w = _rank4(self, in_shapes[0])
+        return (n, c, 1, 1)
+
+    def forward(self, be, ins, out, work):
+        be.avgpool.global_forward(ins[0], out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        be.avgpool.global_backward(gout, gins[0], acc[0])
+
+
+class LRN(Op):
+    def infer(self, node, in_shapes):
+        return _rank4(self, in_shapes[0])
+
+    def prepare(self, be, relu):
+        a = self.node.attrs
+        self.args = (a["size"], a["alpha"], a["beta"], a["bias"])
+        self.scale = be.empty(self.out_shape, self.dtype)
+
+    def forward(self, be, ins, out, work):
+        size, alpha, beta, bias = self.args
+        be.lrn.forward(ins[0], size, alpha, beta, bias, out, self.scale)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        size, alpha, beta, _ = self.args
+        be.lrn.backward(gout, ins[0], out, self.scale, size, alpha, beta, gins[0], acc[0])
+
+
+class Concat(Op):
+    def infer(self, node, in_shapes):
+        shapes = [_rank4(self, s) for s in in_shapes]
+        n, _, h, w = shapes[0]
+        if any((s[0], s[2], s[3]) != (n, h, w) for s in shapes):
+            self.fail(f"inputs disagree in batch or spatial size: {shapes}")
+        self.offsets = list(np.cumsum([0] + [s[1] for s in shapes[:-1]]))
+        return (n, sum(s[1] for s in shapes), h, w)
+
+    def forward(self, be, ins, out, work):
+        for x, off, placed in zip(ins, self.offsets, self.placed):
+            if not placed:
+                be.concat.forward(x, off, out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        for g, off, placed, a in zip(gins, self.offsets, self.placed, acc):
+            if g is not None and not placed:
+                be.concat.backward(gout, off, g, a)
+
+
+class Flatten(Op):
+    view = True
+
+    def infer(self, node, in_shapes):
+        shape = in_shapes[0]
+        feats = int(np.prod(shape[1:]))
+        expected = node.attrs.get("features")
+        if expected is not None and feats != expected:
+            self.fail(f"expects {expected} features, got {feats} from shape {shape}: "
+                      "the network does not accept this input size")
+        return (shape[0], feats)
+
+    def forward(self, be, ins, out, work):
+        if not self.out_is_view:
+            out[...] = ins[0].reshape(out.shape)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        if not self.grad_is_view:
+            g = gout.reshape(gins[0].shape)
+            if acc[0]:
+                gins[0][...] += g
+            else:
+                gins[0][...] = g
+
+
+class Affine(Op):
+    def infer(self, node, in_shapes):
+        shape = in_shapes[0]
+        out = np.broadcast_shapes(shape, (1,) + node.params["scale"].shape, (1,) + node.params["shift"].shape)
+        if tuple(out) != tuple(shape):
+            self.fail(f"constant of shape {node.params['scale'].shape} would broadcast the input {shape} to {out}")
+        return tuple(shape)
+
+    def prepare(self, be, relu):
+        self.scale, self.shift = self.param(be, "scale"), self.param(be, "shift")
+
+    def forward(self, be, ins, out, work):
+        be.affine.forward(ins[0], self.scale, self.shift, out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        be.affine.backward(gout, self.scale, gins[0], acc[0])
+
+
+REGISTRY = {cls.__name__: cls for cls in (Conv, Gemm, Relu, MaxPool, AveragePool, GlobalAveragePool, LRN,
+                                          Concat, Flatten, Affine)}
+
+
+def _rank4(op, shape):
+    if len(shape) != 4:
+        op.fail(f"expects an (N, C, H, W) input, got shape {shape}")
+    return tuple(shape)
+
+
+def _positive(op, win, h, w):
+    if win.Ho < 1 or win.Wo < 1:
+        op.fail(f"input of {h}x{w} is too small (output would be {win.Ho}x{win.Wo})")

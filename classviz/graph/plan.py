@@ -1,0 +1,142 @@
+"""An execution plan: one head, one input shape, one dtype, one backend; built once, run every step.
+
+Building it decides everything that does not change between steps:
+- which nodes run (only those the head depends on);
+- fusions: a ReLU folds into the Conv or Gemm before it;
+- buffers, allocated once: every tensor's value and gradient; the inputs of a channel Concat are
+  placed as views of its output (so the concat costs nothing forward or backward), a Flatten is a
+  view of its input;
+- the backward schedule: which gradient writes overwrite and which accumulate.
+"""
+from .ops import REGISTRY
+
+
+class Step:
+    """One op of the plan with the tensors it reads and writes."""
+
+    def __init__(self, op, ins, out):
+        self.op, self.ins, self.out = op, ins, out
+        self.acc = [False] * len(ins)
+
+
+class Plan:
+    """Forward to `head` and backward to the input for inputs of exactly `shape` and `dtype`.
+
+    network: graph.Network; head: a tensor name (already resolved); shape: (N, C, H, W);
+    dtype: numpy float32 or float64; be: a backend module from `classviz.kernels`.
+    Raises ArgumentError when the network cannot take this input shape."""
+
+    def __init__(self, network, head, shape, dtype, be):
+        self.be, self.head, self.shape, self.dtype = be, head, tuple(shape), dtype
+        self.input = network.model.input_name
+        nodes = network.ancestors(head)
+        consumers = _count_consumers(nodes)
+        self.steps = self._fuse(nodes, consumers)
+        self._infer_shapes()
+        self._place_values(consumers)
+        self._place_grads(consumers)
+        self.work = be.empty((max([s.op.work for s in self.steps] + [1]),), dtype)
+
+    # -- building -------------------------------------------------------------------------------
+    def _fuse(self, nodes, consumers):
+        producer = {n.outputs[0]: n for n in nodes}
+        fused_into, steps = {}, []
+        for n in nodes:
+            src = producer.get(n.inputs[0])
+            if (n.op == "Relu" and src is not None and src.op in ("Conv", "Gemm")
+                    and consumers[n.inputs[0]] == 1 and n.inputs[0] != self.head):
+                fused_into[id(src)] = n
+        for n in nodes:
+            if n.op == "Relu" and any(r is n for r in fused_into.values()):
+                continue
+            relu = fused_into.get(id(n))
+            steps.append((n, relu is not None, relu.outputs[0] if relu else n.outputs[0]))
+        return steps
+
+    def _infer_shapes(self):
+        self.shapes = {self.input: self.shape}
+        steps = []
+        for node, relu, out in self.steps:
+            op = REGISTRY[node.op](node, [self.shapes[i] for i in node.inputs], self.dtype, self.be)
+            op.prepare(self.be, relu)
+            self.shapes[out] = op.out_shape
+            steps.append(Step(op, list(node.inputs), out))
+        self.steps = steps
+
+    def _place_values(self, consumers):
+        be = self.be
+        placed = {}  # tensor -> (concat output tensor, channel offset)
+        view_ops = {s.out for s in self.steps if s.op.view}
+        for s in self.steps:
+            if s.op.node.op == "Concat":
+                s.op.placed = []
+                for t, off in zip(s.ins, s.op.offsets):
+                    ok = (consumers[t] == 1 and t != self.head and t != self.input and t not in view_ops
+                          and t not in placed)
+                    if ok:
+                        placed[t] = (s.out, off)
+                    s.op.placed.append(ok)
+        self.placed = placed
+        self.values = {}
+        for s in reversed(self.steps):
+            if s.op.view:
+                continue
+            if s.out in placed:
+                dst, off = placed[s.out]
+                self.values[s.out] = self.values[dst][:, off:off + self.shapes[s.out][1]]
+            else:
+                self.values[s.out] = be.empty(self.shapes[s.out], self.dtype)
+        for s in self.steps:
+            if s.op.view:
+                src = self.values.get(s.ins[0])
+                s.op.out_is_view = src is not None and src.flags.c_contiguous
+                self.values[s.out] = (src.reshape(s.op.out_shape) if s.op.out_is_view
+                                      else be.empty(s.op.out_shape, self.dtype))
+
+    def _place_grads(self, consumers):
+        be = self.be
+        self.grads = {self.head: be.empty(self.shapes[self.head], self.dtype)}
+        written = set()
+        for s in reversed(self.steps):
+            for k, t in enumerate(s.ins):
+                s.acc[k] = t in written
+                written.add(t)
+                if t in self.grads:
+                    continue
+                if t in self.placed:
+                    dst, off = self.placed[t]
+                    self.grads[t] = self.grads[dst][:, off:off + self.shapes[t][1]]
+                elif s.op.view and consumers[t] == 1:
+                    self.grads[t] = self.grads[s.out].reshape(self.shapes[t])
+                else:
+                    self.grads[t] = be.empty(self.shapes[t], self.dtype)
+            if s.op.view:
+                s.op.grad_is_view = consumers[s.ins[0]] == 1
+
+    # -- running --------------------------------------------------------------------------------
+    def forward(self, x):
+        """Run the forward pass on x (backend array of this plan's shape and dtype); returns the
+        head's value (a buffer of the plan, overwritten by the next call)."""
+        values, be, work = self.values, self.be, self.work
+        values[self.input] = x
+        for s in self.steps:
+            s.op.forward(be, [values[t] for t in s.ins], values[s.out], work)
+        return values[self.head]
+
+    def backward(self, seed):
+        """Backward from the head to the input after `forward`. seed(grad_head) fills the head's
+        gradient buffer in place. Returns the input's gradient (a buffer of the plan)."""
+        values, grads, be, work = self.values, self.grads, self.be, self.work
+        seed(grads[self.head])
+        for s in reversed(self.steps):
+            s.op.backward(be, grads[s.out], [values[t] for t in s.ins], values[s.out],
+                          [grads[t] for t in s.ins], s.acc, work)
+        return grads[self.input]
+
+
+def _count_consumers(nodes):
+    counts = {}
+    for n in nodes:
+        for t in n.inputs:
+            counts[t] = counts.get(t, 0) + 1
+    return counts

@@ -1,0 +1,44 @@
+"""The CPU backend: NumPy arrays, GEMMs through NumPy's BLAS, everything else in Numba.
+
+Each op module here has a twin of the same name in `classviz.kernels.cuda` with the same function
+signatures; `classviz.graph` only ever talks to a backend through this module's names.
+"""
+import numpy as np
+
+from . import affine, avgpool, concat, conv, gemm, lrn, maxpool, relu
+
+name = "cpu"
+xp = np
+
+
+def empty(shape, dtype):
+    """An uninitialised array of `shape` and `dtype` on this backend."""
+    return np.empty(shape, dtype)
+
+
+def zeros(shape, dtype):
+    """A zero-filled array of `shape` and `dtype` on this backend."""
+    return np.zeros(shape, dtype)
+
+
+def asarray(a, dtype=None):
+    """`a` (any array-like) as an array of this backend, converted to `dtype` when given."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def to_numpy(a):
+    """`a` as a NumPy array (no copy on the CPU)."""
+    return np.asarray(a)
+
+
+def is_array(a):
+    """True when `a` is an array this backend can compute on."""
+    return isinstance(a, np.ndarray)
+
+
+def all_finite(a):
+    """True when `a` holds no NaN or Inf."""
+    return bool(np.isfinite(a).all())
+
+
+__all__ = ["affine", "avgpool", "concat", "conv", "gemm", "lrn", "maxpool", "relu"]

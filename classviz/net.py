@@ -1,0 +1,117 @@
+"""The engine's public face: `load` a GoogLeNet, then `forward` and `gradient` on input images."""
+import numpy as np
+
+from . import weights
+from .errors import ArgumentError
+from .graph import Network, Plan
+from .kernels import get_backend
+
+DTYPES = (np.float32, np.float64)
+
+
+def load(path, backend="auto"):
+    """Load the network in the weights file at `path` (ONNX) onto `backend` ('auto', 'cpu', 'cuda';
+    'auto' picks CUDA when usable). Returns a `Net`. Raises ModelError, ArgumentError."""
+    be = get_backend(backend)
+    return Net(Network(weights.read(path)), be)
+
+
+class Net:
+    """A loaded GoogLeNet with fixed weights.
+
+    heads: classifier tensor names, main first, then auxiliary heads deepest first.
+    roles: {'main': ..., 'aux2': ..., 'aux1': ...} for the heads present.
+    backend: the backend module in use ('cpu' or 'cuda' as `backend.name`).
+    Plans are built on first use for each (head, input shape, dtype) and cached."""
+
+    def __init__(self, network, backend):
+        self.network, self.backend = network, backend
+        self.model = network.model
+        self.heads, self.roles = network.heads, dict(network.roles)
+        self.channels = self.model.input_shape[1] or 3
+        self._plans = {}
+
+    def head_name(self, head=None):
+        """The tensor name a head argument (None, a role or a tensor name) stands for (str)."""
+        return self.network.resolve_head(head)
+
+    def plan(self, head, shape, dtype=np.float32):
+        """The cached `graph.Plan` for (head, shape, dtype); built on first use."""
+        t = self.network.resolve_head(head)
+        key = (t, tuple(shape), np.dtype(dtype))
+        if key not in self._plans:
+            try:
+                self._plans[key] = Plan(self.network, t, shape, np.dtype(dtype), self.backend)
+            except ArgumentError as e:
+                raise ArgumentError(f"x of shape {tuple(shape)} does not fit head {t!r}: {e}") from None
+        return self._plans[key]
+
+    def forward(self, x, head=None):
+        """Scores of `head` for images x.
+
+        x: float32 or float64 array (N, 3, H, W) in the model's input space (NumPy, or CuPy on the
+        CUDA backend); head: None (main), a role or a tensor name.
+        Returns a new array of x's dtype: (N, K) for a classifier, the tensor's shape otherwise."""
+        x = self._check_x(x)
+        return self.plan(head, x.shape, x.dtype).forward(x).copy()
+
+    def gradient(self, x, classes, head=None, out=None):
+        """The objective and its gradient with respect to the input.
+
+        obj[n] = head_output[n, classes[n]] (for a feature head of shape (N, C, H, W): the mean of
+        channel classes[n] over H, W); grad = d(sum_n obj[n]) / dx.
+        x: as in `forward`; classes: int or int sequence of length N, each in [0, K);
+        out: optional array like x to receive the gradient (saves an allocation).
+        Returns (obj: (N,) array of x's dtype, grad: array of x's shape and dtype)."""
+        x = self._check_x(x)
+        plan = self.plan(head, x.shape, x.dtype)
+        cls = self._check_classes(classes, x.shape[0], plan.shapes[plan.head])
+        y = plan.forward(x)
+        xp = self.backend.xp
+        rows = xp.arange(x.shape[0])
+        obj = y[rows, cls]
+        obj = obj.reshape(x.shape[0], -1).mean(axis=1) if y.ndim > 2 else obj.copy()
+
+        def seed(g):
+            g[...] = 0
+            g[rows, cls] = 1.0 / (int(np.prod(g.shape[2:])) if g.ndim > 2 else 1)
+
+        grad = plan.backward(seed)
+        if out is None:
+            return obj, grad.copy()
+        out[...] = grad
+        return obj, out
+
+    def _check_x(self, x):
+        be = self.backend
+        if not be.is_array(x):
+            if not isinstance(x, np.ndarray):
+                raise ArgumentError(f"x must be an array, got {type(x).__name__}")
+            x = be.asarray(x)
+        if x.ndim != 4:
+            raise ArgumentError(f"x must have shape (N, {self.channels}, H, W), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.channels:
+            raise ArgumentError(f"x must have {self.channels} channels on axis 1, got shape {tuple(x.shape)}")
+        if x.shape[0] < 1:
+            raise ArgumentError("x holds no images (batch size 0)")
+        if x.dtype not in DTYPES:
+            raise ArgumentError(f"x must be float32 or float64, got {x.dtype}")
+        if not x.flags.c_contiguous:
+            x = be.asarray(x)
+        if not be.all_finite(x):
+            raise ArgumentError("x contains NaN or Inf")
+        return x
+
+    def _check_classes(self, classes, n, head_shape):
+        k = head_shape[1]
+        c = np.asarray(classes.get() if hasattr(classes, "get") else classes)
+        if c.ndim == 0:
+            c = np.full(n, c)
+        if c.ndim != 1 or c.shape[0] != n:
+            raise ArgumentError(f"classes must be an int or {n} ints (one per image), got shape {c.shape}")
+        if c.dtype.kind not in "iu":
+            raise ArgumentError(f"classes must be integers, got {c.dtype}")
+        bad = c[(c < 0) | (c >= k)]
+        if bad.size:
+            raise ArgumentError(f"class index {int(bad[0])} is out of range: this head has {k} classes (0 to {k - 1})")
+        return self.backend.asarray(c.astype(np.int64))

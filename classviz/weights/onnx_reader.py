@@ -1,0 +1,402 @@
+"""Read an ONNX GoogLeNet into a `Model` of canonical nodes (see `classviz.weights.model.OPS`).
+
+What exporters write and what it becomes:
+- Dropout, Identity                    -> aliases (inference: the identity)
+- Softmax / LogSoftmax                 -> `softmax_of` (the objective is the pre-softmax score)
+- BatchNormalization, Mul/Add/Sub/Div by a constant -> Affine, folded into the Conv/Gemm before it
+- MatMul by a constant                 -> Gemm
+- Reshape to (batch, features)         -> Flatten
+- torchvision's transform_input prologue (Gather/Unsqueeze/Mul/Add/Concat on the channel axis)
+                                        -> one per-channel Affine, found by evaluating it
+"""
+import os
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..errors import ModelError
+from .model import Model, Node
+
+# ops that may only appear in the input prologue, evaluated once at load time
+PROLOGUE_OPS = {"Gather", "Unsqueeze", "Squeeze", "Slice", "Concat", "Mul", "Add", "Sub", "Div",
+                "Identity", "Cast"}
+ARITH = {"Mul", "Add", "Sub", "Div"}
+
+
+def read_onnx(path):
+    """Read the ONNX file at `path` (str or PathLike) and return a `Model`.
+
+    Raises ModelError for a missing, truncated or non-ONNX file, an empty graph, an op outside the
+    supported set (naming the op type and node), or external data outside the model's folder."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelError(f"weights file not found: {path}")
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception as e:  # protobuf raises several unrelated types for garbage input
+        raise ModelError(f"{path} is not a readable ONNX file ({type(e).__name__}: {_one_line(e)})") from None
+    if not proto.HasField("graph") or len(proto.graph.node) == 0:
+        raise ModelError(f"{path}: the ONNX graph is empty (no nodes)")
+    _load_external_data(proto, os.path.dirname(os.path.abspath(path)), path)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None or not 7 <= opset <= 21:
+        raise ModelError(f"{path}: ONNX opset {opset} is not supported (7 to 21 are)")
+    model = _Reader(proto.graph, opset, path).read()
+    model.metadata = {p.key: p.value for p in proto.metadata_props}
+    model.source = path
+    return model
+
+
+def _one_line(e):
+    return " ".join(str(e).split())[:200]
+
+
+def _load_external_data(proto, base_dir, path):
+    """Load external tensor data, refusing any location outside the model's own folder."""
+    from onnx.external_data_helper import _get_all_tensors, load_external_data_for_tensor, uses_external_data
+    for tensor in _get_all_tensors(proto):
+        if not uses_external_data(tensor):
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        loc = info.get("location", "")
+        parts = loc.replace("\\", "/").split("/")
+        if not loc or os.path.isabs(loc) or loc.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            raise ModelError(f"{path}: tensor '{tensor.name}' has external data at '{loc}', outside the model's folder")
+        full = os.path.realpath(os.path.join(base_dir, loc))
+        if os.path.commonpath([full, os.path.realpath(base_dir)]) != os.path.realpath(base_dir):
+            raise ModelError(f"{path}: tensor '{tensor.name}' has external data at '{loc}', outside the model's folder")
+        if not os.path.isfile(full):
+            raise ModelError(f"{path}: external data file '{loc}' for tensor '{tensor.name}' is missing")
+        try:
+            load_external_data_for_tensor(tensor, base_dir)
+        except Exception as e:
+            raise ModelError(f"{path}: cannot read external data '{loc}': {_one_line(e)}") from None
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+
+
+class _Reader:
+    def __init__(self, graph, opset, path):
+        self.graph, self.opset, self.path = graph, opset, path
+        self.consts = {}
+        for init in graph.initializer:
+            self.consts[init.name] = self._array(init)
+        inits = set(self.consts)
+        inputs = [i for i in graph.input if i.name not in inits]
+        if len(inputs) != 1:
+            raise ModelError(f"{path}: expected one image input, found {len(inputs)} ({', '.join(i.name for i in inputs)})")
+        self.input = inputs[0]
+        self.nodes, self.aliases, self.softmax_of = [], {}, {}
+
+    def _array(self, tensor):
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception as e:
+            raise ModelError(f"{self.path}: cannot decode tensor '{tensor.name}': {_one_line(e)}") from None
+
+    def read(self):
+        dims = self.input.type.tensor_type.shape.dim
+        shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+        if len(shape) != 4:
+            raise ModelError(f"{self.path}: input '{self.input.name}' has rank {len(shape)}, expected (N, C, H, W)")
+        onnx_nodes = self._toposort(list(self.graph.node))
+        prologue = self._prologue(onnx_nodes, shape[1] or 3)
+        for node in onnx_nodes:
+            if id(node) not in prologue:
+                self._convert(node)
+        outputs = [self._canon(o.name) for o in self.graph.output]
+        _fold_affines(self.nodes, set(outputs))
+        model = Model(self.nodes, self.input.name, shape, outputs, self.aliases, self.softmax_of)
+        return model
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _toposort(self, nodes):
+        ready = set(self.consts) | {self.input.name, ""}
+        out, pending = [], nodes
+        while pending:
+            rest = []
+            for n in pending:
+                if all(i in ready for i in n.input):
+                    out.append(n)
+                    ready.update(n.output)
+                else:
+                    rest.append(n)
+            if len(rest) == len(pending):
+                n = rest[0]
+                missing = [i for i in n.input if i not in ready]
+                raise ModelError(f"{self.path}: node '{n.name}' ({n.op_type}) reads undefined tensor '{missing[0]}'")
+            pending = rest
+        return out
+
+    def _canon(self, t):
+        while t in self.aliases:
+            t = self.aliases[t]
+        return t
+
+    def _const(self, name, node, what):
+        if name not in self.consts:
+            raise ModelError(f"{self.path}: node '{node.name}' ({node.op_type}) needs a constant {what}, got computed tensor '{name}'")
+        return self.consts[name]
+
+    @staticmethod
+    def _attrs(node):
+        return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    # -- the input prologue ------------------------------------------------------------------------
+    def _prologue(self, nodes, channels):
+        """Find the elementwise/indexing nodes between the input and the first real layer, and
+        replace them by one per-channel Affine found by evaluating them. Returns ids of the nodes
+        consumed."""
+        region, tensors = [], {self.input.name}
+        for node in nodes:
+            if node.op_type == "Constant":
+                self.consts[node.output[0]] = self._constant(node)
+                continue
+            live = [i for i in node.input if i in tensors]
+            if not live:
+                continue
+            rest_const = all(i in tensors or i in self.consts or i == "" for i in node.input)
+            if node.op_type not in PROLOGUE_OPS or not rest_const:
+                continue
+            region.append(node)
+            tensors.update(node.output)
+        if not region:
+            return set()
+        ids = {id(n) for n in region}
+        exits = {t for n in nodes if id(n) not in ids for t in n.input if t in tensors and t != self.input.name}
+        exits |= {o.name for o in self.graph.output if o.name in tensors and o.name != self.input.name}
+        consumed_raw = any(self.input.name in n.input for n in nodes if id(n) not in ids)
+        if len(exits) != 1 or consumed_raw:
+            names = ", ".join(sorted(n.name or n.op_type for n in region))
+            raise ModelError(f"{self.path}: cannot reduce the input prologue ({names}) to a per-channel affine map")
+        exit_t = exits.pop()
+        scale, shift = self._fit_affine(region, exit_t, channels)
+        self.nodes.append(Node("Affine", "input_prologue", [self.input.name], [exit_t], {},
+                               {"scale": scale, "shift": shift}))
+        return ids
+
+    def _fit_affine(self, region, exit_t, channels):
+        rng = np.random.default_rng(0)
+        probe = rng.standard_normal((2, channels, 3, 5)).astype(np.float32)
+        f0 = self._run(region, exit_t, np.zeros_like(probe))
+        f1 = self._run(region, exit_t, np.ones_like(probe))
+        fx = self._run(region, exit_t, probe)
+        if fx.shape != probe.shape:
+            raise ModelError(f"{self.path}: the input prologue changes the input's shape {probe.shape} -> {fx.shape}")
+        shift = f0[0, :, :1, :1].astype(np.float32)
+        scale = (f1 - f0)[0, :, :1, :1].astype(np.float32)
+        if not np.allclose(fx, probe * scale + shift, rtol=1e-5, atol=1e-5):
+            raise ModelError(f"{self.path}: the input prologue is not a per-channel affine map")
+        return scale, shift
+
+    def _run(self, region, exit_t, x):
+        env = dict(self.consts)
+        env[self.input.name] = x
+        for node in region:
+            env.update(zip(node.output, _eval_prologue(node, self._attrs(node), env, self.opset)))
+        return np.asarray(env[exit_t])
+
+    def _constant(self, node):
+        a = self._attrs(node)
+        if "value" in a:
+            return numpy_helper.to_array(a["value"])
+        for k in ("value_float", "value_int"):
+            if k in a:
+                return np.array(a[k])
+        for k in ("value_floats", "value_ints"):
+            if k in a:
+                return np.array(a[k])
+        raise ModelError(f"{self.path}: Constant node '{node.name}' has no supported value")
+
+    # -- one ONNX node -> canonical nodes -----------------------------------------------------------
+    def _convert(self, node):
+        op, a = node.op_type, self._attrs(node)
+        name = node.name or f"{op}_{len(self.nodes)}"
+        ins = [self._canon(i) for i in node.input]
+        if node.domain not in ("", "ai.onnx"):
+            raise ModelError(f"{self.path}: unsupported op type '{node.domain}.{op}' in node '{name}'")
+        if op == "Constant":
+            return
+        if op in ("Dropout", "Identity"):
+            self.aliases[node.output[0]] = ins[0]
+            return
+        if op in ("Softmax", "LogSoftmax"):
+            self.softmax_of[node.output[0]] = ins[0]
+            return
+        emit = lambda cop, inputs, attrs=None, params=None: self.nodes.append(
+            Node(cop, name, inputs, [node.output[0]], attrs or {}, params or {}))
+        if op == "Conv":
+            w = self._const(node.input[1], node, "weight").astype(np.float32)
+            if w.ndim != 4:
+                raise ModelError(f"{self.path}: Conv node '{name}' is not 2-D (weight rank {w.ndim})")
+            b = (self._const(node.input[2], node, "bias").astype(np.float32) if len(node.input) > 2 and node.input[2]
+                 else np.zeros(w.shape[0], np.float32))
+            kernel = tuple(a.get("kernel_shape", w.shape[2:]))
+            if kernel != w.shape[2:]:
+                raise ModelError(f"{self.path}: Conv node '{name}' kernel_shape {kernel} disagrees with its weight {w.shape}")
+            emit("Conv", [ins[0]], {"kernel": kernel, "strides": tuple(a.get("strides", (1, 1))),
+                                    "pads": self._pads(a, name), "dilations": tuple(a.get("dilations", (1, 1))),
+                                    "group": int(a.get("group", 1))}, {"W": w, "B": b})
+        elif op == "Relu":
+            emit("Relu", [ins[0]])
+        elif op in ("MaxPool", "AveragePool"):
+            if len(node.output) > 1 and node.output[1]:
+                raise ModelError(f"{self.path}: MaxPool node '{name}' asks for its Indices output, which is not supported")
+            kernel = tuple(a["kernel_shape"])
+            if len(kernel) != 2:
+                raise ModelError(f"{self.path}: {op} node '{name}' is not 2-D (kernel {kernel})")
+            if tuple(a.get("dilations", (1, 1))) != (1, 1):
+                raise ModelError(f"{self.path}: {op} node '{name}' has dilations {tuple(a['dilations'])}, which are not supported")
+            attrs = {"kernel": kernel, "strides": tuple(a.get("strides", (1, 1))), "pads": self._pads(a, name),
+                     "ceil_mode": int(a.get("ceil_mode", 0))}
+            if op == "AveragePool":
+                attrs["count_include_pad"] = int(a.get("count_include_pad", 0))
+            emit(op, [ins[0]], attrs)
+        elif op == "GlobalAveragePool":
+            emit(op, [ins[0]])
+        elif op == "LRN":
+            emit("LRN", [ins[0]], {"size": int(a["size"]), "alpha": float(a.get("alpha", 1e-4)),
+                                   "beta": float(a.get("beta", 0.75)), "bias": float(a.get("bias", 1.0))})
+        elif op == "Concat":
+            if a.get("axis") not in (1, -3) or any(i in self.consts for i in ins):
+                raise ModelError(f"{self.path}: Concat node '{name}' on axis {a.get('axis')} is not supported (only channels, axis 1)")
+            emit("Concat", ins, {"axis": 1})
+        elif op == "Flatten":
+            if a.get("axis", 1) != 1:
+                raise ModelError(f"{self.path}: Flatten node '{name}' with axis {a.get('axis')} is not supported (only axis 1)")
+            emit("Flatten", [ins[0]], {"features": None})
+        elif op == "Reshape":
+            shape = [int(s) for s in (self._const(node.input[1], node, "shape") if len(node.input) > 1
+                                      else a["shape"])]
+            if len(shape) != 2 or shape[0] not in (0, -1, 1) and shape[1] != -1:
+                raise ModelError(f"{self.path}: Reshape node '{name}' to {shape} is not a flatten to (batch, features); not supported")
+            emit("Flatten", [ins[0]], {"features": shape[1] if shape[1] > 0 else None})
+        elif op == "Gemm":
+            if a.get("transA", 0):
+                raise ModelError(f"{self.path}: Gemm node '{name}' with transA=1 is not supported")
+            w = self._const(node.input[1], node, "weight").astype(np.float32)
+            w = w if a.get("transB", 0) else w.T
+            w = w * np.float32(a.get("alpha", 1.0))
+            b = np.zeros(w.shape[0], np.float32)
+            if len(node.input) > 2 and node.input[2]:
+                c = self._const(node.input[2], node, "bias").astype(np.float32) * np.float32(a.get("beta", 1.0))
+                if c.size not in (1, w.shape[0]):
+                    raise ModelError(f"{self.path}: Gemm node '{name}' bias of shape {c.shape} is not per-output")
+                b = b + c.reshape(-1)
+            emit("Gemm", [ins[0]], {}, {"W": np.ascontiguousarray(w), "B": b})
+        elif op == "MatMul":
+            w = self._const(node.input[1], node, "weight").astype(np.float32)
+            if w.ndim != 2:
+                raise ModelError(f"{self.path}: MatMul node '{name}' weight of rank {w.ndim} is not supported")
+            emit("Gemm", [ins[0]], {}, {"W": np.ascontiguousarray(w.T), "B": np.zeros(w.shape[1], np.float32)})
+        elif op == "BatchNormalization":
+            s, b, m, v = (self._const(i, node, "statistic").astype(np.float64) for i in node.input[1:5])
+            k = s / np.sqrt(v + float(a.get("epsilon", 1e-5)))
+            emit("Affine", [ins[0]], {}, {"scale": k.astype(np.float32).reshape(-1, 1, 1),
+                                          "shift": (b - m * k).astype(np.float32).reshape(-1, 1, 1)})
+        elif op in ARITH:
+            self._arith(node, name, ins, emit)
+        else:
+            raise ModelError(f"{self.path}: unsupported op type '{op}' in node '{name}'")
+
+    def _arith(self, node, name, ins, emit):
+        op = node.op_type
+        consts = [i in self.consts for i in node.input]
+        if consts.count(True) != 1:
+            raise ModelError(f"{self.path}: {op} node '{name}' of two computed tensors is not supported")
+        c = self.consts[node.input[consts.index(True)]].astype(np.float32)
+        x_first = not consts[0]
+        c = c.reshape(c.shape[1:]) if c.ndim == 4 and c.shape[0] == 1 else c
+        one, zero = np.ones_like(c), np.zeros_like(c)
+        if op == "Mul":
+            scale, shift = c, zero
+        elif op == "Add":
+            scale, shift = one, c
+        elif op == "Sub":
+            scale, shift = (one, -c) if x_first else (-one, c)
+        elif x_first:
+            scale, shift = 1 / c, zero
+        else:
+            raise ModelError(f"{self.path}: Div node '{name}' divides a constant by a tensor; not supported")
+        emit("Affine", [ins[1 - consts.index(True)]], {}, {"scale": scale, "shift": shift})
+
+    def _pads(self, a, name):
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto not in ("NOTSET", "VALID"):
+            raise ModelError(f"{self.path}: node '{name}' uses auto_pad={auto}, which is not supported")
+        p = tuple(int(v) for v in a.get("pads", (0, 0, 0, 0)))
+        if len(p) != 4 or min(p) < 0:
+            raise ModelError(f"{self.path}: node '{name}' has bad pads {p}")
+        return p  # ONNX order: (top, left, bottom, right)
+
+
+def _fold_affines(nodes, outputs):
+    """Fold each Affine whose input comes only from a Conv/Gemm into that layer's W and B (exact:
+    a per-output-channel scale and shift commute with the linear map)."""
+    consumers = {}
+    for n in nodes:
+        for i in n.inputs:
+            consumers[i] = consumers.get(i, 0) + 1
+    producer = {n.outputs[0]: n for n in nodes}
+    kept = []
+    for n in nodes:
+        src = producer.get(n.inputs[0]) if n.op == "Affine" else None
+        if src is not None and src.op in ("Conv", "Gemm") and consumers[n.inputs[0]] == 1 and n.inputs[0] not in outputs:
+            k = src.params["W"].shape[0]
+            scale = _per_channel(n.params["scale"], k, src.op)
+            shift = _per_channel(n.params["shift"], k, src.op)
+            if scale is not None and shift is not None:
+                src.params["W"] = (src.params["W"] * scale.reshape((-1,) + (1,) * (src.params["W"].ndim - 1))).astype(np.float32)
+                src.params["B"] = (src.params["B"] * scale + shift).astype(np.float32)
+                src.outputs = n.outputs
+                producer[n.outputs[0]] = src
+                continue
+        kept.append(n)
+    nodes[:] = kept
+
+
+def _per_channel(a, k, op):
+    """A (k,)-vector if `a` broadcasts as one value per output channel of a Conv ((N, k, H, W)
+    output) or Gemm ((N, k) output), else None."""
+    per_channel = ((k, 1, 1),) if op == "Conv" else ((k,), (1, k))
+    if a.size == 1 or a.shape in per_channel:
+        return np.broadcast_to(a.reshape(-1), (k,)).astype(np.float32)
+    return None
+
+
+def _eval_prologue(node, a, env, opset):
+    """Evaluate one prologue node with NumPy; returns its outputs as a list."""
+    op = node.op_type
+    x = [env[i] if i else None for i in node.input]
+    if op == "Gather":
+        return [np.take(x[0], x[1], axis=a.get("axis", 0))]
+    if op in ("Unsqueeze", "Squeeze"):
+        axes = a.get("axes") if "axes" in a else (x[1].tolist() if len(x) > 1 and x[1] is not None else None)
+        if op == "Squeeze":
+            return [np.squeeze(x[0], axis=tuple(axes) if axes is not None else None)]
+        out = x[0]
+        ndim = out.ndim + len(axes)
+        for ax in sorted(ax % ndim for ax in axes):
+            out = np.expand_dims(out, ax)
+        return [out]
+    if op == "Slice":
+        if "starts" in a:
+            starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
+        else:
+            starts, ends = x[1].tolist(), x[2].tolist()
+            axes = x[3].tolist() if len(x) > 3 and x[3] is not None else None
+            steps = x[4].tolist() if len(x) > 4 and x[4] is not None else None
+        axes = axes if axes is not None else list(range(len(starts)))
+        steps = steps or [1] * len(starts)
+        index = [slice(None)] * x[0].ndim
+        for s, e, ax, st in zip(starts, ends, axes, steps):
+            index[ax] = slice(s, e, st)
+        return [x[0][tuple(index)]]
+    if op == "Concat":
+        return [np.concatenate(x, axis=a["axis"])]
+    if op in ("Identity", "Cast"):
+        return [x[0]]
+    f = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide}[op]
+    return [f(x[0], x[1]).astype(np.float32)]
