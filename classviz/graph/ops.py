@@ -45,17 +45,18 @@ class Conv(Op):
 
     def prepare(self, be, relu):
         self.relu = relu
-        self.w = self.param(be, "W", (self.node.params["W"].shape[0], -1))
-        self.b = self.param(be, "B")
-        self.work = be.conv.work_size(self.node.params["W"].shape[1] * self.group, self.win)
+        p = self.node.params
+        self.cw = be.conv.prepare(p["W"].astype(self.dtype), p["B"].astype(self.dtype), self.win, self.group,
+                                  be.asarray)
+        self.work = be.conv.work_size(self.cw)
 
     def forward(self, be, ins, out, work):
-        be.conv.forward(ins[0], self.w, self.b, self.win, self.group, out, self.relu, work)
+        be.conv.forward(ins[0], self.cw, out, self.relu, work)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
         if self.relu:
             be.relu.backward(out, gout, gout, False)
-        be.conv.backward(gout, self.w, self.win, self.group, gins[0], acc[0], work)
+        be.conv.backward(gout, self.cw, gins[0], acc[0], work)
 
 
 class Gemm(Op):

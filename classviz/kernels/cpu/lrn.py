@@ -1,62 +1,87 @@
 """Local response normalisation across channels on the CPU (ONNX and Caffe formula):
 
-    scale[c] = bias + alpha/size * sum(x[c']^2 for c' in c-(size-1)//2 .. c+size//2 ... clipped)
+    scale[c] = bias + alpha/size * sum(x[c']^2 for c' in [c - (size-1)//2, c + size//2] within 0..C-1)
     y[c]     = x[c] * scale[c]^-beta
 
 The forward saves `lrn_scale`; the backward uses x, y and lrn_scale:
 
     gx[c] = gy[c]*scale[c]^-beta - 2*alpha*beta/size * x[c] * sum(gy[i]*y[i]/scale[i], i whose window holds c)
+
+Kernels run on (N, C, H*W) views so the inner loop is a contiguous, vectorisable sweep.
 """
 import math
 
-from numba import njit, prange
+import numpy as np
+from numba import njit
 
 
-@njit(cache=True, inline="always")
-def _pow_neg(s, beta):
-    # Caffe's GoogLeNet uses beta=0.75: two square roots are far cheaper than pow
-    if beta == 0.75:
-        r = math.sqrt(s)
-        return 1.0 / (r * math.sqrt(r))
-    return s ** -beta
+def _3d(a):
+    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-@njit(cache=True, parallel=True)
 def forward(x, size, alpha, beta, bias, y, scale):
     """x: (N, C, H, W); size: int; alpha, beta, bias: float; y, scale: (N, C, H, W) outputs
-    (y any strides, scale contiguous)."""
-    N, C, H, W = x.shape
-    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
-    a = alpha / size
-    for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        c0, c1 = max(0, c - lo), min(C, c + hi + 1)
-        for i in range(H):
-            for j in range(W):
-                s = 0.0
-                for k in range(c0, c1):
-                    v = x[n, k, i, j]
-                    s += v * v
-                s = bias + a * s
-                scale[n, c, i, j] = s
-                y[n, c, i, j] = x[n, c, i, j] * _pow_neg(s, beta)
+    (each contiguous per channel plane)."""
+    t = x.dtype.type  # constants in the array's precision keep float32 loops in float32
+    _forward(_3d(x), size, t(alpha / size), t(beta), t(bias), _3d(y), _3d(scale))
 
 
-@njit(cache=True, parallel=True)
 def backward(gy, x, y, scale, size, alpha, beta, gx, accumulate):
-    """gy, x, y, scale: (N, C, H, W) (gy, y any strides); gx: (N, C, H, W), overwritten unless
-    accumulate."""
-    N, C, H, W = x.shape
+    """gy, x, y, scale: (N, C, H, W); gx: (N, C, H, W), overwritten unless accumulate."""
+    t = x.dtype.type
+    _backward(_3d(gy), _3d(x), _3d(y), _3d(scale), size, t(2.0 * alpha * beta / size), t(beta), _3d(gx), accumulate)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _pow_neg(s, beta, out):
+    """out[:] = s**-beta. Caffe's GoogLeNet uses beta=0.75, where two square roots vectorise and
+    cost far less than pow."""
+    if beta == 0.75:
+        for p in range(s.shape[0]):
+            r = math.sqrt(s[p])
+            out[p] = 1 / (r * math.sqrt(r))
+    else:
+        for p in range(s.shape[0]):
+            out[p] = s[p] ** -beta
+
+
+@njit(cache=True, fastmath=True)
+def _forward(x, size, a, beta, bias, y, scale):
+    N, C, P = x.shape
     lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
-    k2 = 2.0 * alpha * beta / size
-    for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        # c is in the window of channels i with i - lo <= c <= i + hi
-        i0, i1 = max(0, c - hi), min(C, c + lo + 1)
-        for p in range(H):
-            for q in range(W):
-                t = 0.0
-                for i in range(i0, i1):
-                    t += gy[n, i, p, q] * y[n, i, p, q] / scale[n, i, p, q]
-                g = gy[n, c, p, q] * _pow_neg(scale[n, c, p, q], beta) - k2 * x[n, c, p, q] * t
-                gx[n, c, p, q] = gx[n, c, p, q] + g if accumulate else g
+    acc = np.empty(P, x.dtype)
+    pw = np.empty(P, x.dtype)
+    for n in range(N):
+        for c in range(C):
+            acc[:] = 0
+            for k in range(max(0, c - lo), min(C, c + hi + 1)):
+                for p in range(P):
+                    acc[p] += x[n, k, p] * x[n, k, p]
+            for p in range(P):
+                scale[n, c, p] = bias + a * acc[p]
+            _pow_neg(scale[n, c], beta, pw)
+            for p in range(P):
+                y[n, c, p] = x[n, c, p] * pw[p]
+
+
+@njit(cache=True, fastmath=True)
+def _backward(gy, x, y, scale, size, k2, beta, gx, accumulate):
+    N, C, P = x.shape
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    t = np.empty((C, P), x.dtype)
+    acc = np.empty(P, x.dtype)
+    pw = np.empty(P, x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for p in range(P):
+                t[c, p] = gy[n, c, p] * y[n, c, p] / scale[n, c, p]
+        for c in range(C):
+            # c lies in the window of channel i when i - lo <= c <= i + hi
+            acc[:] = 0
+            for i in range(max(0, c - hi), min(C, c + lo + 1)):
+                for p in range(P):
+                    acc[p] += t[i, p]
+            _pow_neg(scale[n, c], beta, pw)
+            for p in range(P):
+                g = gy[n, c, p] * pw[p] - k2 * x[n, c, p] * acc[p]
+                gx[n, c, p] = gx[n, c, p] + g if accumulate else g
