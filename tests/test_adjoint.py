@@ -1,0 +1,206 @@
+"""Every CPU op's backward is the adjoint of its forward linearisation: <J u, v> = <u, J^T v>,
+checked in float64 on random data, odd sizes, ceil-mode edges and asymmetric pads
+(relative error < 1e-10). Accumulating backwards must add exactly what they would write."""
+import numpy as np
+import pytest
+
+from classviz.kernels import geometry
+from classviz.kernels.cpu import affine, avgpool, concat, conv, gemm, lrn, maxpool, relu
+
+TOL = 1e-10
+rng = np.random.default_rng(1234)
+
+
+def close(a, b):
+    assert abs(a - b) <= TOL * max(abs(a), abs(b), 1e-300), (a, b, abs(a - b) / max(abs(a), abs(b)))
+
+
+def check_accumulate(backward, gx_shape):
+    """backward(gx, accumulate) must give base + fresh when accumulating onto base."""
+    fresh = np.zeros(gx_shape)
+    backward(fresh, False)
+    base = rng.standard_normal(gx_shape)
+    acc = base.copy()
+    backward(acc, True)
+    np.testing.assert_allclose(acc, base + fresh, rtol=1e-12, atol=1e-12)
+
+
+CONVS = [  # (N, Cin, H, W, Cout, kernel, strides, pads t/l/b/r, dilations, group)
+    (2, 5, 9, 7, 4, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 3, 11, 13, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (2, 4, 10, 9, 3, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    (1, 3, 17, 15, 4, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),
+    (2, 3, 8, 11, 5, (3, 2), (2, 1), (0, 1, 2, 0), (1, 1), 1),
+    (1, 4, 12, 10, 6, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1),
+    (2, 6, 9, 9, 4, (3, 3), (1, 2), (1, 0, 1, 1), (1, 1), 2),
+    (1, 4, 7, 7, 4, (1, 1), (2, 2), (0, 0, 1, 1), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("case", CONVS)
+def test_conv(case):
+    n, cin, h, w, cout, k, s, p, d, g = case
+    win = geometry.conv_window(k, s, p, d, h, w)
+    cw = conv.prepare(rng.standard_normal((cout, cin // g) + k), np.zeros(cout), win, g, np.asarray)
+    work = np.empty(conv.work_size(cw))
+    u = rng.standard_normal((n, cin, h, w))
+    v = rng.standard_normal((n, cout, win.Ho, win.Wo))
+    ju = np.empty_like(v)
+    conv.forward(u, cw, ju, False, work)
+    jtv = np.empty_like(u)
+    conv.backward(v, cw, jtv, False, work)
+    close(np.vdot(ju, v), np.vdot(u, jtv))
+    check_accumulate(lambda gx, a: conv.backward(v, cw, gx, a, work), u.shape)
+
+
+def test_conv_forward_matches_direct_sum():
+    n, cin, h, w, cout, k, s, p, d, g = CONVS[4]
+    win = geometry.conv_window(k, s, p, d, h, w)
+    wt, b = rng.standard_normal((cout, cin) + k), rng.standard_normal(cout)
+    cw = conv.prepare(wt, b, win, 1, np.asarray)
+    x = rng.standard_normal((n, cin, h, w))
+    y = np.empty((n, cout, win.Ho, win.Wo))
+    conv.forward(x, cw, y, False, np.empty(conv.work_size(cw)))
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[2] + 4), (p[1], p[3] + 4)))
+    ref = np.zeros_like(y)
+    for oy in range(win.Ho):
+        for ox in range(win.Wo):
+            patch = xp[:, :, oy * s[0]:oy * s[0] + k[0], ox * s[1]:ox * s[1] + k[1]]
+            ref[:, :, oy, ox] = np.einsum("nchw,ochw->no", patch, wt) + b
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
+POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)
+    (2, 3, 11, 9, (3, 3), (2, 2), (0, 0, 0, 0), 1),
+    (1, 4, 14, 14, (3, 3), (2, 2), (0, 0, 1, 1), 0),
+    (2, 3, 7, 8, (3, 3), (1, 1), (1, 1, 1, 1), 1),
+    (1, 2, 13, 10, (5, 5), (3, 3), (0, 0, 0, 0), 1),
+    (1, 3, 9, 12, (2, 3), (2, 2), (1, 0, 0, 2), 1),
+    (2, 2, 16, 16, (2, 2), (2, 2), (0, 0, 0, 0), 1),
+]
+
+
+@pytest.mark.parametrize("case", POOLS)
+def test_maxpool(case):
+    n, c, h, w, k, s, p, ceil = case
+    win = geometry.pool_window(k, s, p, ceil, h, w)
+    x = rng.standard_normal((n, c, h, w))
+    y = np.empty((n, c, win.Ho, win.Wo))
+    am = np.empty(y.shape, np.int32)
+    maxpool.forward(x, win, y, am)
+    # the plain reference: first maximum of each clipped window, row-major
+    for (i, j, oy, ox), val in np.ndenumerate(y):
+        y0, x0 = oy * s[0] - p[0], ox * s[1] - p[1]
+        patch = x[i, j, max(y0, 0):min(y0 + k[0], h), max(x0, 0):min(x0 + k[1], w)]
+        assert val == patch.max()
+        py, px = np.unravel_index(np.argmax(patch), patch.shape)
+        assert am[i, j, oy, ox] == (max(y0, 0) + py) * w + max(x0, 0) + px
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(y.shape)
+    ju = np.take_along_axis(u.reshape(n, c, -1), am.reshape(n, c, -1).astype(np.int64), 2).reshape(y.shape)
+    jtv = np.empty_like(x)
+    maxpool.backward(v, win, jtv, am, False)
+    close(np.vdot(ju, v), np.vdot(u, jtv))
+    check_accumulate(lambda gx, a: maxpool.backward(v, win, gx, am, a), x.shape)
+
+
+def test_maxpool_ties_go_to_the_first():
+    x = np.zeros((1, 1, 4, 4))
+    win = geometry.pool_window((3, 3), (1, 1), (1, 1, 1, 1), 0, 4, 4)
+    y, am = np.empty((1, 1, 4, 4)), np.empty((1, 1, 4, 4), np.int32)
+    maxpool.forward(x, win, y, am)
+    assert am[0, 0, 2, 2] == 1 * 4 + 1 and am[0, 0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("case", POOLS)
+@pytest.mark.parametrize("include_pad", [False, True])
+def test_avgpool(case, include_pad):
+    n, c, h, w, k, s, p, ceil = case
+    win = geometry.pool_window(k, s, p, ceil, h, w)
+    u = rng.standard_normal((n, c, h, w))
+    v = rng.standard_normal((n, c, win.Ho, win.Wo))
+    ju, jtv = np.empty_like(v), np.empty_like(u)
+    avgpool.forward(u, win, include_pad, ju)
+    avgpool.backward(v, win, include_pad, jtv, False)
+    close(np.vdot(ju, v), np.vdot(u, jtv))
+    check_accumulate(lambda gx, a: avgpool.backward(v, win, include_pad, gx, a), u.shape)
+
+
+def test_global_avgpool():
+    u, v = rng.standard_normal((2, 5, 7, 3)), rng.standard_normal((2, 5, 1, 1))
+    ju, jtv = np.empty_like(v), np.empty_like(u)
+    avgpool.global_forward(u, ju)
+    np.testing.assert_allclose(ju[:, :, 0, 0], u.mean(axis=(2, 3)), rtol=1e-12, atol=1e-14)
+    avgpool.global_backward(v, jtv, False)
+    close(np.vdot(ju, v), np.vdot(u, jtv))
+
+
+@pytest.mark.parametrize("size,beta", [(5, 0.75), (3, 0.6), (4, 0.75), (1, 1.0)])
+def test_lrn(size, beta):
+    n, c, h, w = 2, 7, 5, 3
+    alpha, bias = 0.3, 1.5  # large alpha so the cross-channel term matters
+    x = rng.standard_normal((n, c, h, w)) * 2
+    y, scale = np.empty_like(x), np.empty_like(x)
+    lrn.forward(x, size, alpha, beta, bias, y, scale)
+    lo, hi = (size - 1) // 2, size // 2
+    ref_s = np.empty_like(x)
+    for ch in range(c):
+        ref_s[:, ch] = bias + alpha / size * (x[:, max(0, ch - lo):min(c, ch + hi + 1)] ** 2).sum(1)
+    np.testing.assert_allclose(scale, ref_s, rtol=1e-13)
+    np.testing.assert_allclose(y, x * ref_s ** -beta, rtol=1e-12)
+    # J u from the formula: dy = du*s^-b - b*x*s^(-b-1) * alpha/size * sum_window 2*x*du
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+    ds = np.empty_like(x)
+    for ch in range(c):
+        sl = slice(max(0, ch - lo), min(c, ch + hi + 1))
+        ds[:, ch] = alpha / size * (2 * x[:, sl] * u[:, sl]).sum(1)
+    ju = u * ref_s ** -beta - beta * x * ref_s ** (-beta - 1) * ds
+    jtv = np.empty_like(x)
+    lrn.backward(v, x, y, scale, size, alpha, beta, jtv, False)
+    close(np.vdot(ju, v), np.vdot(u, jtv))
+    check_accumulate(lambda gx, a: lrn.backward(v, x, y, scale, size, alpha, beta, gx, a), x.shape)
+
+
+def test_relu():
+    x = rng.standard_normal((2, 3, 5, 7))
+    y = np.empty_like(x)
+    relu.forward(x, y)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+    jtv = np.empty_like(x)
+    relu.backward(y, v, jtv, False)
+    close(np.vdot(u * (x > 0), v), np.vdot(u, jtv))
+    strided = np.empty((2, 6, 5, 7))[:, 1:4]  # a channel slice, as concat placement produces
+    relu.backward(y, v, strided, False)
+    np.testing.assert_array_equal(strided, jtv)
+    check_accumulate(lambda gx, a: relu.backward(y, v, gx, a), x.shape)
+
+
+def test_gemm_affine_concat():
+    w, b = rng.standard_normal((5, 9)), rng.standard_normal(5)
+    u, v = rng.standard_normal((3, 9)), rng.standard_normal((3, 5))
+    ju, jtv = np.empty((3, 5)), np.empty((3, 9))
+    gemm.forward(u, w, np.zeros(5), ju)
+    gemm.backward(v, w, jtv, False)
+    close(np.vdot(ju, v), np.vdot(u, jtv))
+    check_accumulate(lambda gx, a: gemm.backward(v, w, gx, a), u.shape)
+
+    scale, shift = rng.standard_normal((3, 1, 1)), np.zeros((3, 1, 1))
+    u, v = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
+    ju, jtv = np.empty_like(u), np.empty_like(u)
+    affine.forward(u, scale, shift, ju)
+    affine.backward(v, scale, jtv, False)
+    close(np.vdot(ju, v), np.vdot(u, jtv))
+
+    u, big = rng.standard_normal((2, 3, 4, 5)), np.zeros((2, 7, 4, 5))
+    concat.forward(u, 2, big)
+    v = rng.standard_normal(big.shape)
+    jtv = np.empty_like(u)
+    concat.backward(v, 2, jtv, False)
+    close(np.vdot(big, v), np.vdot(u, jtv))
+
+
+@pytest.mark.parametrize("size,k,s,pb,pe,ceil,want", [
+    (112, 3, 2, 0, 0, 1, 56), (112, 3, 2, 0, 1, 0, 56), (14, 5, 3, 0, 0, 1, 4), (16, 5, 3, 0, 0, 1, 5),
+    (7, 2, 2, 0, 0, 1, 4), (6, 3, 2, 1, 1, 1, 4), (5, 3, 3, 1, 1, 1, 2)])
+def test_pool_output_size(size, k, s, pb, pe, ceil, want):
+    assert geometry.pool_out(size, k, s, pb, pe, ceil) == want
