@@ -16,13 +16,11 @@ class Network:
         self.model = model
         self.producer = {t: n for n in model.nodes for t in n.outputs}
         self.depth = self._depths()
-        classifiers = []
-        for out in model.outputs:
-            t = model.resolve(out)
-            if t in self.producer and self.producer[t].op == "Gemm" and t not in classifiers:
-                classifiers.append(t)
-        if not classifiers:
-            raise ModelError(f"{model.source}: no classifier output (a Gemm feeding a graph output) found")
+        outputs = [t for t in dict.fromkeys(model.resolve(o) for o in model.outputs) if t in self.producer]
+        if not outputs:
+            raise ModelError(f"{model.source}: no graph output is computed from the input")
+        # classifier heads are the outputs a Gemm makes; a graph without one offers its outputs
+        classifiers = [t for t in outputs if self.producer[t].op == "Gemm"] or outputs
         self.heads = tuple(sorted(classifiers, key=lambda t: -self.depth[t]))
         aux = self.heads[1:]
         self.roles = {"main": self.heads[0]}

@@ -1,0 +1,78 @@
+"""Loading: heads found by depth whatever their names, roles, Softmax resolution, folding
+(BatchNormalization into Conv, torchvision's prologue into one Affine), plans that run only what
+a head needs, buffers reused across steps."""
+import numpy as np
+import onnx
+
+import classviz
+from classviz.weights import read
+
+
+def test_heads_are_ordered_by_depth_not_by_name_or_output_order(model_path):
+    net = classviz.load(model_path("bvlc_aux"), backend="cpu")
+    # the file lists loss1, loss3, loss2: depth decides
+    assert net.heads == ("loss3/classifier", "loss2/classifier", "loss1/classifier")
+    assert net.roles == {"main": "loss3/classifier", "aux2": "loss2/classifier", "aux1": "loss1/classifier"}
+    assert net.head_name("aux1") == "loss1/classifier"
+
+
+def test_renamed_heads_are_still_found(model_path, tmp_path):
+    m = onnx.load(model_path("bvlc_aux", 8))
+    renames = {"loss3/classifier": "z_first", "loss2/classifier": "/classifier/Gemm_output_0",
+               "loss1/classifier": "zz"}
+    for node in m.graph.node:
+        node.output[:] = [renames.get(o, o) for o in node.output]
+    for o in m.graph.output:
+        o.name = renames.get(o.name, o.name)
+    path = str(tmp_path / "renamed.onnx")
+    onnx.save(m, path)
+    net = classviz.load(path, backend="cpu")
+    assert net.heads == ("z_first", "/classifier/Gemm_output_0", "zz")
+
+
+def test_softmax_output_resolves_to_its_input(model_path):
+    net = classviz.load(model_path("zoo", 8), backend="cpu")
+    assert net.heads == ("loss3/classifier",)
+    assert net.head_name("prob_1") == "loss3/classifier"
+    assert net.head_name("pool5/drop_7x7_s1") == "pool5/7x7_s1"
+
+
+def test_batchnorm_and_prologue_are_folded(model_path):
+    model = read(model_path("torchvision", 8))
+    ops = [n.op for n in model.nodes]
+    assert ops.count("Affine") == 1 and ops[0] == "Affine"  # the prologue, nothing else
+    assert "BatchNormalization" not in ops
+    scale = model.nodes[0].params["scale"].reshape(-1)
+    np.testing.assert_allclose(scale, np.array([0.229, 0.224, 0.225]) / 0.5, rtol=1e-6)
+
+
+def test_plan_runs_only_what_the_head_needs(model_path):
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    aux1 = {s.op.node.name for s in net.plan("aux1", (1, 3, 224, 224)).steps}
+    main = {s.op.node.name for s in net.plan("main", (1, 3, 224, 224)).steps}
+    assert not any(n.startswith(("inception_4b", "inception_5", "loss2", "loss3")) for n in aux1)
+    assert not any(n.startswith(("loss1", "loss2")) for n in main)
+    assert "inception_4a/output" in aux1
+
+
+def test_buffers_are_reused_and_results_returned_fresh(model_path):
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32) * 50
+    plan = net.plan(None, x.shape)
+    buffers = {k: id(v) for k, v in plan.grads.items()}
+    obj1, g1 = net.gradient(x, 1)
+    obj2, g2 = net.gradient(x * 0.5, 1)
+    assert {k: id(v) for k, v in plan.grads.items()} == buffers
+    assert net.plan(None, x.shape) is plan
+    assert not np.shares_memory(g1, g2) and not np.array_equal(g1, g2)
+    out = np.empty_like(x)
+    _, g3 = net.gradient(x, 1, out=out)
+    assert g3 is out and np.array_equal(out, g1)
+
+
+def test_concat_inputs_are_placed_as_views(model_path):
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    plan = net.plan(None, (2, 3, 224, 224))
+    out = plan.values["inception_4c/output"]
+    branch = plan.values["inception_4c/1x1_relu"]
+    assert np.shares_memory(out, branch)
