@@ -11,7 +11,7 @@ DTYPES = (np.float32, np.float64)
 
 def load(path, backend="auto"):
     """Load the network in the weights file at `path` (ONNX) onto `backend` ('auto', 'cpu', 'cuda';
-    'auto' picks CUDA when usable). Returns a `Net`. Raises ModelError, ArgumentError."""
+    'auto' is the CPU until the CUDA backend lands). Returns a `Net`. Raises ModelError, ArgumentError."""
     be = get_backend(backend)
     return Net(Network(weights.read(path)), be)
 
