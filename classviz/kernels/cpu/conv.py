@@ -49,11 +49,10 @@ def prepare(w, b, win, group, asarray):
 
 def work_size(cw):
     """Elements (int) of the scratch buffer `forward` and `backward` need for this layer."""
-    win, need = cw.win, 0
+    win = cw.win
+    need = cw.cin * win.kh * win.kw * win.Ho * win.Wo  # im2col columns, or the pointwise accumulate temp
     if not is_pointwise(win):
-        need = cw.cin * win.kh * win.kw * win.Ho * win.Wo + padded_size(cw.cin, win)
-    else:
-        need = cw.cin * win.H * win.W
+        need += padded_size(cw.cin, win)
     if cw.win_back is not None:
         wb, cout = cw.win_back, cw.w.shape[0]
         need = max(need, cout * wb.kh * wb.kw * wb.Ho * wb.Wo + padded_size(cout, wb) + cw.cin * wb.Ho * wb.Wo)
