@@ -5,7 +5,7 @@ signatures; `classviz.graph` only ever talks to a backend through this module's 
 """
 import numpy as np
 
-from . import affine, avgpool, concat, conv, gemm, lrn, maxpool, relu
+from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, pixels, relu, resize
 
 name = "cpu"
 xp = np
@@ -41,4 +41,5 @@ def all_finite(a):
     return bool(np.isfinite(a).all())
 
 
-__all__ = ["affine", "avgpool", "concat", "conv", "gemm", "lrn", "maxpool", "relu"]
+__all__ = ["affine", "avgpool", "blur", "concat", "conv", "crop", "gemm", "lrn", "maxpool", "pixels", "relu",
+           "resize"]

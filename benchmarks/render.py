@@ -1,0 +1,106 @@
+"""Wall time of a whole render, and what it costs outside the network.
+
+    python benchmarks/render.py [--weights FILE] [--classes 1 8] [--schedule deepdraw] [--repeat 1]
+                                [--json OUT]
+
+Without --weights it writes a synthetic full-size BVLC GoogLeNet with auxiliary heads (seeded):
+the same layer shapes as the real one, so the time is the real model's time. For each batch size
+it renders `--repeat` times (after one warm-up render of the `quick` schedule to compile the
+kernels), and reports the median wall time, steps per second, the time spent inside
+`net.gradient` and everything else (crop, pixel map, update, clip, blur, paste, resize) as a
+share of the render. It also prints the render's time against the sum of its steps' median
+gradient times from a step benchmark run in the same process (per head, at that batch).
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import classviz  # noqa: E402
+from classviz import schedule as sched  # noqa: E402
+from classviz.weights.synthetic import write_googlenet  # noqa: E402
+from step import median_ms  # noqa: E402
+
+
+class Timed:
+    """Wraps net.gradient to add up the seconds spent in it."""
+
+    def __init__(self, net):
+        self.net, self.inner, self.seconds = net, net.gradient, 0.0
+        net.gradient = self
+
+    def __call__(self, *a, **kw):
+        t = time.perf_counter()
+        try:
+            return self.inner(*a, **kw)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+
+def one(net, n, schedule, repeat):
+    """Median of `repeat` renders of n classes: dict of seconds and shares."""
+    octaves = sched.get(schedule)
+    timer = Timed(net)
+    walls, inside = [], []
+    for r in range(repeat):
+        timer.seconds = 0.0
+        t = time.perf_counter()
+        classviz.render(net, list(range(n)), octaves, seed=r)
+        walls.append(time.perf_counter() - t)
+        inside.append(timer.seconds)
+    net.gradient = timer.inner
+    k = int(np.argsort(walls)[len(walls) // 2])
+    wall, grad = walls[k], inside[k]
+    # the network alone at this batch: sum over octaves of iter_n x median step time of its head
+    heads = classviz.ascent.octave_heads(net, octaves)
+    x = np.random.default_rng(0).normal(0, 50, (n, 3, 224, 224)).astype(np.float32)
+    g = np.empty_like(x)
+    step_ms = {h: median_ms(lambda h=h: net.gradient(x, [0] * n, h, out=g), 10) for h in set(heads)}
+    steps_only = sum(o.iter_n * step_ms[h] for o, h in zip(octaves, heads)) / 1e3
+    return {"classes": n, "schedule": schedule, "steps": sched.total_steps(octaves),
+            "wall_s": wall, "gradient_s": grad, "outside_s": wall - grad,
+            "outside_share": (wall - grad) / wall, "steps_per_s": sched.total_steps(octaves) / wall,
+            "images_per_s": n / wall, "step_ms": step_ms, "sum_of_step_medians_s": steps_only}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--weights")
+    ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--classes", type=int, nargs="+", default=[1, 8])
+    ap.add_argument("--schedule", default="deepdraw")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "render.json"))
+    args = ap.parse_args()
+    path = args.weights
+    if path is None:
+        path = os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx")
+        write_googlenet(path, "bvlc_aux", width=1, seed=0)
+    net = classviz.load(path, backend=args.backend)
+    classviz.render(net, [0], "quick", seed=0)  # compile every kernel once
+    rows = []
+    for n in args.classes:
+        r = one(net, n, args.schedule, args.repeat)
+        rows.append(r)
+        print(f"{n} class(es), {args.schedule}: {r['wall_s']:.1f} s ({r['steps_per_s']:.1f} steps/s, "
+              f"{r['images_per_s'] * 60:.2f} images/min); network {r['gradient_s']:.1f} s, outside "
+              f"{r['outside_s']:.2f} s = {100 * r['outside_share']:.1f}%; "
+              f"sum of step medians {r['sum_of_step_medians_s']:.1f} s "
+              f"(render / that = {r['wall_s'] / r['sum_of_step_medians_s']:.2f})", flush=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                   "backend": args.backend, "results": rows}, f, indent=1)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

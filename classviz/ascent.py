@@ -1,0 +1,170 @@
+"""The method: GoogLeNet draws a class by gradient ascent on the input pixels.
+
+Per step of an octave (see `classviz.schedule`): take a 224x224 crop of the image (offset drawn
+per axis from Normal(mid, 0.3 (size-224)), rounded down, clipped), compute the gradient of the
+class's pre-softmax score on the octave's head, step the crop by step_size / mean|g| * g in pixel
+space, clip to [0, 255], blur it with a Gaussian of the step's sigma and paste it back. Images are
+RGB pixels (N, 3, H, W) on the backend for the whole render; a batch of classes renders at once,
+each image with its own crops."""
+import warnings
+
+import numpy as np
+
+from . import classes as classnames
+from . import preprocess as prep
+from . import schedule as sched
+from .errors import ArgumentError, Notice, RenderInterrupted
+
+CROP = 224
+ROLES = ("main", "aux2", "aux1")
+
+
+class Step:
+    """What `on_step` receives after each finished step.
+
+    octave: index into the schedule; iteration: step within the octave; step: steps finished
+    before this one over the whole render (0-based); steps: total planned; head: tensor name;
+    sigma, step_size: the values used; scores: (N,) float64 NumPy objective before the update;
+    size: image side in pixels; pixels: the live (N, 3, size, size) backend array (read only)."""
+    __slots__ = ("octave", "iteration", "step", "steps", "head", "sigma", "step_size", "scores",
+                 "size", "pixels", "_be")
+
+    def __init__(self, be, **kw):
+        self._be = be
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+    def images(self):
+        """The images now: list of N uint8 (size, size, 3) RGB arrays (a copy off the device)."""
+        return self._be.pixels.to_uint8(self._be.to_numpy(self.pixels))
+
+
+def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preprocess=None):
+    """Draw each class in `classes` with `net`, all in one batch.
+
+    net: a classviz.Net; classes: an int, a name ('tabby cat') or a sequence of them (one image
+    each); schedule: a built-in name, a JSON/TOML file or a sequence of octaves (classviz.schedule);
+    seed: int for reproducible images (None: fresh entropy); on_step: called with a `Step` after
+    every step, returning True stops the render early; preprocess: None (from the model), 'caffe',
+    'torchvision' or a Preprocess.
+    Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size).
+    Raises ArgumentError for bad classes or schedules; RenderInterrupted on Ctrl-C."""
+    octaves = sched.get(schedule)
+    pre, _ = prep.for_model(net.model, preprocess)
+    heads = octave_heads(net, octaves)
+    n_cls = _class_count(net, heads)
+    single = isinstance(classes, str) or np.ndim(classes) == 0
+    cls = [classnames.lookup(c, n_cls) for c in ([classes] if single else classes)]
+    if not cls:
+        raise ArgumentError("no classes to render")
+    return Renderer(net, cls, octaves, heads, pre, seed).run(on_step)
+
+
+def octave_heads(net, octaves):
+    """Tensor name of each octave's head. A role the model lacks falls back to the main head with
+    one Notice per role; an unknown tensor name raises ArgumentError."""
+    out, missing = [], []
+    for o in octaves:
+        if o.head in ROLES and o.head not in net.roles:
+            if o.head not in missing:
+                missing.append(o.head)
+                warnings.warn(f"the model has no {o.head} head: its octaves run on the main head "
+                              f"({net.roles['main']}) instead", Notice, stacklevel=3)
+            out.append(net.roles["main"])
+        else:
+            out.append(net.head_name(o.head))
+    return out
+
+
+def seeds(seed, n):
+    """One NumPy Generator per image, from `seed` (int or None). Image k's stream does not depend on
+    how many images share the batch."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+def crop_offset(rng, size):
+    """(row, col) int offsets of a CROP-pixel window in a `size`-pixel square, drawn as the method
+    does: floor(clip(Normal(mid, 0.3 (size - CROP)), 0, size - CROP)) per axis; (0, 0) at size CROP."""
+    if size <= CROP:
+        return 0, 0
+    span = size - CROP
+    o = rng.normal(span / 2.0, 0.3 * span, 2)
+    return tuple(int(v) for v in np.clip(o, 0, span))
+
+
+def _class_count(net, heads):
+    counts = {net.plan(h, (1, 3, CROP, CROP)).shapes[h][1] for h in set(heads)}
+    return min(counts)
+
+
+class Renderer:
+    """One render's state: the image batch and every buffer, allocated per octave size, reused per
+    step. Use `run`."""
+
+    def __init__(self, net, cls, octaves, heads, pre, seed):
+        self.net, self.be = net, net.backend
+        self.cls, self.octaves, self.heads = cls, octaves, heads
+        self.n = len(cls)
+        self.rngs = seeds(seed, self.n)
+        be, dt = self.be, np.float32
+        self.order = be.asarray(pre.order())
+        self.scale, self.shift = be.asarray(pre.scale(dt)), be.asarray(pre.shift(dt))
+        start = np.stack([r.normal(200.0, 8.0, (3, CROP, CROP)) for r in self.rngs]).astype(dt)
+        self.pixels = be.asarray(start)
+        shape = (self.n, 3, CROP, CROP)
+        self.window, self.model_in, self.grad = be.empty(shape, dt), be.empty(shape, dt), be.empty(shape, dt)
+        self.offsets = np.zeros((self.n, 2), np.int64)
+        self.classes = np.asarray(cls, np.int64)
+        r = max(be.blur.radius(max(o.start_sigma, o.end_sigma)) for o in octaves)
+        self.blur_work = be.empty(be.blur.work_size(shape, r), dt)
+        self.done, self.steps = 0, sched.total_steps(octaves)
+
+    def run(self, on_step=None):
+        """Run every octave; returns the images (list of uint8 (H, W, 3)). on_step as in `render`."""
+        try:
+            for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, sched.sizes(self.octaves))):
+                if size != self.pixels.shape[2]:
+                    self.upscale(size)
+                for i in range(o.iter_n):
+                    scores = self.step(head, o.sigma(i), o.step_size(i))
+                    self.done += 1
+                    if on_step is not None and on_step(Step(
+                            self.be, octave=k, iteration=i, step=self.done - 1, steps=self.steps,
+                            head=head, sigma=o.sigma(i), step_size=o.step_size(i), scores=scores,
+                            size=size, pixels=self.pixels)):
+                        return self.images()
+        except KeyboardInterrupt:
+            raise RenderInterrupted(self.images(), self.done, self.steps) from None
+        return self.images()
+
+    def step(self, head, sigma, step_size):
+        """One step on every image; returns the objective before it ((N,) float64 NumPy)."""
+        be, size = self.be, self.pixels.shape[2]
+        whole = size == CROP
+        if whole:
+            window = self.pixels
+        else:
+            for n, rng in enumerate(self.rngs):
+                self.offsets[n] = crop_offset(rng, size)
+            window = self.window
+            be.crop.crop(self.pixels, self.offsets, window)
+        be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
+        obj, _ = self.net.gradient(self.model_in, self.classes, head, out=self.grad)
+        be.pixels.ascent(window, self.grad, self.order, self.scale, step_size, 0.0, 255.0)
+        be.blur.forward(window, be.asarray(be.blur.taps(sigma)), self.blur_work)
+        if not whole:
+            be.crop.paste(window, self.offsets, self.pixels)
+        return np.asarray(be.to_numpy(obj), np.float64)
+
+    def upscale(self, size):
+        """Resize the whole batch to `size` pixels (cubic), clipped to [0, 255]."""
+        be = self.be
+        big = be.empty((self.n, 3, size, size), self.pixels.dtype)
+        be.resize.forward(self.pixels, big)
+        be.xp.clip(big, 0.0, 255.0, out=big)
+        self.pixels = big
+
+    def images(self):
+        """The images now: list of uint8 (H, W, 3) RGB arrays."""
+        return self.be.pixels.to_uint8(self.be.to_numpy(self.pixels))
+

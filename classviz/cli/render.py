@@ -1,0 +1,193 @@
+"""`classviz render` and `classviz classes`."""
+import hashlib
+import json
+import os
+import secrets
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+from .. import __version__
+from .. import classes as classnames
+from .. import preprocess as prep
+from .. import schedule as sched
+from ..errors import ArgumentError, RenderInterrupted
+from . import output
+
+
+def add_parsers(sub):
+    """Add the `render` and `classes` subcommands to argparse subparsers `sub`."""
+    r = sub.add_parser("render", help="draw ImageNet classes", description=(
+        "Draw what GoogLeNet thinks each class looks like, by gradient ascent on the pixels."))
+    r.add_argument("--class", dest="classes", action="append", required=True, metavar="CLASS",
+                   help="class index or name ('tabby cat', 251); repeat to render several in one batch")
+    r.add_argument("--weights", metavar="FILE", help="ONNX GoogLeNet or .caffemodel (default: the cached BVLC GoogLeNet)")
+    out = r.add_mutually_exclusive_group()
+    out.add_argument("-o", "--out", metavar="OUT.png", help="output file (one class only)")
+    out.add_argument("--out-dir", metavar="DIR", help="folder for one INDEX-NAME.png per class (default: .)")
+    r.add_argument("--schedule", default="deepdraw", metavar="NAME|FILE",
+                   help=f"{', '.join(sched.SCHEDULES)} or a JSON/TOML file (default: deepdraw)")
+    r.add_argument("--seed", type=int, help="random seed (default: a fresh one, recorded in the PNG)")
+    r.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--preprocess", choices=tuple(prep.PRESETS),
+                   help="the model's input space, when neither its metadata nor its graph says")
+    r.add_argument("--frames", metavar="DIR", help="also write a PNG of every image every K steps here")
+    r.add_argument("--every", type=int, default=10, metavar="K", help="steps between frames (default 10)")
+    r.add_argument("--gif", metavar="FILE", help="also write the whole generation as an animated GIF")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes")
+    r.set_defaults(run=run_render)
+    c = sub.add_parser("classes", help="list ImageNet classes whose names contain QUERY")
+    c.add_argument("query", nargs="?", default="")
+    c.set_defaults(run=run_classes)
+
+
+def run_classes(args):
+    """Print 'INDEX<TAB>synonyms' for each matching class; exit 1 when none matches."""
+    hits = classnames.matching(args.query)
+    for i, syns in hits:
+        print(f"{i}\t{', '.join(syns)}")
+    if not hits:
+        print(f"classviz: no class name contains {args.query!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_render(args, note, weights_path):
+    """The render command; returns the exit code. `note(msg)` prints a remark unless quiet;
+    `weights_path(args, note)` finds the weights file."""
+    import classviz
+    octaves = sched.get(args.schedule)
+    if args.every < 1:
+        raise ArgumentError(f"--every must be >= 1, got {args.every}")
+    targets = [classnames.lookup(c) for c in args.classes]
+    paths = _output_paths(args, targets)
+    if args.frames:
+        _make_folder(args.frames)
+        _fail_if(output.check_writable_dir(args.frames, "frames"))
+    if args.gif:
+        _fail_if(output.check_writable_dir(os.path.dirname(args.gif), f"{args.gif!r}"))
+
+    wpath = weights_path(args, note)
+    net = classviz.load(wpath, backend=args.backend)
+    pre, source = prep.for_model(net.model, args.preprocess)
+    note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
+         else f"preprocessing: {prep.describe(pre)}, as given")
+    seed = args.seed if args.seed is not None else secrets.randbits(31)
+    meta = {"classviz:schedule": args.schedule if args.schedule in sched.SCHEDULES
+            else json.dumps([o._asdict() for o in octaves]),
+            "classviz:seed": seed, "classviz:model": os.path.basename(wpath),
+            "classviz:model_sha256": _sha256(wpath), "classviz:version": __version__,
+            "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,
+            "Software": f"classviz {__version__}"}
+    total = sched.total_steps(octaves)
+    final = sched.final_size(octaves)
+    recorder = _Recorder(args, targets, final)
+    bar = _progress(args, total, len(octaves))
+    started = time.perf_counter()
+
+    def on_step(s):
+        recorder.step(s)
+        if bar is not None:
+            bar.set_postfix_str(f"octave {s.octave + 1}/{len(octaves)} {s.head}", refresh=False)
+            bar.update(1)
+
+    complete = True
+    try:
+        images = classviz.render(net, targets, octaves, seed=seed, on_step=on_step, preprocess=pre)
+    except RenderInterrupted as e:
+        images, complete = e.images, False
+        done = e.steps_done
+    else:
+        done = total
+    finally:
+        if bar is not None:
+            bar.close()
+    meta["classviz:steps"] = f"{done}/{total}"
+    meta["classviz:complete"] = "true" if complete else "false"
+    for t, img, path in zip(targets, images, paths):
+        output.save_png(path, img, {"classviz:class": t, "classviz:class_name": classnames.name(t), **meta})
+        print(path if complete else f"{path} (incomplete: {done} of {total} steps)")
+    recorder.finish(images, done)
+    if not complete:
+        return 130
+    note(f"{total} steps in {time.perf_counter() - started:.1f} s, seed {seed}")
+    return 0
+
+
+def _fail_if(msg):
+    if msg:
+        raise ArgumentError(msg)
+
+
+def _output_paths(args, targets):
+    if args.out:
+        if len(targets) > 1:
+            raise ArgumentError(f"-o names one file but {len(targets)} classes were given; use --out-dir")
+        if not args.out.lower().endswith(".png"):
+            raise ArgumentError(f"output {args.out!r} must end in .png")
+        if os.path.isdir(args.out):
+            raise ArgumentError(f"output {args.out!r} is a folder")
+        _fail_if(output.check_writable_dir(os.path.dirname(args.out), repr(args.out)))
+        return [args.out]
+    folder = args.out_dir or "."
+    _make_folder(folder)
+    _fail_if(output.check_writable_dir(folder, "images"))
+    return [os.path.join(folder, output.stem(t) + ".png") for t in targets]
+
+
+def _make_folder(folder):
+    # one level only: a typo in a parent folder should be an error, not a new tree
+    if not os.path.exists(folder) and os.path.isdir(os.path.dirname(os.path.abspath(folder))):
+        try:
+            os.mkdir(folder)
+        except OSError as e:
+            raise ArgumentError(f"cannot create folder {folder!r}: {e.strerror}") from None
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _progress(args, total, octaves):
+    if args.quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+class _Recorder:
+    """Frames every `--every` steps: PNGs into --frames, and the GIF's frames in memory (the
+    images side by side, scaled to the final size so every frame has one size)."""
+
+    def __init__(self, args, targets, final):
+        self.args, self.targets, self.final = args, targets, final
+        self.gif = []
+
+    def wanted(self):
+        return self.args.frames or self.args.gif
+
+    def step(self, s):
+        if self.wanted() and (s.step + 1) % self.args.every == 0:
+            self.record(s.images(), s.step + 1)
+
+    def record(self, images, step):
+        if self.args.frames:
+            for t, img in zip(self.targets, images):
+                path = os.path.join(self.args.frames, f"{output.stem(t)}-{step:04d}.png")
+                output.save_png(path, img, {"classviz:class": t, "classviz:step": step})
+        if self.args.gif:
+            tiles = [np.asarray(Image.fromarray(im).resize((self.final, self.final), Image.BICUBIC))
+                     if im.shape[0] != self.final else im for im in images]
+            self.gif.append(np.concatenate(tiles, axis=1))
+
+    def finish(self, images, step):
+        if self.wanted() and (step == 0 or step % self.args.every):
+            self.record(images, step)
+        if self.args.gif and self.gif:
+            output.save_gif(self.args.gif, self.gif)

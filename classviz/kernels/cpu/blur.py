@@ -1,0 +1,80 @@
+"""Separable Gaussian blur on the CPU: per channel of each image, the same numbers as
+`scipy.ndimage.gaussian_filter(plane, sigma, mode='reflect', truncate=4.0)`.
+
+The image is blurred in place through a caller-owned scratch buffer (`work_size` elements), so a
+render allocates nothing per step. Rows are filtered first through a reflect-padded line buffer,
+then columns as whole-row multiply-adds; both inner loops run along the contiguous axis, which
+LLVM vectorises (a (3, 224, 224) crop at sigma 2.5, 21 taps: ~0.6 ms on this machine's core).
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+
+def radius(sigma):
+    """Half-width in pixels of the truncated kernel for `sigma` (float, pixels): int(4 sigma + 0.5),
+    scipy's rule; 0 for sigma <= 0 (no blur)."""
+    return int(4.0 * sigma + 0.5) if sigma > 0 else 0
+
+
+def taps(sigma, dtype=np.float32):
+    """The normalised 1-D Gaussian for `sigma` (pixels): array (2r+1,) of `dtype`, r = radius(sigma),
+    computed in float64 like scipy; [1.] for sigma <= 0."""
+    r = radius(sigma)
+    if r == 0:
+        return np.ones(1, dtype)
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    w = np.exp(-0.5 / (sigma * sigma) * x * x)
+    return (w / w.sum()).astype(dtype)
+
+
+def work_size(shape, r):
+    """Scratch elements `forward` needs for images of `shape` (N, C, H, W) and kernel radius r."""
+    return shape[2] * shape[3] + shape[3] + 2 * r
+
+
+def forward(x, weights, work):
+    """Blur x in place with the separable kernel `weights` along H and W of every (n, c) plane.
+
+    x: (N, C, H, W) float32/float64, C-contiguous; weights: (2r+1,) as from `taps`, same dtype;
+    work: 1-D scratch of at least work_size(x.shape, r) elements, same dtype. Boundary: 'reflect'
+    (d c b a | a b c d | d c b a), at any radius, also one larger than the image."""
+    if weights.shape[0] == 1 and weights[0] == 1:
+        return
+    _blur(x, weights, work)
+
+
+@njit(cache=True, inline="always")
+def _reflect(i, n):
+    period = 2 * n
+    i %= period
+    return period - 1 - i if i >= n else i
+
+
+@njit(cache=True, fastmath=True)
+def _blur(x, w, work):
+    N, C, H, W = x.shape
+    r = (w.shape[0] - 1) // 2
+    plane = work[:H * W].reshape(H, W)
+    line = work[H * W:H * W + W + 2 * r]
+    for n in range(N):
+        for c in range(C):
+            img = x[n, c]
+            for i in range(H):
+                for j in range(W + 2 * r):
+                    line[j] = img[i, _reflect(j - r, W)]
+                row = plane[i]
+                row[:] = 0
+                for k in range(2 * r + 1):
+                    wk = w[k]
+                    for j in range(W):
+                        row[j] += wk * line[j + k]
+            for i in range(H):
+                out = img[i]
+                out[:] = 0
+                for k in range(2 * r + 1):
+                    src = plane[_reflect(i + k - r, H)]
+                    wk = w[k]
+                    for j in range(W):
+                        out[j] += wk * src[j]

@@ -1,0 +1,72 @@
+"""Pixels to model input and the ascent update, on the CPU.
+
+The renderer keeps images as RGB pixels in [0, 255] (N, 3, H, W). A model sees
+    m[:, c] = pixels[:, order[c]] * scale[c] + shift[c]
+(Caffe: order BGR, scale 1, shift -mean; torchvision: RGB, 1/(255 std), -mean/std), so the
+gradient in pixel space is g_pix[:, order[c]] = g[:, c] * scale[c]. The update of the method,
+    pixels += step / mean|g_pix| * g_pix,  then clip to [lo, hi],
+is one fused pass per image after one pass for the mean: no temporaries."""
+import numpy as np
+from numba import njit
+
+
+def to_model(pixels, order, scale, shift, out):
+    """out[:, c] = pixels[:, order[c]] * scale[c] + shift[c].
+
+    pixels, out: (N, C, H, W) of one float dtype; order: (C,) int64 permutation; scale, shift:
+    (C,) of the images' dtype."""
+    _to_model(pixels, order, scale, shift, out)
+
+
+def ascent(pixels, grad, order, scale, step, lo, hi):
+    """One gradient-ascent step on pixels, in place, image by image.
+
+    pixels: (N, C, H, W) float; grad: d objective / d model input, same shape and dtype;
+    order, scale: as in `to_model`; step: float (pixels per unit of mean |gradient|);
+    lo, hi: float clip range of pixel values. An image whose gradient is exactly 0 is left
+    unchanged (the published method would divide by zero)."""
+    _ascent(pixels, grad, order, scale, pixels.dtype.type(step), pixels.dtype.type(lo),
+            pixels.dtype.type(hi))
+
+
+def to_uint8(pixels):
+    """(N, C, H, W) float pixels (NumPy) -> list of N uint8 (H, W, C) arrays, rounded and clipped."""
+    a = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    return [np.ascontiguousarray(im.transpose(1, 2, 0)) for im in a]
+
+
+@njit(cache=True, fastmath=True)
+def _to_model(pixels, order, scale, shift, out):
+    N, C = out.shape[0], out.shape[1]
+    for n in range(N):
+        for c in range(C):
+            src = pixels[n, order[c]]
+            dst = out[n, c]
+            a, b = scale[c], shift[c]
+            for i in range(dst.shape[0]):
+                for j in range(dst.shape[1]):
+                    dst[i, j] = src[i, j] * a + b
+
+
+@njit(cache=True, fastmath=True)
+def _ascent(pixels, grad, order, scale, step, lo, hi):
+    N, C, H, W = grad.shape
+    for n in range(N):
+        total = 0.0  # float64 sum: 150k terms of float32 would lose digits
+        for c in range(C):
+            a = abs(scale[c])
+            g = grad[n, c]
+            for i in range(H):
+                for j in range(W):
+                    total += abs(g[i, j]) * a
+        if total == 0.0:
+            continue
+        k = step / (total / (C * H * W))
+        for c in range(C):
+            ka = k * scale[c]  # d pixel = k * g_pix, and g_pix = g * scale
+            g = grad[n, c]
+            p = pixels[n, order[c]]
+            for i in range(H):
+                for j in range(W):
+                    v = p[i, j] + ka * g[i, j]
+                    p[i, j] = min(max(v, lo), hi)

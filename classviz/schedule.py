@@ -1,0 +1,165 @@
+"""Schedules: the octaves of the method, as data.
+
+An octave maximises one head's score for `iter_n` steps, after upscaling the whole image by `scale`
+when given, while the blur sigma and the step size move linearly from their start to their end
+value: v = start + (end - start) * i / iter_n for step i = 0 .. iter_n-1.
+
+Built-in schedules are the two published ones (`deepdraw`, `coherent`) and `quick` for previews.
+Others load from a JSON or TOML file: {"octaves": [{"head": "main", "iter_n": 190, ...}, ...]}
+(JSON may also be the bare list; in TOML, one [[octaves]] table per octave)."""
+import json
+import math
+import os
+import tomllib
+from typing import NamedTuple
+
+from .errors import ArgumentError
+
+
+class Octave(NamedTuple):
+    """One octave. head: a role ('main', 'aux2', 'aux1') or a tensor name; iter_n: steps (int >= 1);
+    start_sigma, end_sigma: blur sigma in pixels (>= 0; 0 = no blur); start_step_size,
+    end_step_size: step in pixel values per unit mean |gradient| (> 0); scale: upscale factor of
+    the whole image at the octave's start (>= 1), or None."""
+    head: str
+    iter_n: int
+    start_sigma: float
+    end_sigma: float
+    start_step_size: float
+    end_step_size: float
+    scale: float = None
+
+    def sigma(self, i):
+        """Blur sigma at step i of this octave (pixels)."""
+        return self.start_sigma + (self.end_sigma - self.start_sigma) * i / self.iter_n
+
+    def step_size(self, i):
+        """Step size at step i of this octave."""
+        return self.start_step_size + (self.end_step_size - self.start_step_size) * i / self.iter_n
+
+
+SCHEDULES = {
+    # Published with the method: 500 steps, 224 -> 268 -> 322 pixels, main -> aux2 -> aux1.
+    "deepdraw": (
+        Octave("main", 190, 2.5, 0.78, 11, 11),
+        Octave("main", 150, 0.936, 0.78, 6, 6, scale=1.2),
+        Octave("aux2", 150, 0.936, 0.44, 6, 3, scale=1.2),
+        Octave("aux1", 10, 0.44, 0.304, 3, 3),
+    ),
+    # Published alternative: more coherent, less detail (main head only).
+    "coherent": (
+        Octave("main", 190, 2.5, 0.78, 11, 11),
+        Octave("main", 450, 0.936, 0.40, 6, 3, scale=1.2),
+    ),
+    # Previews and tests: the deepdraw shape in 60 steps.
+    "quick": (
+        Octave("main", 30, 2.5, 0.78, 11, 11),
+        Octave("main", 15, 0.936, 0.78, 6, 6, scale=1.2),
+        Octave("aux2", 10, 0.936, 0.44, 6, 3, scale=1.2),
+        Octave("aux1", 5, 0.44, 0.304, 3, 3),
+    ),
+}
+
+_FIELDS = Octave._fields
+_REQUIRED = ("head", "iter_n", "start_sigma", "end_sigma", "start_step_size", "end_step_size")
+
+
+def get(schedule):
+    """The octaves for `schedule`: a built-in name, a path to a .json/.toml file, or a sequence
+    of Octaves or of dicts with Octave's fields. Returns a tuple of Octave.
+    Raises ArgumentError naming the file, the octave and the field for anything invalid."""
+    if isinstance(schedule, str) and schedule in SCHEDULES:
+        return SCHEDULES[schedule]
+    if isinstance(schedule, (str, os.PathLike)):
+        return _load(os.fspath(schedule))
+    if isinstance(schedule, (list, tuple)):
+        return validate(schedule, "schedule")
+    raise ArgumentError(f"schedule must be one of {', '.join(SCHEDULES)}, a file or a list of octaves, "
+                        f"got {type(schedule).__name__}")
+
+
+def total_steps(octaves):
+    """Steps in a schedule (int)."""
+    return sum(o.iter_n for o in octaves)
+
+
+def final_size(octaves, size=224):
+    """Side of the image after every octave's upscale, starting from `size` pixels (int)."""
+    for s in sizes(octaves, size):
+        size = s
+    return size
+
+
+def sizes(octaves, size=224):
+    """Image side during each octave (list of int). Sizes follow the product of the scales so far,
+    rounded down (224 -> 268 -> 322 for deepdraw), so they do not drift with per-octave rounding."""
+    out, factor = [], 1.0
+    for o in octaves:
+        factor *= o.scale or 1.0
+        out.append(int(math.floor(size * factor + 1e-6)))
+    return out
+
+
+def validate(items, where):
+    """Octaves from a sequence of Octave or dicts; `where` names the source in error messages."""
+    if not items:
+        raise ArgumentError(f"{where}: no octaves")
+    return tuple(_octave(o, f"{where}: octave {k + 1}") for k, o in enumerate(items))
+
+
+def _octave(o, where):
+    if isinstance(o, Octave):
+        o = o._asdict()
+    if not isinstance(o, dict):
+        raise ArgumentError(f"{where}: an octave is a table of fields, got {type(o).__name__}")
+    unknown = sorted(set(o) - set(_FIELDS))
+    if unknown:
+        raise ArgumentError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(_FIELDS)})")
+    missing = [f for f in _REQUIRED if f not in o]
+    if missing:
+        raise ArgumentError(f"{where}: missing field {missing[0]!r}")
+    if not isinstance(o["head"], str) or not o["head"]:
+        raise ArgumentError(f"{where}: 'head' must be a role (main, aux2, aux1) or a tensor name")
+    n = o["iter_n"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ArgumentError(f"{where}: 'iter_n' must be a positive integer, got {n!r}")
+    vals = {}
+    for f in _FIELDS[2:]:
+        v = o.get(f)
+        if v is None and f == "scale":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ArgumentError(f"{where}: {f!r} must be a number, got {v!r}")
+        vals[f] = float(v)
+    for f in ("start_sigma", "end_sigma"):
+        if vals[f] < 0:
+            raise ArgumentError(f"{where}: {f!r} must be >= 0, got {vals[f]}")
+    for f in ("start_step_size", "end_step_size"):
+        if vals[f] <= 0:
+            raise ArgumentError(f"{where}: {f!r} must be > 0, got {vals[f]}")
+    if "scale" in vals and not 1 <= vals["scale"] <= 4:
+        raise ArgumentError(f"{where}: 'scale' must be between 1 and 4 (crops are 224 pixels), got {vals['scale']}")
+    return Octave(o["head"], n, **vals)
+
+
+def _load(path):
+    if not os.path.isfile(path):
+        raise ArgumentError(f"schedule {path!r} is neither a built-in ({', '.join(SCHEDULES)}) nor a file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if path.lower().endswith(".toml"):
+            data = tomllib.loads(raw.decode("utf-8"))
+        else:
+            data = json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, TOMLDecodeError are ValueErrors
+        raise ArgumentError(f"schedule file {path!r} cannot be read: {' '.join(str(e).split())}") from None
+    if isinstance(data, dict):
+        extra = sorted(set(data) - {"octaves"})
+        if extra or "octaves" not in data:
+            raise ArgumentError(f"schedule file {path!r}: expected one key 'octaves' holding a list, "
+                                f"got {', '.join(map(repr, data)) or 'nothing'}")
+        data = data["octaves"]
+    if not isinstance(data, list):
+        raise ArgumentError(f"schedule file {path!r}: 'octaves' must be a list of tables")
+    return validate(data, f"schedule file {path!r}")
