@@ -35,9 +35,16 @@ def _weights_path(args, note):
     raise ArgumentError("no --weights given")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), like every other classviz error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def main(argv=None):
     """Entry point of the `classviz` console script; returns the process exit code."""
-    ap = argparse.ArgumentParser(prog="classviz", description="GoogLeNet draws ImageNet classes.")
+    ap = _Parser(prog="classviz", description="GoogLeNet draws ImageNet classes.")
     sub = ap.add_subparsers(dest="command", required=True)
     render.add_parsers(sub)
     info = sub.add_parser("info", help="show a weights file's heads, input, preprocessing and ops")
