@@ -27,3 +27,7 @@ class RenderInterrupted(KeyboardInterrupt):
     def __init__(self, images, steps_done, steps):
         super().__init__(f"render interrupted after {steps_done} of {steps} steps")
         self.images, self.steps_done, self.steps = images, steps_done, steps
+
+
+class FetchError(ClassvizError):
+    """Weights that could not be downloaded or verified (network, server, SHA-1 mismatch)."""

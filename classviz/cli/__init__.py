@@ -2,37 +2,11 @@
 a classviz error (or an OS error on a file) is one line on stderr and exit code 2, never a
 traceback; Ctrl-C is exit code 130."""
 import argparse
-import collections
 import sys
 import warnings
 
-from ..errors import ArgumentError, ClassvizError, Notice
-from . import render
-
-
-def _info(args, note=None):
-    import classviz
-    from .. import preprocess as prep
-    net = classviz.load(args.weights, backend="cpu")
-    model = net.model
-    roles = {t: r for r, t in net.roles.items()}
-    pre, source = prep.for_model(model)
-    print(f"input: {model.input_name} {tuple(d if d else '?' for d in model.input_shape)}")
-    print("heads: " + ", ".join(f"{h} ({roles[h]})" for h in net.heads))
-    print(f"preprocessing: {prep.describe(pre)} (from the {source})")
-    print(f"parameters: {model.parameter_count():,}")
-    ops = collections.Counter(n.op for n in model.nodes)
-    print("ops: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items())))
-    for k in ("classviz.source", "classviz.source_sha1"):
-        if k in model.metadata:
-            print(f"{k.split('.')[1]}: {model.metadata[k]}")
-    return 0
-
-
-def _weights_path(args, note):
-    if args.weights:
-        return args.weights
-    raise ArgumentError("no --weights given")
+from ..errors import ClassvizError, Notice
+from . import render, weights
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,9 +21,7 @@ def main(argv=None):
     ap = _Parser(prog="classviz", description="GoogLeNet draws ImageNet classes.")
     sub = ap.add_subparsers(dest="command", required=True)
     render.add_parsers(sub)
-    info = sub.add_parser("info", help="show a weights file's heads, input, preprocessing and ops")
-    info.add_argument("weights", help="ONNX GoogLeNet")
-    info.set_defaults(run=_info)
+    weights.add_parsers(sub)
     args = ap.parse_args(argv)
     quiet = getattr(args, "quiet", False)
 
@@ -67,9 +39,7 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.simplefilter("always", Notice)
             warnings.showwarning = show
-            if args.run is render.run_render:
-                return render.run_render(args, note, _weights_path)
-            return args.run(args)
+            return args.run(args, note)
     except ClassvizError as e:
         print(f"classviz: error: {e}", file=sys.stderr)
         return 2

@@ -1,30 +1,13 @@
 """Files the CLI writes: PNGs with text metadata and animated GIFs, always through a temporary file
 in the target's folder that is renamed into place, so a failed or interrupted run leaves nothing
 half-written."""
-import contextlib
 import os
 import re
-import tempfile
 
 from PIL import Image, PngImagePlugin
 
 from .. import classes as classnames
-
-
-@contextlib.contextmanager
-def atomic(path):
-    """Yield a temporary path next to `path`; rename it to `path` when the block succeeds, delete it
-    when it fails."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".classviz-", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+from ..atomic import atomic
 
 
 def save_png(path, image, text):

@@ -14,7 +14,7 @@ from .. import classes as classnames
 from .. import preprocess as prep
 from .. import schedule as sched
 from ..errors import ArgumentError, RenderInterrupted
-from . import output
+from . import output, weights
 
 
 def add_parsers(sub):
@@ -43,7 +43,7 @@ def add_parsers(sub):
     c.set_defaults(run=run_classes)
 
 
-def run_classes(args):
+def run_classes(args, note):
     """Print 'INDEX<TAB>synonyms' for each matching class; exit 1 when none matches."""
     hits = classnames.matching(args.query)
     for i, syns in hits:
@@ -54,9 +54,8 @@ def run_classes(args):
     return 0
 
 
-def run_render(args, note, weights_path):
-    """The render command; returns the exit code. `note(msg)` prints a remark unless quiet;
-    `weights_path(args, note)` finds the weights file."""
+def run_render(args, note):
+    """The render command; returns the exit code. `note(msg)` prints a remark unless quiet."""
     import classviz
     octaves = sched.get(args.schedule)
     if args.every < 1:
@@ -69,7 +68,7 @@ def run_render(args, note, weights_path):
     if args.gif:
         _fail_if(output.check_writable_dir(os.path.dirname(args.gif), f"{args.gif!r}"))
 
-    wpath = weights_path(args, note)
+    wpath = args.weights or weights.default_weights(note, args.quiet)
     net = classviz.load(wpath, backend=args.backend)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
