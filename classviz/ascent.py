@@ -24,15 +24,21 @@ class Step:
 
     octave: index into the schedule; iteration: step within the octave; step: steps finished
     before this one over the whole render (0-based); steps: total planned; head: tensor name;
-    sigma, step_size: the values used; scores: (N,) float64 NumPy objective before the update;
-    size: image side in pixels; pixels: the live (N, 3, size, size) backend array (read only)."""
-    __slots__ = ("octave", "iteration", "step", "steps", "head", "sigma", "step_size", "scores",
-                 "size", "pixels", "_be")
+    sigma, step_size: the values used; size: image side in pixels; pixels: the live
+    (N, 3, size, size) backend array (read only). `scores` and `images()` copy off the device on
+    demand, so a caller that reads neither costs the render no synchronisation."""
+    __slots__ = ("octave", "iteration", "step", "steps", "head", "sigma", "step_size", "size", "pixels",
+                 "_be", "_obj")
 
-    def __init__(self, be, **kw):
-        self._be = be
+    def __init__(self, be, obj, **kw):
+        self._be, self._obj = be, obj
         for k, v in kw.items():
             setattr(self, k, v)
+
+    @property
+    def scores(self):
+        """(N,) float64 NumPy: each image's objective before this step's update."""
+        return np.asarray(self._be.to_numpy(self._obj), np.float64).copy()
 
     def images(self):
         """The images now: list of N uint8 (size, size, 3) RGB arrays (a copy off the device)."""
@@ -98,12 +104,14 @@ def _class_count(net, heads):
 
 
 class Renderer:
-    """One render's state: the image batch and every buffer, allocated per octave size, reused per
-    step. Use `run`."""
+    """One render's state: the image batch and every buffer, allocated per octave, reused per step.
+    Per-step values (crop offsets, blur taps, step size) live in backend arrays that the host
+    overwrites before each step, so each octave's step is one `be.capture`d callable (a CUDA graph
+    replay on the GPU). Use `run`."""
 
     def __init__(self, net, cls, octaves, heads, pre, seed):
         self.net, self.be = net, net.backend
-        self.cls, self.octaves, self.heads = cls, octaves, heads
+        self.octaves, self.heads = octaves, heads
         self.n = len(cls)
         self.rngs = seeds(seed, self.n)
         be, dt = self.be, np.float32
@@ -112,49 +120,74 @@ class Renderer:
         start = np.stack([r.normal(200.0, 8.0, (3, CROP, CROP)) for r in self.rngs]).astype(dt)
         self.pixels = be.asarray(start)
         shape = (self.n, 3, CROP, CROP)
-        self.window, self.model_in, self.grad = be.empty(shape, dt), be.empty(shape, dt), be.empty(shape, dt)
-        self.offsets = np.zeros((self.n, 2), np.int64)
-        self.classes = np.asarray(cls, np.int64)
-        r = max(be.blur.radius(max(o.start_sigma, o.end_sigma)) for o in octaves)
-        self.blur_work = be.empty(be.blur.work_size(shape, r), dt)
+        self.window, self.model_in = be.empty(shape, dt), be.empty(shape, dt)
+        self.offsets_host = np.zeros((self.n, 2), np.int64)
+        self.offsets = be.asarray(self.offsets_host)
+        self.classes = be.asarray(np.asarray(cls, np.int64))
+        self.obj = be.zeros((self.n,), dt)
+        self.step_size = be.zeros((1,), dt)
         self.done, self.steps = 0, sched.total_steps(octaves)
 
     def run(self, on_step=None):
         """Run every octave; returns the images (list of uint8 (H, W, 3)). on_step as in `render`."""
         try:
-            for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, sched.sizes(self.octaves))):
-                if size != self.pixels.shape[2]:
-                    self.upscale(size)
-                for i in range(o.iter_n):
-                    scores = self.step(head, o.sigma(i), o.step_size(i))
-                    self.done += 1
-                    if on_step is not None and on_step(Step(
-                            self.be, octave=k, iteration=i, step=self.done - 1, steps=self.steps,
-                            head=head, sigma=o.sigma(i), step_size=o.step_size(i), scores=scores,
-                            size=size, pixels=self.pixels)):
-                        return self.images()
+            with self.be.stream():
+                for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, sched.sizes(self.octaves))):
+                    if size != self.pixels.shape[2]:
+                        self.upscale(size)
+                    replay = self.be.capture(self.octave_step(o, head))
+                    for i in range(o.iter_n):
+                        self.set_step(o.sigma(i), o.step_size(i))
+                        replay()
+                        self.done += 1
+                        if on_step is not None and on_step(Step(
+                                self.be, self.obj, octave=k, iteration=i, step=self.done - 1, steps=self.steps,
+                                head=head, sigma=o.sigma(i), step_size=o.step_size(i), size=size,
+                                pixels=self.pixels)):
+                            return self.images()
         except KeyboardInterrupt:
             raise RenderInterrupted(self.images(), self.done, self.steps) from None
         return self.images()
 
-    def step(self, head, sigma, step_size):
-        """One step on every image; returns the objective before it ((N,) float64 NumPy)."""
-        be, size = self.be, self.pixels.shape[2]
-        whole = size == CROP
-        if whole:
-            window = self.pixels
-        else:
+    def octave_step(self, octave, head):
+        """Allocate what this octave's steps share and return the step as a callable of no arguments."""
+        be = self.be
+        self.whole = self.pixels.shape[2] == CROP
+        self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
+        self.taps = be.zeros((2 * self.radius + 1,), np.float32)
+        self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), np.float32)
+        self.plan = self.net.plan(head, self.window.shape, np.float32)
+        self.set_step(octave.sigma(0), octave.step_size(0))
+        return self.step
+
+    def set_step(self, sigma, step_size):
+        """Upload one step's values: fresh crop offsets per image, the blur taps for `sigma` centred in
+        this octave's taps buffer (zeros beyond their radius add nothing), the step size."""
+        be = self.be
+        if not self.whole:
             for n, rng in enumerate(self.rngs):
-                self.offsets[n] = crop_offset(rng, size)
-            window = self.window
+                self.offsets_host[n] = crop_offset(rng, self.pixels.shape[2])
+            be.upload(self.offsets, self.offsets_host)
+        taps = np.zeros(2 * self.radius + 1, np.float32)
+        t = be.blur.taps(sigma)
+        r = (t.shape[0] - 1) // 2
+        taps[self.radius - r:self.radius + r + 1] = t
+        be.upload(self.taps, taps)
+        be.upload(self.step_size, np.array([step_size], np.float32))
+
+    def step(self):
+        """One step on every image, all on the backend, reading the values of `set_step`."""
+        be = self.be
+        window = self.pixels if self.whole else self.window
+        if not self.whole:
             be.crop.crop(self.pixels, self.offsets, window)
         be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
-        obj, _ = self.net.gradient(self.model_in, self.classes, head, out=self.grad)
-        be.pixels.ascent(window, self.grad, self.order, self.scale, step_size, 0.0, 255.0)
-        be.blur.forward(window, be.asarray(be.blur.taps(sigma)), self.blur_work)
-        if not whole:
+        be.objective.gather(self.plan.forward(self.model_in), self.classes, self.obj)
+        grad = self.plan.backward(lambda g: be.objective.seed(g, self.classes))
+        be.pixels.ascent(window, grad, self.order, self.scale, self.step_size, 0.0, 255.0)
+        be.blur.forward(window, self.taps, self.blur_work)
+        if not self.whole:
             be.crop.paste(window, self.offsets, self.pixels)
-        return np.asarray(be.to_numpy(obj), np.float64)
 
     def upscale(self, size):
         """Resize the whole batch to `size` pixels (cubic), clipped to [0, 255]."""
@@ -167,4 +200,3 @@ class Renderer:
     def images(self):
         """The images now: list of uint8 (H, W, 3) RGB arrays."""
         return self.be.pixels.to_uint8(self.be.to_numpy(self.pixels))
-

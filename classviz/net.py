@@ -66,17 +66,10 @@ class Net:
         x = self._check_x(x)
         plan = self.plan(head, x.shape, x.dtype)
         cls = self._check_classes(classes, x.shape[0], plan.shapes[plan.head])
-        y = plan.forward(x)
-        xp = self.backend.xp
-        rows = xp.arange(x.shape[0])
-        obj = y[rows, cls]
-        obj = obj.reshape(x.shape[0], -1).mean(axis=1) if y.ndim > 2 else obj.copy()
-
-        def seed(g):
-            g[...] = 0
-            g[rows, cls] = 1.0 / (int(np.prod(g.shape[2:])) if g.ndim > 2 else 1)
-
-        grad = plan.backward(seed)
+        be = self.backend
+        obj = be.empty((x.shape[0],), x.dtype)
+        be.objective.gather(plan.forward(x), cls, obj)
+        grad = plan.backward(lambda g: be.objective.seed(g, cls))
         if out is None:
             return obj, grad.copy()
         out[...] = grad

@@ -60,7 +60,7 @@ def test_to_model_and_ascent_match_numpy_float64():
     gpix = np.empty_like(g)
     gpix[:, order] = g * scale[None, :, None, None]
     ref[0] = np.clip(ref[0] + 7.0 / np.abs(gpix[0]).mean() * gpix[0], 10.0, 240.0)
-    pixels.ascent(px, g, order, scale, 7.0, 10.0, 240.0)
+    pixels.ascent(px, g, order, scale, np.array([7.0]), 10.0, 240.0)
     assert np.allclose(px, ref, rtol=1e-12, atol=1e-12)
 
 

@@ -3,9 +3,11 @@
 Each op module here has a twin of the same name in `classviz.kernels.cuda` with the same function
 signatures; `classviz.graph` only ever talks to a backend through this module's names.
 """
+import contextlib
+
 import numpy as np
 
-from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, pixels, relu, resize
+from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, objective, pixels, relu, resize
 
 name = "cpu"
 xp = np
@@ -41,5 +43,21 @@ def all_finite(a):
     return bool(np.isfinite(a).all())
 
 
-__all__ = ["affine", "avgpool", "blur", "concat", "conv", "crop", "gemm", "lrn", "maxpool", "pixels", "relu",
-           "resize"]
+def upload(dst, src):
+    """dst[...] = src: a host (NumPy) value into a backend array, in stream order."""
+    dst[...] = src
+
+
+def stream():
+    """The context that a render's work runs in (nothing to enter on the CPU)."""
+    return contextlib.nullcontext()
+
+
+def capture(fn):
+    """A callable that does what fn() does. On the CPU that is fn itself; the CUDA backend records
+    fn's kernels once into a graph and returns its replay."""
+    return fn
+
+
+__all__ = ["affine", "avgpool", "blur", "concat", "conv", "crop", "gemm", "lrn", "maxpool", "objective", "pixels",
+           "relu", "resize"]

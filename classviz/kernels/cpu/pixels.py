@@ -22,11 +22,11 @@ def ascent(pixels, grad, order, scale, step, lo, hi):
     """One gradient-ascent step on pixels, in place, image by image.
 
     pixels: (N, C, H, W) float; grad: d objective / d model input, same shape and dtype;
-    order, scale: as in `to_model`; step: float (pixels per unit of mean |gradient|);
+    order, scale: as in `to_model`; step: (1,) array of the pixels' dtype holding the step size
+    (pixels per unit of mean |gradient|; an array so that a captured step reads the new value);
     lo, hi: float clip range of pixel values. An image whose gradient is exactly 0 is left
     unchanged (the published method would divide by zero)."""
-    _ascent(pixels, grad, order, scale, pixels.dtype.type(step), pixels.dtype.type(lo),
-            pixels.dtype.type(hi))
+    _ascent(pixels, grad, order, scale, step[0], pixels.dtype.type(lo), pixels.dtype.type(hi))
 
 
 def to_uint8(pixels):

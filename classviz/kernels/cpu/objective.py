@@ -1,0 +1,20 @@
+"""The objective of the ascent on the CPU: one class's score per image, and the seed of the
+backward pass that differentiates it.
+
+A head is (N, K) (a classifier) or (N, K, H, W) (any tensor); image n's objective is the mean of
+head[n, classes[n]] over its P = H*W positions (P = 1 for a classifier)."""
+import numpy as np
+
+
+def gather(y, classes, obj):
+    """obj[n] = mean over positions of y[n, classes[n]]. y: (N, K, ...); classes: (N,) int64;
+    obj: (N,) of y's dtype, written."""
+    rows = np.arange(y.shape[0])
+    obj[:] = y[rows, classes].reshape(y.shape[0], -1).mean(axis=1)
+
+
+def seed(g, classes):
+    """g = d sum(obj) / d y: 1/P at [n, classes[n], ...], 0 elsewhere. g: (N, K, ...), written;
+    classes: (N,) int64."""
+    g[...] = 0
+    g[np.arange(g.shape[0]), classes] = 1.0 / (int(np.prod(g.shape[2:])) if g.ndim > 2 else 1)
