@@ -135,7 +135,7 @@ class Renderer:
                 for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, sched.sizes(self.octaves))):
                     if size != self.pixels.shape[2]:
                         self.upscale(size)
-                    replay = self.be.capture(self.octave_step(o, head))
+                    replay = self.be.capture(self.octave_step(o, head), keep=(self.pixels,))
                     for i in range(o.iter_n):
                         self.set_step(o.sigma(i), o.step_size(i))
                         replay()

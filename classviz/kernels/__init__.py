@@ -5,14 +5,29 @@ BACKENDS = ("auto", "cpu", "cuda")
 
 
 def get_backend(name="auto"):
-    """The backend module for `name` ('auto', 'cpu' or 'cuda').
+    """The backend module for `name`: 'cpu', 'cuda' (CuPy + cuDNN on an NVIDIA GPU), or 'auto'
+    (CUDA when it can run here, else the CPU).
 
-    Raises ArgumentError for an unknown name, and for 'cuda' (not built yet)."""
+    Raises ArgumentError for an unknown name, and for 'cuda' where it cannot run, saying why."""
     if name not in BACKENDS:
         raise ArgumentError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    if name == "cuda":
-        # the CUDA twins of kernels/cpu are not written yet; say so rather than fall back silently
-        raise ArgumentError("backend 'cuda' is not available in this version of classviz; use backend='cpu'")
-    # 'auto' means the CPU until the CUDA backend exists
+    if name != "cpu":
+        reason = cuda_unavailable()
+        if reason is None:
+            from . import cuda
+            return cuda
+        if name == "cuda":
+            raise ArgumentError(f"backend 'cuda' cannot run here: {reason}")
     from . import cpu
     return cpu
+
+
+def cuda_unavailable():
+    """None when the CUDA backend can run here, else why not (str, one line)."""
+    try:
+        from . import cuda
+    except ImportError as e:
+        return f"CuPy is not installed (pip install 'classviz[cuda]'): {e}"
+    except Exception as e:  # noqa: BLE001 - a broken CUDA install raises many types
+        return f"CuPy cannot start: {type(e).__name__}: {e}"
+    return cuda.available()

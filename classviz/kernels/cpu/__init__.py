@@ -53,9 +53,10 @@ def stream():
     return contextlib.nullcontext()
 
 
-def capture(fn):
+def capture(fn, keep=()):
     """A callable that does what fn() does. On the CPU that is fn itself; the CUDA backend records
-    fn's kernels once into a graph and returns its replay."""
+    fn's kernels once into a graph and returns its replay (`keep`: arrays its warm-up run must
+    leave as they were)."""
     return fn
 
 

@@ -1,0 +1,103 @@
+"""The CUDA backend: CuPy arrays end to end, convolutions through cuDNN (cudnn.py), everything
+else in the custom kernels of the `.cu` files beside their wrappers (compiled once through CuPy's
+RawModule, see source.py).
+
+Each op module here has a twin of the same name in `classviz.kernels.cpu` with the same function
+signatures; the CPU twins are the reference the GPU tests compare against (tests/test_cuda.py).
+A render runs on one non-blocking stream, and each octave's step is captured once into a CUDA
+graph and replayed (`capture`)."""
+import warnings
+
+import cupy
+import numpy as np
+
+from ...errors import Notice
+from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, objective, pixels, relu, resize
+
+name = "cuda"
+xp = cupy
+_stream = None
+
+
+def empty(shape, dtype):
+    """An uninitialised CuPy array of `shape` and `dtype`."""
+    return cupy.empty(shape, dtype)
+
+
+def zeros(shape, dtype):
+    """A zero-filled CuPy array."""
+    return cupy.zeros(shape, dtype)
+
+
+def asarray(a, dtype=None):
+    """`a` (NumPy, CuPy or array-like) as a C-contiguous CuPy array, converted to `dtype` when given."""
+    return cupy.ascontiguousarray(cupy.asarray(a, dtype=dtype))
+
+
+def to_numpy(a):
+    """`a` copied to the host as a NumPy array."""
+    return cupy.asnumpy(a)
+
+
+def is_array(a):
+    """True when `a` is a CuPy array."""
+    return isinstance(a, cupy.ndarray)
+
+
+def all_finite(a):
+    """True when `a` holds no NaN or Inf (synchronises)."""
+    return bool(cupy.isfinite(a).all())
+
+
+def upload(dst, src):
+    """dst[...] = src (a NumPy value) on the current stream, so it lands before the next replay."""
+    dst.set(np.ascontiguousarray(src, dtype=dst.dtype), stream=cupy.cuda.get_current_stream())
+
+
+def stream():
+    """The non-blocking stream a render runs on (a context manager that makes it current); graphs
+    cannot be captured on the legacy default stream."""
+    global _stream
+    if _stream is None:
+        _stream = cupy.cuda.Stream(non_blocking=True)
+    return _stream
+
+
+def capture(fn, keep=()):
+    """A callable that does what fn() does, as one CUDA graph launch.
+
+    fn runs once eagerly first (kernels compile, cuDNN picks algorithms, scratch is allocated: none
+    of which may happen during a capture); the arrays in `keep` are restored afterwards, so that
+    warm-up leaves no trace. Then fn is captured on the current stream and the replay returned.
+    If capturing fails, a Notice says so and fn itself is returned (the step still runs, eagerly)."""
+    s = cupy.cuda.get_current_stream()
+    saved = [a.copy() for a in keep]
+    fn()
+    for a, b in zip(keep, saved):
+        a[...] = b
+    try:
+        s.begin_capture()
+        try:
+            fn()
+        finally:
+            graph = s.end_capture()
+    except Exception as e:  # noqa: BLE001 - any failure to capture falls back to eager, said out loud
+        warnings.warn(f"CUDA graph capture failed ({type(e).__name__}: {e}); the step runs eagerly", Notice)
+        return fn
+    return lambda: graph.launch(s)
+
+
+def available():
+    """None when this backend can run here, else a one-line reason (no device, no cuDNN)."""
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "CuPy sees no CUDA device"
+        from . import cudnn
+        cudnn.lib()
+    except Exception as e:  # noqa: BLE001 - CUDA errors come in many types
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+__all__ = ["affine", "avgpool", "blur", "concat", "conv", "crop", "gemm", "lrn", "maxpool", "objective", "pixels",
+           "relu", "resize"]

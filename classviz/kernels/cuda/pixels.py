@@ -1,0 +1,36 @@
+"""Pixels to model input and the fused ascent update on the GPU (pixels.cu); CPU twin
+kernels/cpu/pixels.py, same signatures."""
+import numpy as np
+
+from ..cpu.pixels import to_uint8
+from .source import THREADS, i32, kernel, launch
+
+PARTS = 64  # CV_PARTS in pixels.cu
+_partials = {}
+
+__all__ = ["to_model", "ascent", "to_uint8"]
+
+
+def to_model(pixels, order, scale, shift, out):
+    """out[:, c] = pixels[:, order[c]] * scale[c] + shift[c]. pixels, out: (N, C, H, W)
+    contiguous; order: (C,) int64; scale, shift: (C,) of the images' dtype (CuPy arrays)."""
+    n, c = pixels.shape[:2]
+    launch(kernel("pixels", "to_model", pixels.dtype), pixels.size,
+           (pixels, order, scale, shift, out, i32(n), i32(c), np.int64(pixels[0, 0].size)))
+
+
+def ascent(pixels, grad, order, scale, step, lo, hi):
+    """pixels += step / mean|g_pix| * g_pix per image, then clip to [lo, hi]; an image with no
+    gradient stays. pixels, grad: (N, C, H, W) contiguous; order, scale: as in `to_model`; step:
+    (1,) device array of the pixels' dtype; lo, hi: float."""
+    n, c = pixels.shape[:2]
+    p = np.int64(pixels[0, 0].size)
+    if n not in _partials:  # allocated on the warm-up step, before any graph capture
+        import cupy
+        _partials[n] = cupy.empty(n * PARTS, np.float64)
+    parts = _partials[n]
+    kernel("pixels", "abs_partials", pixels.dtype)((PARTS, n), (THREADS,), (grad, scale, parts, i32(c), p))
+    t = pixels.dtype.type
+    blocks = max(1, min(-(-int(c * p) // THREADS), 256))
+    kernel("pixels", "ascent_update", pixels.dtype)((blocks, n), (THREADS,),
+                                                    (pixels, grad, order, scale, parts, step, i32(c), p, t(lo), t(hi)))

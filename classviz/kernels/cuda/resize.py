@@ -1,0 +1,12 @@
+"""Cubic resize on the GPU: the CPU twin's interpolation matrices (kernels/cpu/resize.py), applied
+with two cuBLAS products per plane. Runs once per octave, outside the captured step."""
+import cupy
+
+from ..cpu.resize import matrix
+
+
+def forward(x, out):
+    """out = x resized to out's spatial size. x: (N, C, H, W) CuPy; out: (N, C, H2, W2), same dtype."""
+    my = cupy.asarray(matrix(x.shape[2], out.shape[2], x.dtype))
+    mx = cupy.asarray(matrix(x.shape[3], out.shape[3], x.dtype))
+    cupy.matmul(my, cupy.matmul(x, mx.T), out=out)
