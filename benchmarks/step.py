@@ -1,6 +1,11 @@
 """Iterations per second of `net.gradient` for each head at several batch sizes (224x224).
 
-    python benchmarks/step.py [--weights FILE] [--backend cpu] [--batch 1 8] [--repeat 20] [--json OUT]
+    python benchmarks/step.py [--weights FILE] [--backend cpu|cuda] [--batch 1 8] [--repeat 20] [--json OUT]
+
+On the GPU (--backend cuda, e.g. --batch 1 8 32) it also times the render's own step: the whole
+ascent step (crop, pixel map, forward, backward, update, blur, paste) captured as one CUDA graph
+and replayed, and the PyTorch peer runs on the same card eagerly and through torch.compile
+(mode reduce-overhead, which uses CUDA graphs); it reports peak GPU memory per batch size.
 
 Without --weights it writes a synthetic full-size BVLC GoogLeNet with auxiliary heads (seeded).
 Warms up, then times `--repeat` steps and reports the median. When PyTorch is importable the same
@@ -25,16 +30,36 @@ import classviz  # noqa: E402
 from classviz.weights.synthetic import write_googlenet  # noqa: E402
 
 
-def median_ms(fn, repeat, warmup=3):
-    """Median wall time of fn() in milliseconds over `repeat` runs after `warmup` runs."""
+def median_ms(fn, repeat, warmup=3, sync=None):
+    """Median wall time of fn() in milliseconds over `repeat` runs after `warmup` runs; `sync()`
+    (a device synchronisation) ends each timed run when given."""
     for _ in range(warmup):
         fn()
+    if sync:
+        sync()
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
+        if sync:
+            sync()
         times.append(time.perf_counter() - t)
     return float(np.median(times) * 1e3)
+
+
+def graph_step(net, head, n):
+    """The render's step for `n` images on `head`, captured (a CUDA graph on the GPU): a callable."""
+    from classviz import ascent, preprocess, schedule
+    octave = schedule.Octave(head, 1, 1.0, 1.0, 3.0, 3.0)
+    pre, _ = preprocess.for_model(net.model)
+    r = ascent.Renderer(net, list(range(n)), [octave], [net.head_name(head)], pre, 0)
+    with net.backend.stream():
+        replay = net.backend.capture(r.octave_step(octave, net.head_name(head)), keep=(r.pixels,))
+
+    def step():
+        with net.backend.stream():
+            replay()
+    return step
 
 
 def sgemm_gflops(n=1024):
@@ -69,6 +94,24 @@ def torch_peer(net, head):
     return (lambda x, cls: gradient(tnet, x, cls)), torch.__version__
 
 
+def torch_gpu_peers(net, head):
+    """{'eager': step, 'compile': step} of the same network in PyTorch on the GPU, where it can run;
+    each step takes CUDA tensors (x, classes)."""
+    try:
+        import torch
+        from torch_peer import TorchNet, device_step
+        if not torch.cuda.is_available():
+            return {}
+    except ImportError:
+        return {}
+    tnet = TorchNet(net.model, net.head_name(head), device="cuda")
+    peers = {"eager": lambda x, c: device_step(tnet, x, c)}
+    if net.head_name(head) == net.heads[0]:  # compiling takes minutes per shape: the main head only
+        compiled = torch.compile(tnet, mode="reduce-overhead")
+        peers["compile"] = lambda x, c: device_step(compiled, x, c)
+    return peers
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="ONNX GoogLeNet (default: a synthetic full-size one)")
@@ -90,24 +133,45 @@ def main(argv=None):
     print(f"machine: {machine['cores']} cores, SGEMM {gflops:.0f} GFLOP/s, backend {net.backend.name}")
     rows = []
     rng = np.random.default_rng(0)
+    be = net.backend
+    gpu = be.name == "cuda"
+    sync = be.stream().synchronize if gpu else None
     for head in net.heads:
         gmacs = conv_gmacs(net, head)
-        peer, torch_version = (None, None) if args.no_torch else torch_peer(net, head)
+        peer, torch_version = (None, None) if args.no_torch or gpu else torch_peer(net, head)
+        peers = {} if args.no_torch or not gpu else torch_gpu_peers(net, head)
         for n in args.batch:
-            x = (rng.standard_normal((n, 3, 224, 224)) * 60).astype(np.float32)
+            x = be.asarray((rng.standard_normal((n, 3, 224, 224)) * 60).astype(np.float32))
             cls = list(range(n))
-            out = np.empty_like(x)
-            ms = median_ms(lambda: net.gradient(x, cls, head=head, out=out), args.repeat)
+            out = be.empty(x.shape, x.dtype)
+            ms = median_ms(lambda: net.gradient(x, cls, head=head, out=out), args.repeat,
+                           sync=(lambda: be.xp.cuda.Device().synchronize()) if gpu else None)
             # forward + backward-to-input are each one pass of GEMM work
             floor_ms = 4 * gmacs * n / gflops * 1e3
             row = {"head": head, "batch": n, "ms": round(ms, 2), "steps_per_s": round(1e3 / ms, 2),
                    "images_per_s": round(n * 1e3 / ms, 2), "gemm_floor_ms": round(floor_ms, 2)}
+            if gpu:
+                be.xp.get_default_memory_pool().free_all_blocks()
+                step = graph_step(net, head, n)
+                row["graph_step_ms"] = round(median_ms(step, args.repeat, sync=sync), 3)
+                row["gpu_pool_mb"] = round(be.xp.get_default_memory_pool().total_bytes() / 2 ** 20)
+                import torch
+                tx, tc = torch.as_tensor(be.to_numpy(x), device="cuda"), torch.arange(n, device="cuda")
+                for mode, fn in peers.items():
+                    tms = median_ms(lambda: fn(tx, tc), args.repeat, warmup=5)
+                    row[f"torch_{mode}_ms"] = round(tms, 3)
+                    row[f"speedup_vs_torch_{mode}"] = round(tms / row["graph_step_ms"], 2)
+                row["torch"] = torch.__version__ if peers else None
             if peer is not None:
                 tms = median_ms(lambda: peer(x, cls), args.repeat)
                 row.update(torch_ms=round(tms, 2), speedup_vs_torch=round(tms / ms, 2), torch=torch_version)
             rows.append(row)
             extra = f"  torch {row['torch_ms']:8.1f} ms  x{row['speedup_vs_torch']:.2f}" if peer else ""
-            print(f"{head:>24} N={n:<3} {ms:8.1f} ms  {1e3 / ms:6.2f} it/s  (GEMM floor {floor_ms:5.1f} ms){extra}")
+            if gpu:
+                extra = f"  graph step {row['graph_step_ms']:.3f} ms, pool {row['gpu_pool_mb']} MB" + "".join(
+                    f"  torch {m} {row[f'torch_{m}_ms']:.3f} ms x{row[f'speedup_vs_torch_{m}']:.2f}" for m in peers)
+            print(f"{head:>24} N={n:<3} {ms:8.2f} ms  {1e3 / ms:7.2f} it/s  (CPU GEMM floor {floor_ms:5.1f} ms){extra}",
+                  flush=True)
     main_ms = {r["batch"]: r["ms"] for r in rows if r["head"] == net.heads[0]}
     for r in rows:
         r["vs_main"] = round(r["ms"] / main_ms[r["batch"]], 2)

@@ -80,3 +80,13 @@ def gradient(tnet, x, classes):
     obj = y[torch.arange(len(classes)), torch.as_tensor(classes)]
     obj.sum().backward()
     return obj.detach().numpy(), t.grad.numpy()
+
+
+def device_step(fn, x, classes):
+    """One gradient step of `fn` (a TorchNet or its torch.compile) on the device tensors x (N, 3, H, W)
+    and classes (N,), synchronised; returns the gradient tensor."""
+    t = x.detach().requires_grad_(True)
+    y = fn(t)
+    y[torch.arange(len(classes), device=x.device), classes].sum().backward()
+    torch.cuda.synchronize()
+    return t.grad
