@@ -1,7 +1,7 @@
 """classviz: GoogLeNet draws what it thinks an ImageNet class looks like.
 
     import classviz
-    net = classviz.load("googlenet.onnx")          # backend="auto" | "cpu"
+    net = classviz.load("googlenet.onnx")          # backend="auto" | "cpu" | "cuda"
     scores = net.forward(x)                         # x: float32 (N, 3, H, W) in the model's input space
     obj, grad = net.gradient(x, classes, head="aux2")
     images = classviz.render(net, ["tabby cat", 251], schedule="quick", seed=0)  # uint8 (H, W, 3) each

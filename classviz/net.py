@@ -10,8 +10,9 @@ DTYPES = (np.float32, np.float64)
 
 
 def load(path, backend="auto"):
-    """Load the network in the weights file at `path` (ONNX) onto `backend` ('auto', 'cpu', 'cuda';
-    'auto' is the CPU until the CUDA backend lands). Returns a `Net`. Raises ModelError, ArgumentError."""
+    """Load the network in the weights file at `path` (ONNX, or a .caffemodel converted and cached)
+    onto `backend`: 'cpu', 'cuda' (CuPy + cuDNN) or 'auto' (CUDA when it can run here, else the
+    CPU). Returns a `Net`. Raises ModelError, ArgumentError."""
     be = get_backend(backend)
     return Net(Network(weights.read(path)), be)
 
