@@ -1,5 +1,4 @@
 """`classviz render` and `classviz classes`."""
-import hashlib
 import json
 import os
 import secrets
@@ -14,6 +13,7 @@ from .. import classes as classnames
 from .. import preprocess as prep
 from .. import schedule as sched
 from ..errors import ArgumentError, RenderInterrupted
+from ..weights.cache import file_digest
 from . import output, weights
 
 
@@ -77,7 +77,7 @@ def run_render(args, note):
     meta = {"classviz:schedule": args.schedule if args.schedule in sched.SCHEDULES
             else json.dumps([o._asdict() for o in octaves]),
             "classviz:seed": seed, "classviz:model": os.path.basename(wpath),
-            "classviz:model_sha256": _sha256(wpath), "classviz:version": __version__,
+            "classviz:model_sha256": file_digest(wpath, "sha256"), "classviz:version": __version__,
             "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,
             "Software": f"classviz {__version__}"}
     total = sched.total_steps(octaves)
@@ -143,14 +143,6 @@ def _make_folder(folder):
             os.mkdir(folder)
         except OSError as e:
             raise ArgumentError(f"cannot create folder {folder!r}: {e.strerror}") from None
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _progress(args, total, octaves):

@@ -33,13 +33,10 @@ def default_path():
     return os.path.join(cache_dir(), DEFAULT_NAME)
 
 
-def sha1_of(path):
-    """SHA-1 hex digest (str) of the file at `path`, read in 1 MiB blocks."""
-    h = hashlib.sha1()
+def file_digest(path, algorithm="sha1"):
+    """Hex digest (str) of the file at `path` with hashlib's `algorithm` ('sha1', 'sha256')."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def save_model(model, path):
@@ -59,7 +56,7 @@ def onnx_for(path):
     from . import caffe
     if not os.path.isfile(path):
         raise ModelError(f"weights file not found: {path}")
-    target = os.path.join(cache_dir(), "converted", sha1_of(path) + ".onnx")
+    target = os.path.join(cache_dir(), "converted", file_digest(path) + ".onnx")
     if not os.path.isfile(target):
         try:
             save_model(caffe.convert(path), target)

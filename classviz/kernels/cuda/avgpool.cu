@@ -19,10 +19,8 @@ __global__ void avgpool_forward(const T* __restrict__ x, T* __restrict__ y, int 
                                 int include_pad, long long y_bs) {
     long long total = (long long)N * C * Ho * Wo;
     CV_LOOP(i, total) {
-        int ox = i % Wo;
-        long long t = i / Wo;
-        int oy = t % Ho;
-        long long nc = t / Ho;
+        int oy, ox;
+        long long nc = cv_unravel(i, Ho, Wo, &oy, &ox);
         const T* plane = x + nc * H * W;
         int ya, yb, cy, xa, xb, cx;
         cv_window(oy, sh, pt, kh, H, pb, include_pad, &ya, &yb, &cy);
@@ -41,10 +39,8 @@ __global__ void avgpool_backward(const T* __restrict__ gy, T* __restrict__ gx, i
                                  int include_pad, long long gy_bs, int accumulate) {
     long long total = (long long)N * C * H * W;
     CV_LOOP(i, total) {
-        int ix = i % W;
-        long long t = i / W;
-        int iy = t % H;
-        long long nc = t / H;
+        int iy, ix;
+        long long nc = cv_unravel(i, H, W, &iy, &ix);
         long long n = nc / C, plane_out = (nc % C) * Ho * Wo;
         int oy0 = cv_first_out(iy, kh, sh, pt), oy1 = cv_end_out(iy, sh, pt, Ho);
         int ox0 = cv_first_out(ix, kw, sw, pl), ox1 = cv_end_out(ix, sw, pl, Wo);

@@ -9,6 +9,14 @@
 // Image n, element r of its contiguous (C, H, W) block, in an array whose images are bs apart.
 __device__ __forceinline__ long long cv_at(long long n, long long r, long long bs) { return n * bs + r; }
 
+// Split a flat index i = (outer * A + a) * B + b into (a, b); returns outer.
+__device__ __forceinline__ long long cv_unravel(long long i, int A, int B, int* a, int* b) {
+    *b = i % B;
+    long long t = i / B;
+    *a = t % A;
+    return t / A;
+}
+
 // First output index whose window [o*s - p, o*s - p + k) covers input index i (clamped at 0),
 // and one past the last (clamped at n_out).
 __device__ __forceinline__ int cv_first_out(int i, int k, int s, int p) {

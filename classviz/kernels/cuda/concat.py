@@ -1,16 +1,5 @@
-"""Channel concat on the GPU, for inputs the plan could not place as views of the output (CuPy
-slice copies, no temporaries). CPU twin: kernels/cpu/concat.py."""
+"""Channel concat on the GPU: the CPU module's slice copies, which CuPy runs as kernels without
+temporaries (graph-safe); re-exported so the twins cannot drift. See kernels/cpu/concat.py."""
+from ..cpu.concat import backward, forward
 
-
-def forward(x, offset, y):
-    """Copy x (N, c, H, W) into y[:, offset:offset+c]."""
-    y[:, offset:offset + x.shape[1]] = x
-
-
-def backward(gy, offset, gx, accumulate):
-    """gx (N, c, H, W) = gy[:, offset:offset+c], or += that."""
-    part = gy[:, offset:offset + gx.shape[1]]
-    if accumulate:
-        gx += part
-    else:
-        gx[...] = part
+__all__ = ["forward", "backward"]

@@ -15,10 +15,8 @@ __global__ void lrn_forward(const T* __restrict__ x, T* __restrict__ y, T* __res
     long long total = (long long)N * C * P;
     int lo = (size - 1) / 2, hi = size - 1 - lo;
     CV_LOOP(i, total) {
-        int p = i % P;
-        long long t = i / P;
-        int c = t % C;
-        long long n = t / C;
+        int c, p;
+        long long n = cv_unravel(i, C, P, &c, &p);
         const T* img = x + n * C * P;
         T acc = 0;
         for (int k = max(0, c - lo); k < min(C, c + hi + 1); ++k) {
@@ -38,10 +36,8 @@ __global__ void lrn_backward(const T* __restrict__ gy, const T* __restrict__ x, 
     long long total = (long long)N * C * P;
     int lo = (size - 1) / 2, hi = size - 1 - lo;
     CV_LOOP(i, total) {
-        int p = i % P;
-        long long t = i / P;
-        int c = t % C;
-        long long n = t / C;
+        int c, p;
+        long long n = cv_unravel(i, C, P, &c, &p);
         T acc = 0;
         // channel c lies in the window of channel j when j - lo <= c <= j + hi
         for (int j = max(0, c - hi); j < min(C, c + lo + 1); ++j) {

@@ -10,10 +10,8 @@ __global__ void maxpool_forward(const T* __restrict__ x, T* __restrict__ y, int*
                                 int pt, int pl, long long y_bs) {
     long long total = (long long)N * C * Ho * Wo;
     CV_LOOP(i, total) {
-        int ox = i % Wo;
-        long long t = i / Wo;
-        int oy = t % Ho;
-        long long nc = t / Ho;
+        int oy, ox;
+        long long nc = cv_unravel(i, Ho, Wo, &oy, &ox);
         const T* plane = x + nc * H * W;
         int y0 = oy * sh - pt, x0 = ox * sw - pl;
         int ya = max(y0, 0), yb = min(y0 + kh, H), xa = max(x0, 0), xb = min(x0 + kw, W);
@@ -36,10 +34,8 @@ __global__ void maxpool_backward(const T* __restrict__ gy, const int* __restrict
                                  int pt, int pl, long long gy_bs, int accumulate) {
     long long total = (long long)N * C * H * W;
     CV_LOOP(i, total) {
-        int ix = i % W;
-        long long t = i / W;
-        int iy = t % H;
-        long long nc = t / H;
+        int iy, ix;
+        long long nc = cv_unravel(i, H, W, &iy, &ix);
         long long n = nc / C, plane_out = (nc % C) * Ho * Wo;
         int me = iy * W + ix;
         int oy0 = cv_first_out(iy, kh, sh, pt), oy1 = cv_end_out(iy, sh, pt, Ho);

@@ -16,9 +16,8 @@ __global__ void objective_gather(const T* __restrict__ y, const long long* __res
 template <typename T>
 __global__ void objective_seed(T* __restrict__ g, const long long* __restrict__ classes, int N, int K, int P) {
     CV_LOOP(i, (long long)N * K * P) {
-        long long t = i / P;
-        int k = t % K;
-        long long n = t / K;
+        int k, p;
+        long long n = cv_unravel(i, K, P, &k, &p);
         g[i] = k == classes[n] ? (T)1 / (T)P : (T)0;
     }
 }
