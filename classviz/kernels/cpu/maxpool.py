@@ -100,14 +100,15 @@ def _cols(hm, hi, win, yp, ap):
 @njit(cache=True)
 def backward(gy, win, gx, argmax, accumulate):
     """gx[argmax] += gy, over zeros unless accumulate. gy: (N, C, Ho, Wo) any strides;
-    gx: (N, C, H, W); argmax from `forward`."""
+    gx: (N, C, H, W), each (H, W) plane contiguous; argmax from `forward`."""
     N, C = gx.shape[0], gx.shape[1]
-    W = win.W
     if not accumulate:
         gx[:] = 0
     for n in range(N):
         for c in range(C):
+            flat = gx[n, c].reshape(win.H * win.W)  # argmax is a flat index: no divide per element
+            src = gy[n, c]
+            idx = argmax[n, c]
             for oy in range(win.Ho):
                 for ox in range(win.Wo):
-                    idx = argmax[n, c, oy, ox]
-                    gx[n, c, idx // W, idx % W] += gy[n, c, oy, ox]
+                    flat[idx[oy, ox]] += src[oy, ox]
