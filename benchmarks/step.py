@@ -54,7 +54,9 @@ def graph_step(net, head, n):
     pre, _ = preprocess.for_model(net.model)
     r = ascent.Renderer(net, list(range(n)), [octave], [net.head_name(head)], pre, 0)
     with net.backend.stream():
-        replay = net.backend.capture(r.octave_step(octave, net.head_name(head)), keep=(r.pixels,))
+        step = r.octave_step(octave, net.head_name(head))
+        r.set_step(octave.sigma(0), octave.step_size(0))  # replays read these: a real step size and blur
+        replay = net.backend.capture(step, keep=(r.pixels,))
 
     def step():
         with net.backend.stream():

@@ -150,14 +150,14 @@ class Renderer:
         return self.images()
 
     def octave_step(self, octave, head):
-        """Allocate what this octave's steps share and return the step as a callable of no arguments."""
+        """Allocate what this octave's steps share and return the step as a callable of no arguments;
+        `set_step` gives it its values before each run."""
         be = self.be
         self.whole = self.pixels.shape[2] == CROP
         self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
         self.taps = be.zeros((2 * self.radius + 1,), np.float32)
         self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), np.float32)
         self.plan = self.net.plan(head, self.window.shape, np.float32)
-        self.set_step(octave.sigma(0), octave.step_size(0))
         return self.step
 
     def set_step(self, sigma, step_size):
