@@ -3,7 +3,7 @@ import collections
 import os
 import sys
 
-from ..errors import FetchError
+from ..errors import ArgumentError, FetchError
 
 
 def add_parsers(sub):
@@ -39,7 +39,6 @@ def run_fetch(args, note):
 def run_convert(args, note):
     """Convert a .caffemodel to an ONNX file; prints the output path."""
     from ..weights import cache, caffe
-    from ..errors import ArgumentError
     if not args.out.lower().endswith(".onnx"):
         raise ArgumentError(f"output {args.out!r} must end in .onnx")
     folder = os.path.dirname(os.path.abspath(args.out))
@@ -54,12 +53,12 @@ def run_info(args, note):
     """Print a weights file's input, heads by role, preprocessing, parameter and op counts."""
     import classviz
     from .. import preprocess as prep
-    model = classviz.load(args.weights, backend="cpu")
-    roles = {t: r for r, t in model.roles.items()}
-    m = model.model
+    net = classviz.load(args.weights, backend="cpu")
+    roles = {t: r for r, t in net.roles.items()}
+    m = net.model
     pre, source = prep.for_model(m)
     print(f"input: {m.input_name} {tuple(d if d else '?' for d in m.input_shape)}")
-    print("heads: " + ", ".join(f"{h} ({roles[h]})" for h in model.heads))
+    print("heads: " + ", ".join(f"{h} ({roles[h]})" for h in net.heads))
     print(f"preprocessing: {prep.describe(pre)} (from the {source})")
     print(f"parameters: {m.parameter_count():,}")
     ops = collections.Counter(n.op for n in m.nodes)

@@ -38,10 +38,6 @@ F_CONV, F_POOL, F_LRN, F_IP, F_CONCAT, F_RELU, F_INPUT = (106, 10), (121, 19), (
     (123, 30), (143, None)
 F_INCLUDE, F_EXCLUDE = (8, 32), (9, 33)
 INPUTS = {"Data", "Input", "ImageData", "WindowData", "MemoryData", "DummyData", "HDF5Data", "AnnotatedData"}
-IDENTITIES = {"Dropout", "Split"}
-HEADS_OF = {"Softmax", "SoftmaxWithLoss", "Accuracy", "EuclideanLoss", "SigmoidCrossEntropyLoss",
-            "MultinomialLogisticLoss", "InfogainLoss", "HingeLoss"}
-DROPPED = {"Silence"}
 
 
 class Layer:
@@ -173,7 +169,7 @@ class _Converter:
     def run(self, layers):
         active = [la for la in layers if la.in_test_phase()]
         for la in active:
-            if la.type in INPUTS or (la.type == "Input" and not la.bottoms):
+            if la.type in INPUTS:
                 self.add_input(la)
         for name, chw in self.declared.items():
             if name not in self.blob:
