@@ -7,7 +7,10 @@ The forward saves `lrn_scale`; the backward uses x, y and lrn_scale:
 
     gx[c] = gy[c]*scale[c]^-beta - 2*alpha*beta/size * x[c] * sum(gy[i]*y[i]/scale[i], i whose window holds c)
 
-Kernels run on (N, C, H*W) views so the inner loop is a contiguous, vectorisable sweep.
+Kernels run on (N, C, H*W) views so the inner loop is a contiguous, vectorisable sweep. They
+compile with error_model="numpy": Numba's default tests every float division for zero (to raise
+ZeroDivisionError), and that branch kept these loops scalar. On 192x56x56 float32 the forward
+went 2.74 -> 0.56 ms and the backward 3.25 -> 0.87 ms; the scale is always >= bias > 0 here.
 """
 import math
 
@@ -32,7 +35,7 @@ def backward(gy, x, y, scale, size, alpha, beta, gx, accumulate):
     _backward(_3d(gy), _3d(x), _3d(y), _3d(scale), size, t(2.0 * alpha * beta / size), t(beta), _3d(gx), accumulate)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, fastmath=True, error_model="numpy", inline="always")
 def _pow_neg(s, beta, out):
     """out[:] = s**-beta. Caffe's GoogLeNet uses beta=0.75, where two square roots vectorise and
     cost far less than pow."""
@@ -45,7 +48,7 @@ def _pow_neg(s, beta, out):
             out[p] = s[p] ** -beta
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _forward(x, size, a, beta, bias, y, scale):
     N, C, P = x.shape
     lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
@@ -64,7 +67,7 @@ def _forward(x, size, a, beta, bias, y, scale):
                 y[n, c, p] = x[n, c, p] * pw[p]
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def _backward(gy, x, y, scale, size, k2, beta, gx, accumulate):
     N, C, P = x.shape
     lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
