@@ -81,13 +81,18 @@ POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)
 
 
 @pytest.mark.parametrize("case", POOLS)
-def test_maxpool(case):
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("block", [None, 40])
+def test_maxpool(case, ties, block, monkeypatch):
     n, c, h, w, k, s, p, ceil = case
+    if block:  # blocks of one plane or less: the forward walks the channels block by block
+        monkeypatch.setattr(maxpool, "BLOCK", block)
     win = geometry.pool_window(k, s, p, ceil, h, w)
-    x = rng.standard_normal((n, c, h, w))
+    # ties: values from {0, 1, 2}, so most windows hold several maxima and the first must win
+    x = rng.integers(0, 3, (n, c, h, w)).astype(float) if ties else rng.standard_normal((n, c, h, w))
     y = np.empty((n, c, win.Ho, win.Wo))
     am = np.empty(y.shape, np.int32)
-    maxpool.forward(x, win, y, am)
+    maxpool.forward(x, win, y, am, np.empty(maxpool.work_size(win, c)))
     # the plain reference: first maximum of each clipped window, row-major
     for (i, j, oy, ox), val in np.ndenumerate(y):
         y0, x0 = oy * s[0] - p[0], ox * s[1] - p[1]
@@ -107,7 +112,7 @@ def test_maxpool_ties_go_to_the_first():
     x = np.zeros((1, 1, 4, 4))
     win = geometry.pool_window((3, 3), (1, 1), (1, 1, 1, 1), 0, 4, 4)
     y, am = np.empty((1, 1, 4, 4)), np.empty((1, 1, 4, 4), np.int32)
-    maxpool.forward(x, win, y, am)
+    maxpool.forward(x, win, y, am, np.empty(maxpool.work_size(win, 1)))
     assert am[0, 0, 2, 2] == 1 * 4 + 1 and am[0, 0, 0, 0] == 0
 
 

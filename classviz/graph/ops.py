@@ -105,9 +105,10 @@ class MaxPool(Op):
 
     def prepare(self, be, relu):
         self.argmax = be.empty(self.out_shape, np.int32)
+        self.work = be.maxpool.work_size(self.win, self.out_shape[1])
 
     def forward(self, be, ins, out, work):
-        be.maxpool.forward(ins[0], self.win, out, self.argmax)
+        be.maxpool.forward(ins[0], self.win, out, self.argmax, work)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
         be.maxpool.backward(gout, self.win, gins[0], self.argmax, acc[0])
@@ -115,6 +116,7 @@ class MaxPool(Op):
 
 class AveragePool(MaxPool):
     def prepare(self, be, relu):
+        self.work = 0
         self.include_pad = bool(self.node.attrs["count_include_pad"])
 
     def forward(self, be, ins, out, work):

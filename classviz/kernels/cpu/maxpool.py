@@ -2,99 +2,116 @@
 winning input in its plane (int32); ties go to the first maximum in row-major window order, as on
 the GPU.
 
-The forward is separable: a horizontal pass takes each input row's window maxima (with their
-column), a vertical pass takes the first row whose maximum is strictly greater. That equals the
-row-major first maximum of the 2-D window and costs kh + kw compares per output instead of kh*kw.
-The horizontal pass works at every column and then subsamples, so strided pools read contiguously
-(pool1 64x112x112: 4.5 -> see benchmarks/README.md).
+The forward works on a few planes at a time (BLOCK elements, so its buffers stay in L2), copied
+with -inf padding so that every window is whole, and is separable, in long flat sweeps over those
+planes:
+- horizontal: at every position, the maximum of the kw values starting there and its column;
+- vertical: at every position, the first of the kh horizontal maxima below it that is strictly
+  greater, which gives the row-major first maximum of the 2-D window;
+- then each output picks its window's position.
+Windows that run into the next row or plane only land on positions no output picks. Sweeping
+every position wastes a factor sh*sw on strided pools but keeps each loop long and branch-free;
+per plane and per row the loops were too short to vectorise (pool4, 832x14x14 -> 7x7, 1.0 ms as
+rows; see benchmarks/README.md for the sweeps).
 """
 import numpy as np
 from numba import njit
 
+BLOCK = 16384  # padded elements per block of planes: five buffers of it fit in L2
+
+
+def work_size(win, channels):
+    """Scratch elements (int) `forward` needs for `channels` planes of this window."""
+    return 5 * _block(win, channels) * _plane(win)
+
+
+def forward(x, win, y, argmax, work):
+    """x: (N, C, H, W), contiguous per image; win: geometry.Window; y: (N, C, Ho, Wo) output (any
+    strides); argmax: (N, C, Ho, Wo) int32 output; work: 1-D scratch of x's dtype, at least
+    work_size(win, C) elements."""
+    cb = _block(win, x.shape[1])
+    s = cb * _plane(win)
+    index = np.int32 if work.itemsize == 4 else np.int64
+    bufs = [work[k * s:(k + 1) * s] for k in range(5)]
+    _forward(x, win, cb, y, argmax, bufs[0], bufs[1], bufs[2].view(index), bufs[3], bufs[4].view(index))
+
+
+def _padded(win):
+    # big enough for every window, counted from the top-left corner of the padded plane
+    return (max((win.Ho - 1) * win.sh + win.kh, win.pt + win.H),
+            max((win.Wo - 1) * win.sw + win.kw, win.pl + win.W))
+
+
+def _plane(win):
+    hp, wp = _padded(win)
+    return hp * wp
+
+
+def _block(win, channels):
+    return max(1, min(channels, BLOCK // _plane(win)))
+
 
 @njit(cache=True)
-def forward(x, win, y, argmax):
-    """x: (N, C, H, W); win: geometry.Window; y: (N, C, Ho, Wo) output (any strides);
-    argmax: (N, C, Ho, Wo) int32 output."""
+def _forward(x, win, cb, y, argmax, pad, hm, hk, vm, vc):
     N, C = x.shape[0], x.shape[1]
-    H, W, Ho, Wo = win.H, win.W, win.Ho, win.Wo
-    hm = np.empty((H, Wo), x.dtype)
-    hi = np.empty((H, Wo), np.int32)
-    fm = np.empty(W, x.dtype)
-    fi = np.empty(W, np.int32)
+    W, kh, kw = win.W, win.kh, win.kw
+    hp = max((win.Ho - 1) * win.sh + kh, win.pt + win.H)
+    wp = max((win.Wo - 1) * win.sw + kw, win.pl + W)
     for n in range(N):
-        for c in range(C):
-            if win.sw == 1:
-                _rows_unit_stride(x[n, c], win, hm, hi)
-            else:
-                _rows_strided(x[n, c], win, hm, hi, fm, fi)
-            _cols(hm, hi, win, y[n, c], argmax[n, c])
+        for c0 in range(0, C, cb):
+            c1 = min(C, c0 + cb)
+            s = (c1 - c0) * hp * wp
+            _pad(x[n, c0:c1], win.pt, win.pl, hp, wp, pad)
+            # horizontal: hk = column offset of the first maximum
+            m = s - kw + 1
+            for j in range(m):
+                hm[j] = pad[j]
+                hk[j] = 0
+            for k in range(1, kw):
+                # shifted views rather than pad[j + k]: Numba cannot tell j + k >= 0, so it would
+                # test every index for wraparound and the loop would not vectorise (3.5x slower)
+                src, kk = pad[k:], hk.dtype.type(k)
+                for j in range(m):
+                    v = src[j]
+                    better = v > hm[j]  # arithmetic, not branches: the winner is unpredictable (see relu.py)
+                    hm[j] = max(v, hm[j])
+                    hk[j] += (kk - hk[j]) * better
+            # vertical: vc = row offset * W + column offset, the winner's place from the corner
+            m = s - (kh - 1) * wp - kw + 1
+            for j in range(m):
+                vm[j] = hm[j]
+                vc[j] = hk[j]
+            for d in range(1, kh):
+                src, col, dw = hm[d * wp:], hk[d * wp:], hk.dtype.type(d * W)
+                for j in range(m):
+                    v = src[j]
+                    better = v > vm[j]
+                    vm[j] = max(v, vm[j])
+                    vc[j] += (dw + col[j] - vc[j]) * better
+            for c in range(c0, c1):
+                for oy in range(win.Ho):
+                    row = (c - c0) * hp * wp + oy * win.sh * wp
+                    corner = (oy * win.sh - win.pt) * W - win.pl
+                    for ox in range(win.Wo):
+                        j = row + ox * win.sw
+                        y[n, c, oy, ox] = vm[j]
+                        argmax[n, c, oy, ox] = corner + ox * win.sw + vc[j]
 
 
 @njit(cache=True, inline="always")
-def _rows_strided(xp, win, hm, hi, fm, fi):
-    # Window maxima at every start column first (contiguous, branch-free, so it vectorises), then
-    # every sw-th of them: strided gathers ran 10x slower per element (pool1: 4.5 ms).
-    W, kw = win.W, win.kw
-    for iy in range(win.H):
-        row = xp[iy]
-        for j in range(W):
-            fm[j] = row[j]
-            fi[j] = j
-        for k in range(1, kw):
-            for j in range(W - k):
-                v = row[j + k]
-                better = v > fm[j]  # arithmetic, not branches: the winner is unpredictable (see relu.py)
-                fm[j] = max(v, fm[j])
-                fi[j] += (j + k - fi[j]) * better
-        first = min(-(-win.pl // win.sw), win.Wo)  # outputs before this one are clipped on the left
-        for ox in range(first):
-            x0 = ox * win.sw - win.pl
-            hm[iy, ox] = row[0]
-            hi[iy, ox] = 0
-            for ix in range(1, min(x0 + kw, W)):
-                better = row[ix] > hm[iy, ox]
-                hm[iy, ox] = max(row[ix], hm[iy, ox])
-                hi[iy, ox] += (ix - hi[iy, ox]) * better
-        for ox in range(first, win.Wo):
-            hm[iy, ox] = fm[ox * win.sw - win.pl]
-            hi[iy, ox] = fi[ox * win.sw - win.pl]
-
-
-@njit(cache=True, inline="always")
-def _rows_unit_stride(xp, win, hm, hi):
-    # stride 1: nothing to subsample, and one pass over the row beats the two of _rows_strided
-    for iy in range(win.H):
-        for ox in range(win.Wo):
-            xa = max(ox * win.sw - win.pl, 0)
-            hm[iy, ox] = xp[iy, xa]
-            hi[iy, ox] = xa
-        for k in range(1, win.kw):
-            for ox in range(win.Wo):
-                x0 = ox * win.sw - win.pl
-                ix = x0 + k
-                if ix > 0 and ix < win.W:
-                    # arithmetic, not branches: the winner is unpredictable (see relu.py)
-                    v = xp[iy, ix]
-                    better = v > hm[iy, ox]
-                    hm[iy, ox] = max(v, hm[iy, ox])
-                    hi[iy, ox] += (ix - hi[iy, ox]) * better
-
-
-@njit(cache=True, inline="always")
-def _cols(hm, hi, win, yp, ap):
-    for oy in range(win.Ho):
-        y0 = oy * win.sh - win.pt
-        ya, yb = max(y0, 0), min(y0 + win.kh, win.H)
-        for ox in range(win.Wo):
-            yp[oy, ox] = hm[ya, ox]
-            ap[oy, ox] = ya * win.W + hi[ya, ox]
-        for iy in range(ya + 1, yb):
-            for ox in range(win.Wo):
-                v = hm[iy, ox]
-                better = v > yp[oy, ox]
-                yp[oy, ox] = max(v, yp[oy, ox])
-                ap[oy, ox] += (iy * win.W + hi[iy, ox] - ap[oy, ox]) * better
+def _pad(xi, pt, pl, hp, wp, pad):
+    C, H, W = xi.shape
+    lo = -np.inf
+    for c in range(C):
+        plane = pad[c * hp * wp:(c + 1) * hp * wp].reshape(hp, wp)
+        for r in range(hp):
+            iy = r - pt
+            if iy < 0 or iy >= H:
+                plane[r, :] = lo
+                continue
+            plane[r, :pl] = lo
+            plane[r, pl:pl + W] = xi[c, iy]
+            plane[r, pl + W:] = lo
 
 
 @njit(cache=True)

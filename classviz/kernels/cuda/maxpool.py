@@ -6,9 +6,15 @@ def _geom(win):
     return tuple(i32(v) for v in (win.H, win.W, win.Ho, win.Wo, win.kh, win.kw, win.sh, win.sw, win.pt, win.pl))
 
 
-def forward(x, win, y, argmax):
+def work_size(win, channels):
+    """Scratch elements `forward` needs: none on the GPU (one thread per output reads its window)."""
+    return 0
+
+
+def forward(x, win, y, argmax, work):
     """x: (N, C, H, W) contiguous; win: geometry.Window; y: (N, C, Ho, Wo) output, contiguous per
-    image; argmax: (N, C, Ho, Wo) int32 output (flat index of the winner in its plane)."""
+    image; argmax: (N, C, Ho, Wo) int32 output (flat index of the winner in its plane); work:
+    unused (the CPU twin's scratch)."""
     n, c = x.shape[:2]
     launch(kernel("maxpool", "maxpool_forward", x.dtype), n * c * win.Ho * win.Wo,
            (x, y, argmax, i32(n), i32(c), *_geom(win), batch_stride(y)))
