@@ -34,6 +34,8 @@ CONVS = [  # (N, Cin, H, W, Cout, kernel, strides, pads t/l/b/r, dilations, grou
     (1, 4, 12, 10, 6, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 1),
     (2, 6, 9, 9, 4, (3, 3), (1, 2), (1, 0, 1, 1), (1, 1), 2),
     (1, 4, 7, 7, 4, (1, 1), (2, 2), (0, 0, 1, 1), (1, 1), 1),
+    (1, 3, 16, 14, 4, (3, 3), (2, 3), (1, 2, 0, 1), (2, 1), 1),   # dilated and strided: taps share phases
+    (2, 2, 19, 17, 3, (5, 4), (3, 2), (2, 1, 2, 3), (1, 1), 1),
 ]
 
 
@@ -53,19 +55,21 @@ def test_conv(case):
     check_accumulate(lambda gx, a: conv.backward(v, cw, gx, a, work), u.shape)
 
 
-def test_conv_forward_matches_direct_sum():
-    n, cin, h, w, cout, k, s, p, d, g = CONVS[4]
+@pytest.mark.parametrize("case", [c for c in CONVS if c[9] == 1])
+def test_conv_forward_matches_direct_sum(case):
+    n, cin, h, w, cout, k, s, p, d, g = case
     win = geometry.conv_window(k, s, p, d, h, w)
     wt, b = rng.standard_normal((cout, cin) + k), rng.standard_normal(cout)
     cw = conv.prepare(wt, b, win, 1, np.asarray)
     x = rng.standard_normal((n, cin, h, w))
     y = np.empty((n, cout, win.Ho, win.Wo))
     conv.forward(x, cw, y, False, np.empty(conv.work_size(cw)))
-    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[2] + 4), (p[1], p[3] + 4)))
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[2] + 8), (p[1], p[3] + 8)))
     ref = np.zeros_like(y)
     for oy in range(win.Ho):
         for ox in range(win.Wo):
-            patch = xp[:, :, oy * s[0]:oy * s[0] + k[0], ox * s[1]:ox * s[1] + k[1]]
+            y0, x0 = oy * s[0], ox * s[1]
+            patch = xp[:, :, y0:y0 + (k[0] - 1) * d[0] + 1:d[0], x0:x0 + (k[1] - 1) * d[1] + 1:d[1]]
             ref[:, :, oy, ox] = np.einsum("nchw,ochw->no", patch, wt) + b
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
 

@@ -1,13 +1,11 @@
 """Convolution on the CPU: forward (+bias, +ReLU) and backward to the input (dgrad).
 
-GEMM through NumPy's BLAS, one image at a time. The ladder, chosen once per layer in `prepare`:
+GEMM through NumPy's BLAS, one image at a time:
 - pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward, no copies;
-- stride 1 and Cout <= 2*Cin: the backward is itself a convolution of gy with the flipped,
-  transposed kernel, so it runs as im2col + GEMM (a gather) instead of GEMM + col2im (a
-  scatter-add). Measured backward times, float32, batch 1, this 2-core machine:
-      96->128 3x3 @28: 1.18 ms as conv vs 1.53 ms col2im;  128->64 3x3 @28: 0.79 vs 1.33;
-      16->32 5x5 @28: 0.48 vs 0.47;  64->192 3x3 @56: 6.18 vs 5.00 (gy has 3x the channels to gather);
-- anything else (strided, grouped, widening): im2col + GEMM forward, GEMM + col2im backward.
+- anything else: im2col + GEMM forward, GEMM + col2im backward. (Running the backward of a
+  stride-1 layer as a convolution with the flipped kernel, a gather instead of a scatter-add, won
+  for some layers against NumPy's strided col2im; against the phase-split Numba col2im it loses on
+  12 of GoogLeNet's 13 layer shapes, e.g. 3x3 160->320 @14: 1.67 vs 1.31 ms, so it is gone.)
 """
 from typing import NamedTuple
 
@@ -20,31 +18,19 @@ from .im2col import col2im, im2col, is_pointwise, padded_size
 
 class ConvWeights(NamedTuple):
     """A layer's weights laid out for the kernels. w: (Cout, Cin/group*kh*kw); b: (Cout,);
-    win: forward geometry.Window; group: int; wflip: (Cin, Cout*kh*kw) flipped kernel or None;
-    win_back: the Window of the backward-as-convolution or None; cin: input channels."""
+    win: forward geometry.Window; group: int; cin: input channels."""
     w: object
     b: object
     win: Window
     group: int
-    wflip: object
-    win_back: object
     cin: int
 
 
 def prepare(w, b, win, group, asarray):
     """Lay out weights w (Cout, Cin/group, kh, kw) and bias b (Cout,) (NumPy, final dtype) for this
     layer; asarray uploads an array to the backend. Returns ConvWeights."""
-    cout, cg, kh, kw = w.shape
-    back = None
-    if win.sh == win.sw == 1 and group == 1 and cout <= 2 * cg and not is_pointwise(win):
-        pads = ((kh - 1) * win.dh - win.pt, (kw - 1) * win.dw - win.pl,
-                (kh - 1) * win.dh - win.pb, (kw - 1) * win.dw - win.pr)
-        if min(pads) >= 0:
-            back = Window(kh, kw, 1, 1, *pads, win.dh, win.dw, win.Ho, win.Wo, win.H, win.W)
-    wflip = None
-    if back is not None:
-        wflip = asarray(np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(cg, -1))
-    return ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, wflip, back, cg * group)
+    cout, cg = w.shape[:2]
+    return ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
 
 
 def work_size(cw):
@@ -53,9 +39,6 @@ def work_size(cw):
     need = cw.cin * win.kh * win.kw * win.Ho * win.Wo  # im2col columns, or the pointwise accumulate temp
     if not is_pointwise(win):
         need += padded_size(cw.cin, win)
-    if cw.win_back is not None:
-        wb, cout = cw.win_back, cw.w.shape[0]
-        need = max(need, cout * wb.kh * wb.kw * wb.Ho * wb.Wo + padded_size(cout, wb) + cw.cin * wb.Ho * wb.Wo)
     return need
 
 
@@ -74,16 +57,6 @@ def backward(gy, cw, gx, accumulate, work):
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W);
     accumulate: bool; work: as for `forward`."""
-    if cw.win_back is not None:
-        wb = cw.win_back
-        if accumulate:
-            tmp = work[-cw.cin * wb.Ho * wb.Wo:].reshape(1, cw.cin, wb.Ho, wb.Wo)
-            for n in range(gx.shape[0]):
-                _conv(gy[n:n + 1], cw.wflip, wb, 1, tmp, work)
-                gx[n] += tmp[0]
-        else:
-            _conv(gy, cw.wflip, wb, 1, gx, work)
-        return
     _dgrad_cols(gy, cw.w, cw.win, cw.group, gx, accumulate, work)
 
 
