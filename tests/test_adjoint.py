@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from classviz.kernels import geometry
-from classviz.kernels.cpu import affine, avgpool, concat, conv, gemm, lrn, maxpool, relu
+from classviz.kernels.cpu import affine, avgpool, concat, conv, gemm, lrn, maxpool, relu, winograd
 
 TOL = 1e-10
 rng = np.random.default_rng(1234)
@@ -36,15 +36,27 @@ CONVS = [  # (N, Cin, H, W, Cout, kernel, strides, pads t/l/b/r, dilations, grou
     (1, 4, 7, 7, 4, (1, 1), (2, 2), (0, 0, 1, 1), (1, 1), 1),
     (1, 3, 16, 14, 4, (3, 3), (2, 3), (1, 2, 0, 1), (2, 1), 1),   # dilated and strided: taps share phases
     (2, 2, 19, 17, 3, (5, 4), (3, 2), (2, 1, 2, 3), (1, 1), 1),
+    # 3x3 stride 1 with outputs of 14x14 or more runs by Winograd: odd sizes, asymmetric pads,
+    # no pads, pads of 2 (pads past 2 and small outputs go by im2col)
+    (3, 4, 17, 14, 5, (3, 3), (1, 1), (0, 2, 1, 0), (1, 1), 1),
+    (2, 3, 15, 16, 4, (3, 3), (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    (1, 2, 16, 17, 3, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 2, 14, 14, 3, (3, 3), (1, 1), (3, 3, 3, 3), (1, 1), 1),
 ]
 
 
 @pytest.mark.parametrize("case", CONVS)
-def test_conv(case):
+@pytest.mark.parametrize("min_tiles", [None, 1])
+def test_conv(case, min_tiles, monkeypatch):
     n, cin, h, w, cout, k, s, p, d, g = case
+    if min_tiles:  # Winograd layers then take one image per GEMM
+        monkeypatch.setattr(winograd, "MIN_TILES", min_tiles)
+    win = geometry.conv_window(k, s, p, d, h, w)
+    assert winograd.usable(win, g) == (k == (3, 3) and s == (1, 1) and d == (1, 1) and max(p) <= 2 and
+                                       min(win.Ho, win.Wo) >= 14)
     win = geometry.conv_window(k, s, p, d, h, w)
     cw = conv.prepare(rng.standard_normal((cout, cin // g) + k), np.zeros(cout), win, g, np.asarray)
-    work = np.empty(conv.work_size(cw))
+    work = np.empty(conv.work_size(cw, n))
     u = rng.standard_normal((n, cin, h, w))
     v = rng.standard_normal((n, cout, win.Ho, win.Wo))
     ju = np.empty_like(v)
@@ -63,7 +75,7 @@ def test_conv_forward_matches_direct_sum(case):
     cw = conv.prepare(wt, b, win, 1, np.asarray)
     x = rng.standard_normal((n, cin, h, w))
     y = np.empty((n, cout, win.Ho, win.Wo))
-    conv.forward(x, cw, y, False, np.empty(conv.work_size(cw)))
+    conv.forward(x, cw, y, False, np.empty(conv.work_size(cw, n)))
     xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[2] + 8), (p[1], p[3] + 8)))
     ref = np.zeros_like(y)
     for oy in range(win.Ho):
@@ -72,6 +84,8 @@ def test_conv_forward_matches_direct_sum(case):
             patch = xp[:, :, y0:y0 + (k[0] - 1) * d[0] + 1:d[0], x0:x0 + (k[1] - 1) * d[1] + 1:d[1]]
             ref[:, :, oy, ox] = np.einsum("nchw,ochw->no", patch, wt) + b
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    conv.forward(x, cw, y, True, np.empty(conv.work_size(cw, n)))
+    np.testing.assert_allclose(y, np.maximum(ref, 0), rtol=1e-12, atol=1e-12)
 
 
 POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)

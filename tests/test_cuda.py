@@ -126,7 +126,7 @@ def test_conv_matches_cpu(dtype, cin, cout, k, s, p, hw, group):
     out = (2, cout, win.Ho, win.Wo)
     ccw = cpu.conv.prepare(w, b, win, group, cpu.asarray)
     gcw = gpu.conv.prepare(w, b, win, group, gpu.asarray)
-    work_c, work_g = np.empty(cpu.conv.work_size(ccw), dtype), cupy.empty(gpu.conv.work_size(gcw), dtype)
+    work_c, work_g = np.empty(cpu.conv.work_size(ccw, x.shape[0]), dtype), cupy.empty(gpu.conv.work_size(gcw, x.shape[0]), dtype)
     for relu in (False, True):
         y = np.empty(out, dtype)
         cpu.conv.forward(x, ccw, y, relu, work_c)

@@ -48,7 +48,7 @@ class Conv(Op):
         p = self.node.params
         self.cw = be.conv.prepare(p["W"].astype(self.dtype), p["B"].astype(self.dtype), self.win, self.group,
                                   be.asarray)
-        self.work = be.conv.work_size(self.cw)
+        self.work = be.conv.work_size(self.cw, self.out_shape[0])
 
     def forward(self, be, ins, out, work):
         be.conv.forward(ins[0], self.cw, out, self.relu, work)

@@ -1,8 +1,9 @@
 """Convolution on the CPU: forward (+bias, +ReLU) and backward to the input (dgrad).
 
-GEMM through NumPy's BLAS, one image at a time:
+GEMM through NumPy's BLAS:
 - pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward, no copies;
-- anything else: im2col + GEMM forward, GEMM + col2im backward. (Running the backward of a
+- 3x3 stride 1 (GoogLeNet's commonest): Winograd F(2x2, 3x3) both ways (winograd.py);
+- anything else: im2col + GEMM forward, GEMM + col2im backward, one image at a time. (Running the backward of a
   stride-1 layer as a convolution with the flipped kernel, a gather instead of a scatter-add, won
   for some layers against NumPy's strided col2im; against the phase-split Numba col2im it loses on
   12 of GoogLeNet's 13 layer shapes, e.g. 3x3 160->320 @14: 1.67 vs 1.31 ms, so it is gone.)
@@ -13,29 +14,42 @@ import numpy as np
 from numba import njit
 
 from ..geometry import Window
+from . import winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
 
 
 class ConvWeights(NamedTuple):
     """A layer's weights laid out for the kernels. w: (Cout, Cin/group*kh*kw); b: (Cout,);
-    win: forward geometry.Window; group: int; cin: input channels."""
+    win: forward geometry.Window; group: int; cin: input channels; u, u_back: Winograd weights
+    of the forward (16, Cout, Cin) and backward (16, Cin, Cout), or None; zero: (Cin,) zeros
+    (the backward's bias)."""
     w: object
     b: object
     win: Window
     group: int
     cin: int
+    u: object = None
+    u_back: object = None
+    zero: object = None
 
 
 def prepare(w, b, win, group, asarray):
     """Lay out weights w (Cout, Cin/group, kh, kw) and bias b (Cout,) (NumPy, final dtype) for this
     layer; asarray uploads an array to the backend. Returns ConvWeights."""
     cout, cg = w.shape[:2]
-    return ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
+    cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
+    if winograd.usable(win, group):
+        cw = cw._replace(u=asarray(winograd.transform_weights(w)),
+                         u_back=asarray(winograd.transform_weights(w, back=True)), zero=asarray(np.zeros_like(b, shape=cg)))
+    return cw
 
 
-def work_size(cw):
-    """Elements (int) of the scratch buffer `forward` and `backward` need for this layer."""
+def work_size(cw, n):
+    """Elements (int) of the scratch buffer `forward` and `backward` need for this layer at batch n."""
     win = cw.win
+    cout = cw.w.shape[0]
+    if cw.u is not None:
+        return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo), winograd.work_size(cout, cw.cin, n, win.H, win.W))
     need = cw.cin * win.kh * win.kw * win.Ho * win.Wo  # im2col columns, or the pointwise accumulate temp
     if not is_pointwise(win):
         need += padded_size(cw.cin, win)
@@ -47,7 +61,10 @@ def forward(x, cw, y, relu, work):
 
     x: (N, Cin, H, W); cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo) output, contiguous per
     image (may be a channel slice of a larger buffer); relu: bool; work: 1-D scratch of
-    >= work_size(cw) elements. All float32 or all float64."""
+    >= work_size(cw, N) elements. All float32 or all float64."""
+    if cw.u is not None:
+        winograd.conv3x3(x, cw.u, cw.win.pt, cw.win.pl, y, cw.b, relu, False, work)
+        return
     _conv(x, cw.w, cw.win, cw.group, y, work)
     bias_act(y, cw.b, relu)
 
@@ -57,6 +74,9 @@ def backward(gy, cw, gx, accumulate, work):
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W);
     accumulate: bool; work: as for `forward`."""
+    if cw.u is not None:  # a 3x3 correlation of gy with the flipped kernel, padded by 2 - pad
+        winograd.conv3x3(gy, cw.u_back, 2 - cw.win.pt, 2 - cw.win.pl, gx, cw.zero, False, accumulate, work)
+        return
     _dgrad_cols(gy, cw.w, cw.win, cw.group, gx, accumulate, work)
 
 

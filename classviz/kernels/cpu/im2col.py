@@ -48,7 +48,7 @@ def im2col(x, win, cols, pad):
         np.copyto(cols.reshape(c, win.kh, win.kw, win.Ho, win.Wo), taps)
         return
     pp = _phased(pad, c, win)
-    _split(x, win.pt, win.pl, pp)
+    phase_split(x, win.pt, win.pl, pp)
     _gather(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols)
 
 
@@ -74,7 +74,9 @@ def _columns(b, pl, sw, W):
 
 
 @njit(cache=True)
-def _split(x, pt, pl, pp):
+def phase_split(x, pt, pl, pp):
+    """pp[c, a, b, q, r] = x zero-padded by pt rows on top and pl columns on the left, at row
+    q*sh + a, column r*sw + b, where (C, sh, sw, hq, wq) = pp.shape; x: (C, H, W)."""
     C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
     H, W = x.shape[1], x.shape[2]
     pp[:] = 0

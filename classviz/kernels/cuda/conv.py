@@ -43,8 +43,9 @@ def prepare(w, b, win, group, asarray):
     return ConvWeights(asarray(w), asarray(b), win, group, dt, cudnn.Filter(dt, w.shape), conv, {})
 
 
-def work_size(cw):
-    """Scratch elements for the cuDNN workspace (a fixed budget; algorithms are chosen within it)."""
+def work_size(cw, n):
+    """Scratch elements for the cuDNN workspace at batch n (a fixed budget, whatever n: algorithms
+    are chosen within it)."""
     return WORKSPACE_BYTES // np.dtype(cw.w.dtype).itemsize
 
 
@@ -62,7 +63,7 @@ def forward(x, cw, y, relu, work):
 
     x: (N, Cin, H, W) contiguous; cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous
     per image (may be a channel slice of a concat output); relu: bool; work: 1-D scratch of
-    work_size(cw) elements. CuPy arrays, all float32 or all float64."""
+    work_size(cw, N) elements. CuPy arrays, all float32 or all float64."""
     import cupy
     ybs = batch_stride(y)
     h = cudnn.handle(cupy.cuda.get_current_stream().ptr)
