@@ -74,5 +74,22 @@ def test_concat_inputs_are_placed_as_views(model_path):
     net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
     plan = net.plan(None, (2, 3, 224, 224))
     out = plan.values["inception_4c/output"]
-    branch = plan.values["inception_4c/1x1_relu"]
+    branch = plan.values["inception_4c/3x3_relu"]
     assert np.shares_memory(out, branch)
+
+
+def test_sibling_pointwise_convs_merge_into_one(model_path):
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    plan = net.plan(None, (2, 3, 224, 224))
+    convs = [s.op.node for s in plan.steps if s.op.node.op == "Conv" and s.op.node.inputs == ["inception_4b/output"]]
+    width = {n.name: n.params["W"].shape[0] for n in net.model.nodes if n.op == "Conv"}
+    assert len(convs) == 1 and convs[0].params["W"].shape[0] == sum(
+        width["inception_4c/" + b] for b in ("1x1", "3x3_reduce", "5x5_reduce"))
+    v = plan.values
+    one, three, five = (v[f"inception_4c/{b}_relu"] for b in ("1x1", "3x3_reduce", "5x5_reduce"))
+    assert one.base is not None and one.base is three.base is five.base  # slices of one buffer
+    g = plan.grads
+    assert g["inception_4c/1x1_relu"].base is g["inception_4c/5x5_reduce_relu"].base is not None
+    # a sibling that is the head keeps its own convolution
+    feat = net.plan("inception_4c/3x3_reduce_relu", (1, 3, 224, 224))
+    assert "inception_4c/3x3_reduce" in [s.op.node.name for s in feat.steps]

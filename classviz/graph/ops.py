@@ -188,6 +188,10 @@ class Flatten(Op):
                       "the network does not accept this input size")
         return (shape[0], feats)
 
+    def view_of(self, x):
+        """The output as a view of input value x, or None where x's layout allows none."""
+        return x.reshape(self.out_shape) if x.flags.c_contiguous else None
+
     def forward(self, be, ins, out, work):
         if not self.out_is_view:
             out[...] = ins[0].reshape(out.shape)
@@ -199,6 +203,27 @@ class Flatten(Op):
                 gins[0][...] += g
             else:
                 gins[0][...] = g
+
+
+class ChannelSlice(Op):
+    """Channels [offset, offset + channels) of its input, always as a view, values and gradients
+    alike. No ONNX op maps here: the plan makes these when it merges sibling convolutions."""
+    view = True
+
+    def infer(self, node, in_shapes):
+        n, _, h, w = _rank4(self, in_shapes[0])
+        self.offset = node.attrs["offset"]
+        return (n, node.attrs["channels"], h, w)
+
+    def view_of(self, x):
+        """Channels offset.. of x (N, C, H, W), a view."""
+        return x[:, self.offset:self.offset + self.out_shape[1]]
+
+    def forward(self, be, ins, out, work):
+        pass
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        pass  # the output's gradient is a view into the input's (see Plan._place_grads)
 
 
 class Affine(Op):
@@ -220,7 +245,7 @@ class Affine(Op):
 
 
 REGISTRY = {cls.__name__: cls for cls in (Conv, Gemm, Relu, MaxPool, AveragePool, GlobalAveragePool, LRN,
-                                          Concat, Flatten, Affine)}
+                                          Concat, Flatten, ChannelSlice, Affine)}
 
 
 def _rank4(op, shape):

@@ -2,12 +2,18 @@
 
 Building it decides everything that does not change between steps:
 - which nodes run (only those the head depends on);
-- fusions: a ReLU folds into the Conv or Gemm before it;
+- fusions: sibling 1x1 convolutions (same input, each followed by a ReLU alone) merge into one
+  convolution, whose output the siblings' outputs are channel slices of: one GEMM instead of
+  several thin ones forward, and backward one GEMM writes the input's gradient instead of one
+  writing and the others accumulating; a ReLU folds into the Conv or Gemm before it;
 - buffers, allocated once: every tensor's value and gradient; the inputs of a channel Concat are
   placed as views of its output (so the concat costs nothing forward or backward), a Flatten is a
   view of its input;
 - the backward schedule: which gradient writes overwrite and which accumulate.
 """
+import numpy as np
+
+from ..weights.model import Node
 from .ops import REGISTRY
 
 
@@ -29,7 +35,7 @@ class Plan:
     def __init__(self, network, head, shape, dtype, be):
         self.be, self.head, self.shape, self.dtype = be, head, tuple(shape), dtype
         self.input = network.model.input_name
-        nodes = network.ancestors(head)
+        nodes = _merge_siblings(network.ancestors(head), keep={head, self.input})
         consumers = _count_consumers(nodes)
         self.steps = self._fuse(nodes, consumers)
         self._infer_shapes()
@@ -89,13 +95,19 @@ class Plan:
         for s in self.steps:
             if s.op.view:
                 src = self.values.get(s.ins[0])
-                s.op.out_is_view = src is not None and src.flags.c_contiguous
-                self.values[s.out] = (src.reshape(s.op.out_shape) if s.op.out_is_view
-                                      else be.empty(s.op.out_shape, self.dtype))
+                view = s.op.view_of(src) if src is not None else None
+                s.op.out_is_view = view is not None
+                self.values[s.out] = view if view is not None else be.empty(s.op.out_shape, self.dtype)
 
     def _place_grads(self, consumers):
         be = self.be
         self.grads = {self.head: be.empty(self.shapes[self.head], self.dtype)}
+        for s in self.steps:  # a slice's gradient is its part of the sliced tensor's gradient
+            if s.op.node.op == "ChannelSlice":
+                src = s.ins[0]
+                if src not in self.grads:
+                    self.grads[src] = be.empty(self.shapes[src], self.dtype)
+                self.grads[s.out] = s.op.view_of(self.grads[src])
         written = set()
         for s in reversed(self.steps):
             for k, t in enumerate(s.ins):
@@ -106,7 +118,7 @@ class Plan:
                 if t in self.placed:
                     dst, off = self.placed[t]
                     self.grads[t] = self.grads[dst][:, off:off + self.shapes[t][1]]
-                elif s.op.view and consumers[t] == 1:
+                elif s.op.node.op == "Flatten" and consumers[t] == 1:
                     self.grads[t] = self.grads[s.out].reshape(self.shapes[t])
                 else:
                     self.grads[t] = be.empty(self.shapes[t], self.dtype)
@@ -132,6 +144,52 @@ class Plan:
             s.op.backward(be, grads[s.out], [values[t] for t in s.ins], values[s.out],
                           [grads[t] for t in s.ins], s.acc, work)
         return grads[self.input]
+
+
+def _merge_siblings(nodes, keep):
+    """nodes with each set of >= 2 pointwise convolutions that read the same tensor, each feeding
+    exactly one ReLU and nothing else, replaced by one convolution (weights stacked), one ReLU and
+    a ChannelSlice per sibling that yields the tensor its ReLU did. Tensors in `keep` (the head,
+    the input) stay as they are."""
+    readers = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    groups = {}
+    for n in nodes:
+        after = readers.get(n.outputs[0], [])
+        if (n.op == "Conv" and _pointwise(n) and len(after) == 1 and after[0].op == "Relu"
+                and not keep & {n.outputs[0], after[0].outputs[0]}):
+            groups.setdefault(n.inputs[0], []).append((n, after[0]))
+    merged, gone = {}, set()
+    for src, members in groups.items():
+        if len(members) < 2:
+            continue
+        convs = [c for c, _ in members]
+        name = "+".join(c.name for c in convs)
+        conv = Node("Conv", name, [src], [name + ":conv"], dict(convs[0].attrs),
+                    {k: np.concatenate([c.params[k] for c in convs]) for k in ("W", "B")})
+        out = [conv, Node("Relu", name + ":relu", conv.outputs, [name + ":relu"])]
+        offset = 0
+        for c, relu in members:
+            channels = c.params["W"].shape[0]
+            out.append(Node("ChannelSlice", relu.name, [name + ":relu"], list(relu.outputs),
+                            {"offset": offset, "channels": channels}))
+            offset += channels
+            gone.update((id(c), id(relu)))
+        merged[id(convs[0])] = out
+    result = []
+    for n in nodes:
+        result.extend(merged.get(id(n), []))
+        if id(n) not in gone:
+            result.append(n)
+    return result
+
+
+def _pointwise(node):
+    a = node.attrs
+    return (node.params["W"].shape[2:] == (1, 1) and a["group"] == 1 and tuple(a["strides"]) == (1, 1)
+            and not any(a["pads"]) and tuple(a["dilations"]) == (1, 1))
 
 
 def _count_consumers(nodes):
