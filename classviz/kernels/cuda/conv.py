@@ -61,15 +61,16 @@ def _ptr(a):
 def forward(x, cw, y, relu, work):
     """y = conv(x, w) + b, then max(., 0) when relu.
 
-    x: (N, Cin, H, W) contiguous; cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous
-    per image (may be a channel slice of a concat output); relu: bool; work: 1-D scratch of
-    work_size(cw, N) elements. CuPy arrays, all float32 or all float64."""
+    x: (N, Cin, H, W), contiguous per image (may be a channel slice of merged siblings' output);
+    cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous per image (may be a channel
+    slice of a concat output); relu: bool; work: 1-D scratch of work_size(cw, N) elements. CuPy
+    arrays, all float32 or all float64."""
     import cupy
-    ybs = batch_stride(y)
+    xbs, ybs = batch_stride(x), batch_stride(y)
     h = cudnn.handle(cupy.cuda.get_current_stream().ptr)
-    key = ("fwd", x.shape, int(ybs))
+    key = ("fwd", x.shape, int(xbs), int(ybs))
     if key not in cw.found:
-        xd, yd = _tensor(cw, x, x[0].size), _tensor(cw, y, ybs)
+        xd, yd = _tensor(cw, x, xbs), _tensor(cw, y, ybs)
         perfs, count = (cudnn.Perf * 8)(), ctypes.c_int()
         cudnn.call("cudnnFindConvolutionForwardAlgorithmEx", h, xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
                    cw.conv.ptr, yd.ptr, _ptr(y), 8, ctypes.byref(count), perfs, _ptr(work),
@@ -88,15 +89,17 @@ def forward(x, cw, y, relu, work):
 def backward(gy, cw, gx, accumulate, work):
     """gx = d(conv)/dx applied to gy (cuDNN dgrad), or gx += that.
 
-    gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W) contiguous;
-    accumulate: bool; work: as for `forward`."""
+    gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W), contiguous
+    per image (may be a channel slice); accumulate: bool; work: as for `forward`."""
     import cupy
-    gbs = batch_stride(gy)
+    gbs, xbs = batch_stride(gy), batch_stride(gx)
     h = cudnn.handle(cupy.cuda.get_current_stream().ptr)
-    key = ("bwd", gx.shape, int(gbs))
+    key = ("bwd", gx.shape, int(gbs), int(xbs))
     if key not in cw.found:
-        dyd, dxd = _tensor(cw, gy, gbs), _tensor(cw, gx, gx[0].size)
-        scratch = cupy.empty_like(gx)  # the search writes its output: never into a gradient we accumulate on
+        dyd, dxd = _tensor(cw, gy, gbs), _tensor(cw, gx, xbs)
+        # the search writes its output: never into a gradient we accumulate on; as large as gx's
+        # strided layout, which a channel slice spreads over more than gx.size elements
+        scratch = cupy.empty(int(xbs) * gx.shape[0], gx.dtype)
         perfs, count = (cudnn.Perf * 8)(), ctypes.c_int()
         cudnn.call("cudnnFindConvolutionBackwardDataAlgorithmEx", h, cw.filt.ptr, _ptr(cw.w), dyd.ptr, _ptr(gy),
                    cw.conv.ptr, dxd.ptr, _ptr(scratch), 8, ctypes.byref(count), perfs, _ptr(work),
