@@ -49,14 +49,15 @@ def im2col(x, win, cols, pad):
         return
     pp = _phased(pad, c, win)
     phase_split(x, win.pt, win.pl, pp)
-    _gather(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols)
+    _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, False)
 
 
 def col2im(cols, win, gx, accumulate, pad):
     """Adjoint of im2col. cols: (C*kh*kw, Ho*Wo); gx: (C, H, W), overwritten or added to when
     accumulate is True; pad: scratch as for `im2col`."""
     pp = _phased(pad, gx.shape[0], win)
-    _scatter(cols, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, pp)
+    pp[...] = 0
+    _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, True)
     _merge(pp, win.pt, win.pl, gx, accumulate)
 
 
@@ -111,7 +112,9 @@ def _merge(pp, pt, pl, gx, accumulate):
 
 
 @njit(cache=True)
-def _gather(pp, kh, kw, dh, dw, Ho, Wo, cols):
+def _taps(pp, kh, kw, dh, dw, Ho, Wo, cols, scatter):
+    # each kernel tap's (Ho, Wo) block of the phase-split image: copied into its row of cols
+    # (im2col), or that row added onto it (col2im, scatter=True)
     C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
     for c in range(C):
         for i in range(kh):
@@ -120,24 +123,11 @@ def _gather(pp, kh, kw, dh, dw, Ho, Wo, cols):
                 b, qx = (j * dw) % sw, (j * dw) // sw
                 row = cols[(c * kh + i) * kw + j]
                 for oy in range(Ho):
-                    src = pp[c, a, b, oy + qy, qx:qx + Wo]
-                    dst = row[oy * Wo:(oy + 1) * Wo]
-                    for ox in range(Wo):
-                        dst[ox] = src[ox]
-
-
-@njit(cache=True)
-def _scatter(cols, kh, kw, dh, dw, Ho, Wo, pp):
-    C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
-    pp[:] = 0
-    for c in range(C):
-        for i in range(kh):
-            a, qy = (i * dh) % sh, (i * dh) // sh
-            for j in range(kw):
-                b, qx = (j * dw) % sw, (j * dw) // sw
-                row = cols[(c * kh + i) * kw + j]
-                for oy in range(Ho):
-                    dst = pp[c, a, b, oy + qy, qx:qx + Wo]
-                    src = row[oy * Wo:(oy + 1) * Wo]
-                    for ox in range(Wo):
-                        dst[ox] += src[ox]
+                    block = pp[c, a, b, oy + qy, qx:qx + Wo]
+                    part = row[oy * Wo:(oy + 1) * Wo]
+                    if scatter:
+                        for ox in range(Wo):
+                            block[ox] += part[ox]
+                    else:
+                        for ox in range(Wo):
+                            part[ox] = block[ox]
