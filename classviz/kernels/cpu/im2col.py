@@ -58,7 +58,7 @@ def col2im(cols, win, gx, accumulate, pad):
     pp = _phased(pad, gx.shape[0], win)
     pp[...] = 0
     _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, True)
-    _merge(pp, win.pt, win.pl, gx, accumulate)
+    _between(gx, win.pt, win.pl, pp, False, accumulate)
 
 
 def is_pointwise(win):
@@ -74,41 +74,34 @@ def _columns(b, pl, sw, W):
     return x0, (x0 + pl) // sw, max(0, (W - x0 + sw - 1) // sw)
 
 
-@njit(cache=True)
 def phase_split(x, pt, pl, pp):
     """pp[c, a, b, q, r] = x zero-padded by pt rows on top and pl columns on the left, at row
     q*sh + a, column r*sw + b, where (C, sh, sw, hq, wq) = pp.shape; x: (C, H, W)."""
-    C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
-    H, W = x.shape[1], x.shape[2]
-    pp[:] = 0
-    for c in range(C):
-        for y in range(H):
-            a, q = (y + pt) % sh, (y + pt) // sh
-            src = x[c, y]
-            for b in range(sw):
-                x0, r0, n = _columns(b, pl, sw, W)
-                dst = pp[c, a, b, q]
-                for k in range(n):
-                    dst[r0 + k] = src[x0 + k * sw]
+    pp[...] = 0
+    _between(x, pt, pl, pp, True, False)
 
 
 @njit(cache=True)
-def _merge(pp, pt, pl, gx, accumulate):
+def _between(img, pt, pl, pp, split, accumulate):
+    # image rows to phase rows (split), or back: overwriting the image or adding onto it
     C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
-    H, W = gx.shape[1], gx.shape[2]
+    H, W = img.shape[1], img.shape[2]
     for c in range(C):
         for y in range(H):
             a, q = (y + pt) % sh, (y + pt) // sh
-            dst = gx[c, y]
+            row = img[c, y]
             for b in range(sw):
                 x0, r0, n = _columns(b, pl, sw, W)
-                src = pp[c, a, b, q]
-                if accumulate:
+                phase = pp[c, a, b, q]
+                if split:
                     for k in range(n):
-                        dst[x0 + k * sw] += src[r0 + k]
+                        phase[r0 + k] = row[x0 + k * sw]
+                elif accumulate:
+                    for k in range(n):
+                        row[x0 + k * sw] += phase[r0 + k]
                 else:
                     for k in range(n):
-                        dst[x0 + k * sw] = src[r0 + k]
+                        row[x0 + k * sw] = phase[r0 + k]
 
 
 @njit(cache=True)
