@@ -10,30 +10,24 @@ def crop(image, offsets, out):
 
     image: (N, C, H, W) float; offsets: (N, 2) int64 (row, column) with 0 <= oy <= H-h and
     0 <= ox <= W-w (the caller's contract); out: (N, C, h, w), same dtype."""
-    _crop(image, offsets, out)
+    _move(image, offsets, out, True)
 
 
 def paste(window, offsets, image):
     """image[n, :, oy:oy+h, ox:ox+w] = window[n]: the inverse of `crop` on the window's pixels.
     Arguments as in `crop`, with `window` in the place of out."""
-    _paste(window, offsets, image)
+    _move(image, offsets, window, False)
 
 
 @njit(cache=True)
-def _crop(image, offsets, out):
-    N, C, h, w = out.shape
-    for n in range(N):
-        oy, ox = offsets[n, 0], offsets[n, 1]
-        for c in range(C):
-            for i in range(h):
-                out[n, c, i, :] = image[n, c, oy + i, ox:ox + w]
-
-
-@njit(cache=True)
-def _paste(window, offsets, image):
+def _move(image, offsets, window, into_window):
+    # the window's pixels of each image: copied out into `window`, or pasted back from it
     N, C, h, w = window.shape
     for n in range(N):
         oy, ox = offsets[n, 0], offsets[n, 1]
         for c in range(C):
             for i in range(h):
-                image[n, c, oy + i, ox:ox + w] = window[n, c, i, :]
+                if into_window:
+                    window[n, c, i, :] = image[n, c, oy + i, ox:ox + w]
+                else:
+                    image[n, c, oy + i, ox:ox + w] = window[n, c, i, :]
