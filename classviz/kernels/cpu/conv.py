@@ -3,10 +3,11 @@
 GEMM through NumPy's BLAS:
 - pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward, no copies;
 - 3x3 stride 1 (GoogLeNet's commonest): Winograd F(2x2, 3x3) both ways (winograd.py);
-- anything else: im2col + GEMM forward, GEMM + col2im backward, one image at a time. (Running the backward of a
-  stride-1 layer as a convolution with the flipped kernel, a gather instead of a scatter-add, won
-  for some layers against NumPy's strided col2im; against the phase-split Numba col2im it loses on
-  12 of GoogLeNet's 13 layer shapes, e.g. 3x3 160->320 @14: 1.67 vs 1.31 ms, so it is gone.)
+- anything else: im2col + GEMM forward, GEMM + col2im backward, one image at a time.
+(Running the backward of a stride-1 layer as a convolution with the flipped kernel, a gather
+instead of a scatter-add, won for some layers against NumPy's strided col2im; against the
+phase-split Numba col2im it loses on 12 of GoogLeNet's 13 layer shapes, e.g. 3x3 160->320 @14:
+1.67 vs 1.31 ms, so it is gone.)
 """
 from typing import NamedTuple
 
@@ -40,7 +41,8 @@ def prepare(w, b, win, group, asarray):
     cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
     if winograd.usable(win, group):
         cw = cw._replace(u=asarray(winograd.transform_weights(w)),
-                         u_back=asarray(winograd.transform_weights(w, back=True)), zero=asarray(np.zeros_like(b, shape=cg)))
+                         u_back=asarray(winograd.transform_weights(w, back=True)),
+                         zero=asarray(np.zeros_like(b, shape=cg)))
     return cw
 
 
@@ -49,7 +51,8 @@ def work_size(cw, n):
     win = cw.win
     cout = cw.w.shape[0]
     if cw.u is not None:
-        return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo), winograd.work_size(cout, cw.cin, n, win.H, win.W))
+        return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo),  # forward
+                   winograd.work_size(cout, cw.cin, n, win.H, win.W))   # backward
     need = cw.cin * win.kh * win.kw * win.Ho * win.Wo  # im2col columns, or the pointwise accumulate temp
     if not is_pointwise(win):
         need += padded_size(cw.cin, win)

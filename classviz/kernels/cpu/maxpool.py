@@ -29,11 +29,12 @@ def forward(x, win, y, argmax, work):
     """x: (N, C, H, W), contiguous per image; win: geometry.Window; y: (N, C, Ho, Wo) output (any
     strides); argmax: (N, C, Ho, Wo) int32 output; work: 1-D scratch of x's dtype, at least
     work_size(win, C) elements."""
+    hp, wp = _padded(win)
     cb = _block(win, x.shape[1])
-    s = cb * _plane(win)
+    s = cb * hp * wp
     index = np.int32 if work.itemsize == 4 else np.int64
     bufs = [work[k * s:(k + 1) * s] for k in range(5)]
-    _forward(x, win, cb, y, argmax, bufs[0], bufs[1], bufs[2].view(index), bufs[3], bufs[4].view(index))
+    _forward(x, win, hp, wp, cb, y, argmax, bufs[0], bufs[1], bufs[2].view(index), bufs[3], bufs[4].view(index))
 
 
 def _padded(win):
@@ -52,11 +53,9 @@ def _block(win, channels):
 
 
 @njit(cache=True)
-def _forward(x, win, cb, y, argmax, pad, hm, hk, vm, vc):
+def _forward(x, win, hp, wp, cb, y, argmax, pad, hm, hk, vm, vc):
     N, C = x.shape[0], x.shape[1]
     W, kh, kw = win.W, win.kh, win.kw
-    hp = max((win.Ho - 1) * win.sh + kh, win.pt + win.H)
-    wp = max((win.Wo - 1) * win.sw + kw, win.pl + W)
     for n in range(N):
         for c0 in range(0, C, cb):
             c1 = min(C, c0 + cb)

@@ -44,7 +44,7 @@ def transform_weights(w, back=False):
 
 def _tiles(ho, wo):
     # tile rows, and tiles per row: one more than the output needs, a junk column that lets each
-    # transform sweep a whole channel in one loop (tw + 1 = the phase rows' length)
+    # transform sweep a whole channel in one loop (and the length of the phase-split rows)
     return (ho + 1) // 2, (wo + 1) // 2 + 1
 
 
