@@ -1,7 +1,8 @@
 """Convolution on the CPU: forward (+bias, +ReLU) and backward to the input (dgrad).
 
-GEMM through NumPy's BLAS:
-- pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward, no copies;
+GEMM through NumPy's OpenBLAS, shared out over Numba's threads (blas.py):
+- pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward (added onto the input's
+  gradient by the GEMM itself when another consumer wrote it first), no copies;
 - 3x3 stride 1 (GoogLeNet's commonest): Winograd F(2x2, 3x3) both ways (winograd.py);
 - anything else: im2col + GEMM forward, GEMM + col2im backward, one image at a time.
 (Running the backward of a stride-1 layer as a convolution with the flipped kernel, a gather
@@ -15,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..geometry import Window
-from . import winograd
+from . import blas, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
 
 
@@ -53,10 +54,9 @@ def work_size(cw, n):
     if cw.u is not None:
         return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo),  # forward
                    winograd.work_size(cout, cw.cin, n, win.H, win.W))   # backward
-    need = cw.cin * win.kh * win.kw * win.Ho * win.Wo  # im2col columns, or the pointwise accumulate temp
-    if not is_pointwise(win):
-        need += padded_size(cw.cin, win)
-    return need
+    if is_pointwise(win):
+        return 0
+    return cw.cin * win.kh * win.kw * win.Ho * win.Wo + padded_size(cw.cin, win)  # columns, padded image
 
 
 def forward(x, cw, y, relu, work):
@@ -87,8 +87,8 @@ def _conv(x, w, win, group, y, work):
     n_img, cin = x.shape[:2]
     cout, hw, kg = w.shape[0], win.Ho * win.Wo, w.shape[1]
     pointwise = is_pointwise(win)
-    ncols = cin * win.kh * win.kw * hw
-    cols = work[:ncols].reshape(cin * win.kh * win.kw, hw)
+    ncols = 0 if pointwise else cin * win.kh * win.kw * hw
+    cols = work[:ncols].reshape(-1, hw)
     rows = cout // group
     for n in range(n_img):
         if pointwise:
@@ -98,7 +98,7 @@ def _conv(x, w, win, group, y, work):
             src = cols
         out = y[n].reshape(cout, hw)
         for g in range(group):
-            np.matmul(w[g * rows:(g + 1) * rows], src[g * kg:(g + 1) * kg], out=out[g * rows:(g + 1) * rows])
+            blas.matmul(w[g * rows:(g + 1) * rows], src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
 
 
 def _dgrad_cols(gy, w, win, group, gx, accumulate, work):
@@ -106,17 +106,15 @@ def _dgrad_cols(gy, w, win, group, gx, accumulate, work):
     cout, hw = w.shape[0], win.Ho * win.Wo
     pointwise = is_pointwise(win)
     rows, kg = cout // group, w.shape[1]
-    cols = work[:kg * group * hw].reshape(kg * group, hw)
-    pad = work[kg * group * hw:]
+    ncols = 0 if pointwise else kg * group * hw
+    cols, pad = work[:ncols].reshape(-1, hw), work[ncols:]
     for n in range(n_img):
         g_out = gy[n].reshape(cout, hw)
-        direct = pointwise and not accumulate
-        dst = gx[n].reshape(cin, hw) if direct else cols
+        dst = gx[n].reshape(cin, hw) if pointwise else cols
         for g in range(group):
-            np.matmul(w[g * rows:(g + 1) * rows].T, g_out[g * rows:(g + 1) * rows], out=dst[g * kg:(g + 1) * kg])
-        if pointwise and accumulate:
-            gx[n].reshape(cin, hw)[...] += cols
-        elif not pointwise:
+            blas.matmul(w[g * rows:(g + 1) * rows].T, g_out[g * rows:(g + 1) * rows], dst[g * kg:(g + 1) * kg],
+                        accumulate=pointwise and accumulate)
+        if not pointwise:
             col2im(cols, win, gx[n], accumulate, pad)
 
 

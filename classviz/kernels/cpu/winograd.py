@@ -16,6 +16,7 @@ direct sum: ~6e-7 relative in float32 (B and A hold only 0 and +-1; G holds halv
 import numpy as np
 from numba import njit
 
+from . import blas
 from .im2col import phase_split
 
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
@@ -81,7 +82,7 @@ def conv3x3(x, u, pt, pl, y, bias, relu, accumulate, work):
         for i in range(g):
             phase_split(x[n0 + i], pt, pl, pp)
             _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * per)
-        np.matmul(u, v, out=m)
+        blas.matmul_stacked(u, v, m)
         for i in range(g):
             _output_tiles(m, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
 
