@@ -100,8 +100,8 @@ POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)
 
 @pytest.mark.parametrize("case", POOLS)
 @pytest.mark.parametrize("ties", [False, True])
-@pytest.mark.parametrize("block", [None, 40])
-def test_maxpool(case, ties, block, monkeypatch):
+@pytest.mark.parametrize("block,one_set", [(None, False), (40, False), (40, True)])
+def test_maxpool(case, ties, block, one_set, monkeypatch):
     n, c, h, w, k, s, p, ceil = case
     if block:  # blocks of one plane or less: the forward walks the channels block by block
         monkeypatch.setattr(maxpool, "BLOCK", block)
@@ -110,7 +110,9 @@ def test_maxpool(case, ties, block, monkeypatch):
     x = rng.integers(0, 3, (n, c, h, w)).astype(float) if ties else rng.standard_normal((n, c, h, w))
     y = np.empty((n, c, win.Ho, win.Wo))
     am = np.empty(y.shape, np.int32)
-    maxpool.forward(x, win, y, am, np.empty(maxpool.work_size(win, c)))
+    # one_set: scratch for one thread only, which then takes every block itself
+    size = maxpool.work_size(win, c) // maxpool._sets(win, c) if one_set else maxpool.work_size(win, c)
+    maxpool.forward(x, win, y, am, np.empty(size))
     # the plain reference: first maximum of each clipped window, row-major
     for (i, j, oy, ox), val in np.ndenumerate(y):
         y0, x0 = oy * s[0] - p[0], ox * s[1] - p[1]

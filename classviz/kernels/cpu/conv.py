@@ -13,7 +13,7 @@ phase-split Numba col2im it loses on 12 of GoogLeNet's 13 layer shapes, e.g. 3x3
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..geometry import Window
 from . import blas, winograd
@@ -118,11 +118,11 @@ def _dgrad_cols(gy, w, win, group, gx, accumulate, work):
             col2im(cols, win, gx[n], accumulate, pad)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def bias_act(y, b, relu):
     """In place: y[n, c] += b[c], then max(., 0) when relu. y: (N, C, H, W); b: (C,)."""
     N, C = y.shape[0], y.shape[1]
-    for nc in range(N * C):
+    for nc in prange(N * C):
         n, c = nc // C, nc % C
         plane = y[n, c]
         bc = b[c]

@@ -3,17 +3,14 @@
 cols has shape (C*kh*kw, Ho*Wo): row (c, i, j) holds input pixel (c, oy*sh - pt + i*dh,
 ox*sw - pl + j*dw) for every output position, zero where that falls in the padding.
 
-Both go through a zero-padded copy of the image. With stride 1, im2col is one NumPy strided copy
-from it (as Numba index loops it cost 12.8 ms per GoogLeNet step, batch 1; as this copy, 4.2 ms).
-Strided convolutions and every col2im use a *phase-split* padded copy instead:
+Both go through a zero-padded, *phase-split* copy of the image:
 pp[c, a, b, q, r] = padded pixel (q*sh + a, r*sw + b), so that each kernel tap (i, j) reads or
 adds a contiguous (Ho, Wo) block, pp[c, i*dh % sh, j*dw % sw, i*dh // sh + oy, j*dw // sw + ox].
 Measured on this 2-core machine, float32: conv1 (3x224x224, 7x7 stride 2) im2col 0.66 -> 0.34 ms,
 col2im 1.83 -> 0.40 ms; conv2 (64x56x56, 3x3) col2im 1.31 -> 0.50 ms (NumPy's kh*kw strided adds).
 """
 import numpy as np
-from numba import njit
-from numpy.lib.stride_tricks import as_strided
+from numba import njit, prange
 
 
 def padded_size(channels, win):
@@ -35,19 +32,7 @@ def _phased(pad, c, win):
 def im2col(x, win, cols, pad):
     """x: (C, H, W) one image; win: geometry.Window; cols: (C*kh*kw, Ho*Wo) output;
     pad: 1-D scratch of >= padded_size(C, win) elements, same dtype."""
-    c = x.shape[0]
-    if win.sh == win.sw == 1:
-        hp, wp = win.H + win.pt + win.pb + 1, win.W + win.pl + win.pr + 1
-        p = pad[:c * hp * wp].reshape(c, hp, wp)
-        if win.pt or win.pl or win.pb or win.pr:
-            p[...] = 0
-        p[:, win.pt:win.pt + win.H, win.pl:win.pl + win.W] = x
-        sc, sy, sx = p.strides
-        taps = as_strided(p, (c, win.kh, win.kw, win.Ho, win.Wo),
-                          (sc, sy * win.dh, sx * win.dw, sy, sx), writeable=False)
-        np.copyto(cols.reshape(c, win.kh, win.kw, win.Ho, win.Wo), taps)
-        return
-    pp = _phased(pad, c, win)
+    pp = _phased(pad, x.shape[0], win)
     phase_split(x, win.pt, win.pl, pp)
     _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, False)
 
@@ -56,7 +41,7 @@ def col2im(cols, win, gx, accumulate, pad):
     """Adjoint of im2col. cols: (C*kh*kw, Ho*Wo); gx: (C, H, W), overwritten or added to when
     accumulate is True; pad: scratch as for `im2col`."""
     pp = _phased(pad, gx.shape[0], win)
-    pp[...] = 0
+    _zero(pp)
     _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, True)
     _between(gx, win.pt, win.pl, pp, False, accumulate)
 
@@ -77,16 +62,24 @@ def _columns(b, pl, sw, W):
 def phase_split(x, pt, pl, pp):
     """pp[c, a, b, q, r] = x zero-padded by pt rows on top and pl columns on the left, at row
     q*sh + a, column r*sw + b, where (C, sh, sw, hq, wq) = pp.shape; x: (C, H, W)."""
-    pp[...] = 0
     _between(x, pt, pl, pp, True, False)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
+def _zero(pp):
+    for c in prange(pp.shape[0]):
+        pp[c] = 0
+
+
+@njit(cache=True, parallel=True)
 def _between(img, pt, pl, pp, split, accumulate):
-    # image rows to phase rows (split), or back: overwriting the image or adding onto it
+    # image rows to phase rows (split, over zeros), or back: overwriting the image or adding onto
+    # it; a channel per thread at a time
     C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
     H, W = img.shape[1], img.shape[2]
-    for c in range(C):
+    for c in prange(C):
+        if split:
+            pp[c] = 0
         for y in range(H):
             a, q = (y + pt) % sh, (y + pt) // sh
             row = img[c, y]
@@ -104,16 +97,23 @@ def _between(img, pt, pl, pp, split, accumulate):
                         row[x0 + k * sw] = phase[r0 + k]
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _taps(pp, kh, kw, dh, dw, Ho, Wo, cols, scatter):
     # each kernel tap's (Ho, Wo) block of the phase-split image: copied into its row of cols
-    # (im2col), or that row added onto it (col2im, scatter=True)
+    # (im2col), or that row added onto it (col2im, scatter=True). The threads share out the
+    # phase planes (c, a, b): the taps of one plane add into overlapping blocks, so each plane
+    # stays with one thread (conv1's 3 channels still make 12 planes)
     C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
-    for c in range(C):
+    for cab in prange(C * sh * sw):
+        c, a, b = cab // (sh * sw), (cab // sw) % sh, cab % sw
         for i in range(kh):
-            a, qy = (i * dh) % sh, (i * dh) // sh
+            if (i * dh) % sh != a:
+                continue
+            qy = (i * dh) // sh
             for j in range(kw):
-                b, qx = (j * dw) % sw, (j * dw) // sw
+                if (j * dw) % sw != b:
+                    continue
+                qx = (j * dw) // sw
                 row = cols[(c * kh + i) * kw + j]
                 for oy in range(Ho):
                     block = pp[c, a, b, oy + qy, qx:qx + Wo]

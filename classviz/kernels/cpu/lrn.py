@@ -15,7 +15,7 @@ went 2.74 -> 0.56 ms and the backward 3.25 -> 0.87 ms; the scale is always >= bi
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 def _3d(a):
@@ -48,43 +48,42 @@ def _pow_neg(s, beta, out):
             out[p] = s[p] ** -beta
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
 def _forward(x, size, a, beta, bias, y, scale):
     N, C, P = x.shape
     lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
-    acc = np.empty(P, x.dtype)
-    pw = np.empty(P, x.dtype)
-    for n in range(N):
-        for c in range(C):
-            acc[:] = 0
-            for k in range(max(0, c - lo), min(C, c + hi + 1)):
-                for p in range(P):
-                    acc[p] += x[n, k, p] * x[n, k, p]
+    for nc in prange(N * C):  # a channel per thread at a time
+        n, c = nc // C, nc % C
+        acc = np.zeros(P, x.dtype)  # hoisted by Numba: one per thread
+        pw = np.empty(P, x.dtype)
+        for k in range(max(0, c - lo), min(C, c + hi + 1)):
             for p in range(P):
-                scale[n, c, p] = bias + a * acc[p]
-            _pow_neg(scale[n, c], beta, pw)
-            for p in range(P):
-                y[n, c, p] = x[n, c, p] * pw[p]
+                acc[p] += x[n, k, p] * x[n, k, p]
+        for p in range(P):
+            scale[n, c, p] = bias + a * acc[p]
+        _pow_neg(scale[n, c], beta, pw)
+        for p in range(P):
+            y[n, c, p] = x[n, c, p] * pw[p]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, fastmath=True, error_model="numpy", parallel=True)
 def _backward(gy, x, y, scale, size, k2, beta, gx, accumulate):
     N, C, P = x.shape
     lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
-    t = np.empty((C, P), x.dtype)
-    acc = np.empty(P, x.dtype)
-    pw = np.empty(P, x.dtype)
-    for n in range(N):
-        for c in range(C):
+    t = np.empty((N, C, P), x.dtype)
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for p in range(P):
+            t[n, c, p] = gy[n, c, p] * y[n, c, p] / scale[n, c, p]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        # c lies in the window of channel i when i - lo <= c <= i + hi
+        acc = np.zeros(P, x.dtype)
+        pw = np.empty(P, x.dtype)
+        for i in range(max(0, c - hi), min(C, c + lo + 1)):
             for p in range(P):
-                t[c, p] = gy[n, c, p] * y[n, c, p] / scale[n, c, p]
-        for c in range(C):
-            # c lies in the window of channel i when i - lo <= c <= i + hi
-            acc[:] = 0
-            for i in range(max(0, c - hi), min(C, c + lo + 1)):
-                for p in range(P):
-                    acc[p] += t[i, p]
-            _pow_neg(scale[n, c], beta, pw)
-            for p in range(P):
-                g = gy[n, c, p] * pw[p] - k2 * x[n, c, p] * acc[p]
-                gx[n, c, p] = gx[n, c, p] + g if accumulate else g
+                acc[p] += t[n, i, p]
+        _pow_neg(scale[n, c], beta, pw)
+        for p in range(P):
+            g = gy[n, c, p] * pw[p] - k2 * x[n, c, p] * acc[p]
+            gx[n, c, p] = gx[n, c, p] + g if accumulate else g

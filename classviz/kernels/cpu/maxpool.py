@@ -14,15 +14,17 @@ every position wastes a factor sh*sw on strided pools but keeps each loop long a
 per plane and per row the loops were too short to vectorise (pool4, 832x14x14 -> 7x7, 1.0 ms as
 rows; see benchmarks/README.md for the sweeps).
 """
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 BLOCK = 16384  # padded elements per block of planes: five buffers of it fit in L2
 
 
 def work_size(win, channels):
-    """Scratch elements (int) `forward` needs for `channels` planes of this window."""
-    return 5 * _block(win, channels) * _plane(win)
+    """Scratch elements (int) `forward` needs for `channels` planes of this window: five buffers
+    per thread that may take a block (Numba's threads, at most one per block)."""
+    return _sets(win, channels) * _set_size(win, channels)
 
 
 def forward(x, win, y, argmax, work):
@@ -31,10 +33,11 @@ def forward(x, win, y, argmax, work):
     work_size(win, C) elements."""
     hp, wp = _padded(win)
     cb = _block(win, x.shape[1])
-    s = cb * hp * wp
+    size = _set_size(win, x.shape[1])
+    sets = max(1, min(numba.get_num_threads(), work.size // size))
     index = np.int32 if work.itemsize == 4 else np.int64
-    bufs = [work[k * s:(k + 1) * s] for k in range(5)]
-    _forward(x, win, hp, wp, cb, y, argmax, bufs[0], bufs[1], bufs[2].view(index), bufs[3], bufs[4].view(index))
+    work = work[:sets * size].reshape(sets, 5, size // 5)
+    _forward(x, win, hp, wp, cb, y, argmax, work, work.view(index))
 
 
 def _padded(win):
@@ -52,49 +55,66 @@ def _block(win, channels):
     return max(1, min(channels, BLOCK // _plane(win)))
 
 
-@njit(cache=True)
-def _forward(x, win, hp, wp, cb, y, argmax, pad, hm, hk, vm, vc):
+def _set_size(win, channels):
+    return 5 * _block(win, channels) * _plane(win)
+
+
+def _sets(win, channels):
+    return min(numba.config.NUMBA_NUM_THREADS, -(-channels // _block(win, channels)))
+
+
+@njit(cache=True, parallel=True)
+def _forward(x, win, hp, wp, cb, y, argmax, work, iwork):
+    # the blocks (image, first channel) dealt round-robin to the threads, each with its own buffers
     N, C = x.shape[0], x.shape[1]
+    per = -(-C // cb)
+    sets = work.shape[0]
+    for t in prange(sets):
+        for blk in range(t, N * per, sets):
+            n, c0 = blk // per, (blk % per) * cb
+            _block_max(x[n], win, hp, wp, c0, min(C, c0 + cb), y[n], argmax[n],
+                       work[t, 0], work[t, 1], iwork[t, 2], work[t, 3], iwork[t, 4])
+
+
+@njit(cache=True, inline="always")
+def _block_max(x, win, hp, wp, c0, c1, y, argmax, pad, hm, hk, vm, vc):
     W, kh, kw = win.W, win.kh, win.kw
-    for n in range(N):
-        for c0 in range(0, C, cb):
-            c1 = min(C, c0 + cb)
-            s = (c1 - c0) * hp * wp
-            _pad(x[n, c0:c1], win.pt, win.pl, hp, wp, pad)
-            # horizontal: hk = column offset of the first maximum
-            m = s - kw + 1
-            for j in range(m):
-                hm[j] = pad[j]
-                hk[j] = 0
-            for k in range(1, kw):
-                # shifted views rather than pad[j + k]: Numba cannot tell j + k >= 0, so it would
-                # test every index for wraparound and the loop would not vectorise (3.5x slower)
-                src, kk = pad[k:], hk.dtype.type(k)
-                for j in range(m):
-                    v = src[j]
-                    better = v > hm[j]  # arithmetic, not branches: the winner is unpredictable (see relu.py)
-                    hm[j] = max(v, hm[j])
-                    hk[j] += (kk - hk[j]) * better
-            # vertical: vc = row offset * W + column offset, the winner's place from the corner
-            m = s - (kh - 1) * wp - kw + 1
-            for j in range(m):
-                vm[j] = hm[j]
-                vc[j] = hk[j]
-            for d in range(1, kh):
-                src, col, dw = hm[d * wp:], hk[d * wp:], hk.dtype.type(d * W)
-                for j in range(m):
-                    v = src[j]
-                    better = v > vm[j]
-                    vm[j] = max(v, vm[j])
-                    vc[j] += (dw + col[j] - vc[j]) * better
-            for c in range(c0, c1):
-                for oy in range(win.Ho):
-                    row = (c - c0) * hp * wp + oy * win.sh * wp
-                    corner = (oy * win.sh - win.pt) * W - win.pl
-                    for ox in range(win.Wo):
-                        j = row + ox * win.sw
-                        y[n, c, oy, ox] = vm[j]
-                        argmax[n, c, oy, ox] = corner + ox * win.sw + vc[j]
+    s = (c1 - c0) * hp * wp
+    _pad(x[c0:c1], win.pt, win.pl, hp, wp, pad)
+    # horizontal: hk = column offset of the first maximum
+    m = s - kw + 1
+    for j in range(m):
+        hm[j] = pad[j]
+        hk[j] = 0
+    for k in range(1, kw):
+        # shifted views rather than pad[j + k]: Numba cannot tell j + k >= 0, so it would test
+        # every index for wraparound and the loop would not vectorise (3.5x slower)
+        src, kk = pad[k:], hk.dtype.type(k)
+        for j in range(m):
+            v = src[j]
+            better = v > hm[j]  # arithmetic, not branches: the winner is unpredictable (see relu.py)
+            hm[j] = max(v, hm[j])
+            hk[j] += (kk - hk[j]) * better
+    # vertical: vc = row offset * W + column offset, the winner's place from the corner
+    m = s - (kh - 1) * wp - kw + 1
+    for j in range(m):
+        vm[j] = hm[j]
+        vc[j] = hk[j]
+    for d in range(1, kh):
+        src, col, dw = hm[d * wp:], hk[d * wp:], hk.dtype.type(d * W)
+        for j in range(m):
+            v = src[j]
+            better = v > vm[j]
+            vm[j] = max(v, vm[j])
+            vc[j] += (dw + col[j] - vc[j]) * better
+    for c in range(c0, c1):
+        for oy in range(win.Ho):
+            row = (c - c0) * hp * wp + oy * win.sh * wp
+            corner = (oy * win.sh - win.pt) * W - win.pl
+            for ox in range(win.Wo):
+                j = row + ox * win.sw
+                y[c, oy, ox] = vm[j]
+                argmax[c, oy, ox] = corner + ox * win.sw + vc[j]
 
 
 @njit(cache=True, inline="always")
@@ -113,18 +133,17 @@ def _pad(xi, pt, pl, hp, wp, pad):
             plane[r, pl + W:] = lo
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def backward(gy, win, gx, argmax, accumulate):
     """gx[argmax] += gy, over zeros unless accumulate. gy: (N, C, Ho, Wo) any strides;
     gx: (N, C, H, W), each (H, W) plane contiguous; argmax from `forward`."""
     N, C = gx.shape[0], gx.shape[1]
-    if not accumulate:
-        gx[:] = 0
-    for n in range(N):
-        for c in range(C):
-            flat = gx[n, c].reshape(win.H * win.W)  # argmax is a flat index: no divide per element
-            src = gy[n, c]
-            idx = argmax[n, c]
-            for oy in range(win.Ho):
-                for ox in range(win.Wo):
-                    flat[idx[oy, ox]] += src[oy, ox]
+    for nc in prange(N * C):  # each plane its own: no two threads add into one
+        flat = gx[nc // C, nc % C].reshape(win.H * win.W)  # argmax is a flat index: no divide per element
+        if not accumulate:
+            flat[:] = 0
+        src = gy[nc // C, nc % C]
+        idx = argmax[nc // C, nc % C]
+        for oy in range(win.Ho):
+            for ox in range(win.Wo):
+                flat[idx[oy, ox]] += src[oy, ox]

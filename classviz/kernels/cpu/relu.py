@@ -4,7 +4,7 @@ keeps y instead of a separate mask.
 Masks are written as products (g * (y > 0)), not as selects: Numba keeps `a if c else 0` as a
 branch, and on real activations (half of them negative) the mispredictions made the backward 15x
 slower (3.9 ms vs 0.25 ms for 64x112x112)."""
-from numba import njit
+from numba import njit, prange
 
 
 def _4d(a):
@@ -47,12 +47,17 @@ def _backward(y, gy, gx, accumulate):
                 gx[n, c, i, j] = gx[n, c, i, j] + g if accumulate else g
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _backward_flat(y, gy, gx, accumulate):
-    # contiguous case: one flat loop that LLVM vectorises
-    if accumulate:
-        for i in range(y.size):
-            gx[i] += gy[i] * (y[i] > 0)
-    else:
-        for i in range(y.size):
-            gx[i] = gy[i] * (y[i] > 0)
+    # contiguous case: a band per thread, each swept by a flat loop that LLVM vectorises (over
+    # slices of the band: indexing the whole arrays at lo + i kept it scalar, 2.5x slower)
+    step = 8192
+    for b in prange(-(-y.size // step)):
+        lo, hi = b * step, min(y.size, (b + 1) * step)
+        ys, gys, gxs = y[lo:hi], gy[lo:hi], gx[lo:hi]
+        if accumulate:
+            for i in range(hi - lo):
+                gxs[i] += gys[i] * (ys[i] > 0)
+        else:
+            for i in range(hi - lo):
+                gxs[i] = gys[i] * (ys[i] > 0)
