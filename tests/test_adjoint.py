@@ -45,9 +45,17 @@ CONVS = [  # (N, Cin, H, W, Cout, kernel, strides, pads t/l/b/r, dilations, grou
 ]
 
 
+@pytest.fixture(params=[2, 4], ids=["F2x2", "F4x4"])
+def tiles(request, monkeypatch):
+    """Winograd's output tile side for every usable layer of a test (GoogLeNet's own sizes pick
+    4 only from 28x28 up, which no test case reaches)."""
+    monkeypatch.setattr(winograd, "BIG_TILES_FROM", 1 if request.param == 4 else 10 ** 9)
+    return request.param
+
+
 @pytest.mark.parametrize("case", CONVS)
 @pytest.mark.parametrize("min_tiles", [None, 1])
-def test_conv(case, min_tiles, monkeypatch):
+def test_conv(case, min_tiles, tiles, monkeypatch):
     n, cin, h, w, cout, k, s, p, d, g = case
     if min_tiles:  # Winograd layers then take one image per GEMM
         monkeypatch.setattr(winograd, "MIN_TILES", min_tiles)
@@ -68,9 +76,11 @@ def test_conv(case, min_tiles, monkeypatch):
 
 
 @pytest.mark.parametrize("case", [c for c in CONVS if c[9] == 1])
-def test_conv_forward_matches_direct_sum(case):
+def test_conv_forward_matches_direct_sum(case, tiles):
     n, cin, h, w, cout, k, s, p, d, g = case
     win = geometry.conv_window(k, s, p, d, h, w)
+    if winograd.usable(win, g):
+        assert winograd.tile(win) == tiles
     wt, b = rng.standard_normal((cout, cin) + k), rng.standard_normal(cout)
     cw = conv.prepare(wt, b, win, 1, np.asarray)
     x = rng.standard_normal((n, cin, h, w))

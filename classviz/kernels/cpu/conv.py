@@ -3,7 +3,8 @@
 GEMM through NumPy's OpenBLAS, shared out over Numba's threads (blas.py):
 - pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward (added onto the input's
   gradient by the GEMM itself when another consumer wrote it first), no copies;
-- 3x3 stride 1 (GoogLeNet's commonest): Winograd F(2x2, 3x3) both ways (winograd.py);
+- 3x3 stride 1 (GoogLeNet's commonest): Winograd F(4x4, 3x3) from 28x28 up, F(2x2, 3x3) below,
+  both ways (winograd.py);
 - anything else: im2col + GEMM forward, GEMM + col2im backward, one image at a time.
 (Running the backward of a stride-1 layer as a convolution with the flipped kernel, a gather
 instead of a scatter-add, won for some layers against NumPy's strided col2im; against the
@@ -41,8 +42,9 @@ def prepare(w, b, win, group, asarray):
     cout, cg = w.shape[:2]
     cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
     if winograd.usable(win, group):
-        cw = cw._replace(u=asarray(winograd.transform_weights(w)),
-                         u_back=asarray(winograd.transform_weights(w, back=True)),
+        m = winograd.tile(win)
+        cw = cw._replace(u=asarray(winograd.transform_weights(w, m=m)),
+                         u_back=asarray(winograd.transform_weights(w, back=True, m=m)),
                          zero=asarray(np.zeros_like(b, shape=cg)))
     return cw
 
@@ -52,8 +54,9 @@ def work_size(cw, n):
     win = cw.win
     cout = cw.w.shape[0]
     if cw.u is not None:
-        return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo),  # forward
-                   winograd.work_size(cout, cw.cin, n, win.H, win.W))   # backward
+        m = winograd.tile(win)
+        return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo, m),  # forward
+                   winograd.work_size(cout, cw.cin, n, win.H, win.W, m))   # backward
     if is_pointwise(win):
         return 0
     return cw.cin * win.kh * win.kw * win.Ho * win.Wo + padded_size(cw.cin, win)  # columns, padded image

@@ -1,17 +1,20 @@
-"""3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016).
+"""3x3 stride-1 convolution by Winograd's minimal filtering, F(2x2, 3x3) and F(4x4, 3x3)
+(Lavin & Gray, 2016).
 
-Each 2x2 output tile is A^T [(G g G^T) * (B^T d B)] A for the 4x4 input tile d around it, so
-the 9 multiplies per output become 4: the tiles' transformed inputs V[16, Cin, tiles] meet the
-transformed weights U[16, Cout, Cin] in 16 GEMMs, M[xi] = U[xi] @ V[xi], and the output transform
-adds M back into 2x2 tiles. The backward to the input is the same computation: a 3x3 stride-1
-correlation of gy with the flipped kernel, channels swapped (`transform_weights(..., back=True)`).
+Each m x m output tile is A^T [(G g G^T) * (B^T d B)] A for the (m+2) x (m+2) input tile d around
+it, so the 9 multiplies per output become (m+2)^2 / m^2: 4 for m = 2, 2.25 for m = 4. The tiles'
+transformed inputs V[(m+2)^2, Cin, tiles] meet the transformed weights U[(m+2)^2, Cout, Cin] in
+(m+2)^2 GEMMs, M[xi] = U[xi] @ V[xi], and the output transform adds M back into tiles. The backward
+to the input is the same computation: a 3x3 stride-1 correlation of gy with the flipped kernel,
+channels swapped (`transform_weights(..., back=True)`).
 
-Both transforms are separable and run on the phase-split padded input (even and odd rows and
-columns apart, see im2col.py), so each of their loops is one contiguous sweep over a channel.
-Forward times on this 2-core machine, float32, batch 1, im2col+GEMM -> Winograd: 64->192 @56
-4.31 -> 3.78 ms, 128->192 @28 2.04 -> 1.81 ms, 160->320 @14 1.25 -> 0.92 ms. The GEMMs, thin in
-Cin, run below the BLAS's peak, which is why 2.25x fewer multiplies buy ~1.2x. Error against the
-direct sum: ~6e-7 relative in float32 (B and A hold only 0 and +-1; G holds halves, exact in binary).
+Both transforms are separable and run on the input split into m x m phases (see im2col.py), so
+each of their loops is one contiguous sweep over a channel. m = 4 has a quarter of the tiles, so
+its GEMMs are narrower: it pays from 28x28 up (`tile`). On this 2-core machine, float32, batch 1:
+conv2 (64->192 @56) forward + backward 2.2 + 2.5 -> 1.8 + 2.1 ms, 128->192 @28 1.3 + 1.4 -> 1.1 +
+1.2 ms, with the whole step 44.5 -> 42.6 ms (interleaved runs); at 14x14 it ties. Error against
+the float64 direct sum, float32: ~5e-7 relative for m = 2 (B and A hold only 0 and +-1, G halves),
+~1e-5 for m = 4 (its points +-2 put 4, 5 and 8 into B and A, and sixths into G).
 """
 import numpy as np
 from numba import njit, prange
@@ -19,8 +22,15 @@ from numba import njit, prange
 from . import blas
 from .im2col import phase_split
 
-_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+_G = {2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+      4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+                   [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
+# F(4x4, 3x3)'s input and output transforms (interpolation points 0, +-1, +-2, infinity)
+_BT4 = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+                 [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64)
+_AT4 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64)
 MIN_TILES = 196  # images go through the GEMMs together until each has at least this many columns
+BIG_TILES_FROM = 28  # layers whose input and output are at least this wide take F(4x4, 3x3)
 
 
 def usable(win, group):
@@ -32,33 +42,39 @@ def usable(win, group):
             and max(win.pt, win.pl, win.pb, win.pr) <= 2 and min(win.Ho, win.Wo) >= 14)
 
 
-def transform_weights(w, back=False):
-    """U = G w G^T for weights w (Cout, Cin, 3, 3) (NumPy), as a (16, Cout, Cin) array of w's
-    dtype; with back=True the weights of the backward (flipped, channels swapped): (16, Cin, Cout).
-    Computed in float64."""
+def tile(win):
+    """Output tile side (2 or 4) for a `usable` layer: F(4x4, 3x3) needs 36 GEMMs of 1/4 the
+    columns where F(2x2, 3x3) needs 16, so it pays only where the GEMMs stay wide."""
+    return 4 if min(win.Ho, win.Wo, win.H, win.W) >= BIG_TILES_FROM else 2
+
+
+def transform_weights(w, back=False, m=2):
+    """U = G w G^T for weights w (Cout, Cin, 3, 3) (NumPy) and output tiles of m x m (2 or 4), as
+    an ((m+2)^2, Cout, Cin) array of w's dtype; with back=True the weights of the backward
+    (flipped, channels swapped): ((m+2)^2, Cin, Cout). Computed in float64."""
     w64 = w.astype(np.float64)
     if back:
         w64 = w64[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    u = np.einsum("ai,kcij,bj->abkc", _G, w64, _G)
-    return np.ascontiguousarray(u.reshape(16, *w64.shape[:2]), dtype=w.dtype)
+    u = np.einsum("ai,kcij,bj->abkc", _G[m], w64, _G[m])
+    return np.ascontiguousarray(u.reshape((m + 2) ** 2, *w64.shape[:2]), dtype=w.dtype)
 
 
-def _tiles(ho, wo):
+def _tiles(ho, wo, m):
     # tile rows, and tiles per row: one more than the output needs, a junk column that lets each
     # transform sweep a whole channel in one loop (and the length of the phase-split rows)
-    return (ho + 1) // 2, (wo + 1) // 2 + 1
+    return -(-ho // m), -(-wo // m) + 1
 
 
 def _chunk(n, th, tw):
     return min(n, max(1, -(-MIN_TILES // (th * tw))))
 
 
-def work_size(cin, cout, n, ho, wo):
+def work_size(cin, cout, n, ho, wo, m=2):
     """Scratch elements (int) for `conv3x3` on n images of cin channels to (ho, wo) outputs of
-    cout channels."""
-    th, tw = _tiles(ho, wo)
+    cout channels in m x m tiles."""
+    th, tw = _tiles(ho, wo, m)
     t = _chunk(n, th, tw) * th * tw
-    return cin * 4 * (th + 2) * tw + 16 * (cin + cout) * t
+    return cin * m * m * (th + 2) * tw + (m + 2) ** 2 * (cin + cout) * t
 
 
 def conv3x3(x, u, pt, pl, y, bias, relu, accumulate, work):
@@ -66,25 +82,34 @@ def conv3x3(x, u, pt, pl, y, bias, relu, accumulate, work):
     output size asks at the bottom and right) with the weights whose transform is u, + bias, then
     max(., 0) when relu; or y += that (without bias or ReLU) when accumulate.
 
-    x: (N, Cin, H, W), contiguous per image; u: (16, Cout, Cin) from `transform_weights`;
-    y: (N, Cout, Ho, Wo), contiguous per image; bias: (Cout,); relu, accumulate: bool;
-    work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo) elements. One dtype throughout."""
+    x: (N, Cin, H, W), contiguous per image; u: (16 or 36, Cout, Cin) from `transform_weights`
+    (16: 2x2 output tiles, 36: 4x4); y: (N, Cout, Ho, Wo), contiguous per image; bias: (Cout,);
+    relu, accumulate: bool; work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo, m) elements.
+    One dtype throughout."""
     n_img, cin = x.shape[:2]
     cout, ho, wo = y.shape[1:]
-    th, tw = _tiles(ho, wo)
+    a2 = u.shape[0]
+    m = 2 if a2 == 16 else 4
+    th, tw = _tiles(ho, wo, m)
     per, chunk = th * tw, _chunk(n_img, th, tw)
-    npad = cin * 4 * (th + 2) * tw
-    pp = work[:npad].reshape(cin, 2, 2, th + 2, tw)  # a spare row: the junk tiles read into it
+    npad = cin * m * m * (th + 2) * tw
+    pp = work[:npad].reshape(cin, m, m, th + 2, tw)  # a spare row: the junk tiles read into it
     for n0 in range(0, n_img, chunk):
         g = min(chunk, n_img - n0)
-        v = work[npad:npad + 16 * cin * g * per].reshape(16, cin, g * per)
-        m = work[npad + 16 * cin * g * per:npad + 16 * (cin + cout) * g * per].reshape(16, cout, g * per)
+        v = work[npad:npad + a2 * cin * g * per].reshape(a2, cin, g * per)
+        mm = work[npad + a2 * cin * g * per:npad + a2 * (cin + cout) * g * per].reshape(a2, cout, g * per)
         for i in range(g):
             phase_split(x[n0 + i], pt, pl, pp)
-            _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * per)
-        blas.matmul_stacked(u, v, m)
+            if m == 2:
+                _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * per)
+            else:
+                _input_tiles4(pp.reshape(cin, 4, 4, -1), tw, per, v, i * per)
+        blas.matmul_stacked(u, v, mm)
         for i in range(g):
-            _output_tiles(m, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
+            if m == 2:
+                _output_tiles(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
+            else:
+                _output_tiles4(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
 
 
 @njit(cache=True, fastmath=True, parallel=True)
@@ -156,3 +181,85 @@ def _output_tiles(m, t0, th, tw, bias, relu, accumulate, y):
                 if Wo % 2:
                     e = c0[half] + c1[half] + c2[half] + bk
                     row[Wo - 1] = e * (e > 0) if relu else e
+
+
+@njit(cache=True, inline="always")
+def _bt4(d0, d1, d2, d3, d4, d5):
+    # B^T d for F(4x4, 3x3), in 12 adds and 6 multiplies (rows of _BT4)
+    t1, t2 = d4 - 4 * d2, d3 - 4 * d1
+    t3, t4 = d4 - d2, 2 * (d3 - d1)
+    return 4 * d0 - 5 * d2 + d4, t1 + t2, t1 - t2, t3 + t4, t3 - t4, 4 * d1 - 5 * d3 + d5
+
+
+@njit(cache=True, inline="always")
+def _at4(m0, m1, m2, m3, m4, m5):
+    # A^T m for F(4x4, 3x3) (rows of _AT4)
+    a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def _input_tiles4(pp, tw, per, v, t0):
+    # V = B^T d B for 6x6 input tiles at stride 4, rows then columns, each a sweep over a whole
+    # channel: input row i of tile f is phase row i % 4 at element f + (i // 4) * tw, and column j
+    # adds j % 4 to the phase and j // 4 to the element
+    C = pp.shape[0]
+    for c in prange(C):
+        r = np.empty((6, 6, per), pp.dtype)  # r[i, j] = sum_k bt[i, k] d[k, j]
+        for j in range(6):
+            b, e = j % 4, j // 4
+            d0, d1, d2, d3 = pp[c, 0, b, e:], pp[c, 1, b, e:], pp[c, 2, b, e:], pp[c, 3, b, e:]
+            d4, d5 = pp[c, 0, b, tw + e:], pp[c, 1, b, tw + e:]
+            r0, r1, r2, r3, r4, r5 = r[0, j], r[1, j], r[2, j], r[3, j], r[4, j], r[5, j]
+            for f in range(per):
+                r0[f], r1[f], r2[f], r3[f], r4[f], r5[f] = _bt4(d0[f], d1[f], d2[f], d3[f], d4[f], d5[f])
+        for i in range(6):
+            e0, e1, e2, e3, e4, e5 = r[i, 0], r[i, 1], r[i, 2], r[i, 3], r[i, 4], r[i, 5]
+            o0, o1, o2 = v[6 * i, c, t0:t0 + per], v[6 * i + 1, c, t0:t0 + per], v[6 * i + 2, c, t0:t0 + per]
+            o3, o4, o5 = v[6 * i + 3, c, t0:t0 + per], v[6 * i + 4, c, t0:t0 + per], v[6 * i + 5, c, t0:t0 + per]
+            for f in range(per):
+                o0[f], o1[f], o2[f], o3[f], o4[f], o5[f] = _bt4(e0[f], e1[f], e2[f], e3[f], e4[f], e5[f])
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def _output_tiles4(m, t0, th, tw, bias, relu, accumulate, y):
+    # Y = A^T M A for 4x4 output tiles: the row pass sweeps the whole channel, the column pass
+    # writes each output row, four columns per tile (the junk tile last in each tile row is skipped)
+    K, Ho, Wo = y.shape
+    per = th * tw
+    for k in prange(K):
+        s = np.empty((4, 6, per), m.dtype)  # s[p, l] = sum_i at[p, i] M[i, l]
+        for l in range(6):
+            m0, m1, m2 = m[l, k, t0:t0 + per], m[6 + l, k, t0:t0 + per], m[12 + l, k, t0:t0 + per]
+            m3, m4, m5 = m[18 + l, k, t0:t0 + per], m[24 + l, k, t0:t0 + per], m[30 + l, k, t0:t0 + per]
+            s0, s1, s2, s3 = s[0, l], s[1, l], s[2, l], s[3, l]
+            for f in range(per):
+                s0[f], s1[f], s2[f], s3[f] = _at4(m0[f], m1[f], m2[f], m3[f], m4[f], m5[f])
+        bk = bias[k]
+        for oy in range(Ho):
+            p, f0 = oy % 4, (oy // 4) * tw
+            c0, c1, c2 = s[p, 0, f0:f0 + tw], s[p, 1, f0:f0 + tw], s[p, 2, f0:f0 + tw]
+            c3, c4, c5 = s[p, 3, f0:f0 + tw], s[p, 4, f0:f0 + tw], s[p, 5, f0:f0 + tw]
+            row = y[k, oy]
+            for tx in range(-(-Wo // 4)):
+                o0, o1, o2, o3 = _at4(c0[tx], c1[tx], c2[tx], c3[tx], c4[tx], c5[tx])
+                x0 = 4 * tx
+                if accumulate:
+                    row[x0] += o0
+                    if x0 + 1 < Wo:
+                        row[x0 + 1] += o1
+                    if x0 + 2 < Wo:
+                        row[x0 + 2] += o2
+                    if x0 + 3 < Wo:
+                        row[x0 + 3] += o3
+                else:
+                    o0, o1, o2, o3 = o0 + bk, o1 + bk, o2 + bk, o3 + bk
+                    if relu:  # products, not selects: see relu.py
+                        o0, o1, o2, o3 = o0 * (o0 > 0), o1 * (o1 > 0), o2 * (o2 > 0), o3 * (o3 > 0)
+                    row[x0] = o0
+                    if x0 + 1 < Wo:
+                        row[x0 + 1] = o1
+                    if x0 + 2 < Wo:
+                        row[x0 + 2] = o2
+                    if x0 + 3 < Wo:
+                        row[x0 + 3] = o3
