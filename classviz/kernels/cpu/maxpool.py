@@ -9,6 +9,8 @@ planes:
 - vertical: at every position, the first of the kh horizontal maxima below it that is strictly
   greater, which gives the row-major first maximum of the 2-D window;
 - then each output picks its window's position.
+A 3-wide window (every GoogLeNet pool) takes each sweep in one pass over its three taps, not one
+pass per tap: pool1 1.06 -> 0.58 ms, 192x28x28 3x3/1 0.46 -> 0.27 ms on one thread.
 Windows that run into the next row or plane only land on positions no output picks. Sweeping
 every position wastes a factor sh*sw on strided pools but keeps each loop long and branch-free;
 per plane and per row the loops were too short to vectorise (pool4, 832x14x14 -> 7x7, 1.0 ms as
@@ -83,30 +85,16 @@ def _block_max(x, win, hp, wp, c0, c1, y, argmax, pad, hm, hk, vm, vc):
     _pad(x[c0:c1], win.pt, win.pl, hp, wp, pad)
     # horizontal: hk = column offset of the first maximum
     m = s - kw + 1
-    for j in range(m):
-        hm[j] = pad[j]
-        hk[j] = 0
-    for k in range(1, kw):
-        # shifted views rather than pad[j + k]: Numba cannot tell j + k >= 0, so it would test
-        # every index for wraparound and the loop would not vectorise (3.5x slower)
-        src, kk = pad[k:], hk.dtype.type(k)
-        for j in range(m):
-            v = src[j]
-            better = v > hm[j]  # arithmetic, not branches: the winner is unpredictable (see relu.py)
-            hm[j] = max(v, hm[j])
-            hk[j] += (kk - hk[j]) * better
+    if kw == 3:  # every GoogLeNet pool: the three taps in one pass, not three (1.5-2x faster)
+        _three(pad, pad[1:], pad[2:], hk, hk, hk, 0, 1, 2, m, hm, hk, False)
+    else:
+        _taps(pad, hk, kw, 1, 1, m, hm, hk, False)
     # vertical: vc = row offset * W + column offset, the winner's place from the corner
     m = s - (kh - 1) * wp - kw + 1
-    for j in range(m):
-        vm[j] = hm[j]
-        vc[j] = hk[j]
-    for d in range(1, kh):
-        src, col, dw = hm[d * wp:], hk[d * wp:], hk.dtype.type(d * W)
-        for j in range(m):
-            v = src[j]
-            better = v > vm[j]
-            vm[j] = max(v, vm[j])
-            vc[j] += (dw + col[j] - vc[j]) * better
+    if kh == 3:
+        _three(hm, hm[wp:], hm[2 * wp:], hk, hk[wp:], hk[2 * wp:], 0, W, 2 * W, m, vm, vc, True)
+    else:
+        _taps(hm, hk, kh, wp, W, m, vm, vc, True)
     for c in range(c0, c1):
         for oy in range(win.Ho):
             row = (c - c0) * hp * wp + oy * win.sh * wp
@@ -115,6 +103,40 @@ def _block_max(x, win, hp, wp, c0, c1, y, argmax, pad, hm, hk, vm, vc):
                 j = row + ox * win.sw
                 y[c, oy, ox] = vm[j]
                 argmax[c, oy, ox] = corner + ox * win.sw + vc[j]
+
+
+@njit(cache=True, inline="always")
+def _taps(src, col, k, step, weight, m, best, at, add):
+    # best[j] = max over t < k of src[j + t*step]; at[j] = the first such t's weight*t (+ col there
+    # when add). Shifted views rather than src[j + t*step]: Numba cannot tell the index is >= 0,
+    # so it would test every one for wraparound and the loop would not vectorise (3.5x slower)
+    for j in range(m):
+        best[j] = src[j]
+        at[j] = col[j] if add else 0
+    for t in range(1, k):
+        s, c, w = src[t * step:], col[t * step:], at.dtype.type(t * weight)
+        for j in range(m):
+            v = s[j]
+            better = v > best[j]  # arithmetic, not branches: the winner is unpredictable (see relu.py)
+            best[j] = max(v, best[j])
+            at[j] += ((w + c[j] if add else w) - at[j]) * better
+
+
+@njit(cache=True, inline="always")
+def _three(s0, s1, s2, c0, c1, c2, w0, w1, w2, m, best, at, add):
+    # _taps for k = 3 in one pass
+    w0, w1, w2 = at.dtype.type(w0), at.dtype.type(w1), at.dtype.type(w2)
+    for j in range(m):
+        a, b, c = s0[j], s1[j], s2[j]
+        i = w0 + c0[j] if add else w0
+        ib = w1 + c1[j] if add else w1
+        ic = w2 + c2[j] if add else w2
+        better = b > a
+        a = max(a, b)
+        i += (ib - i) * better
+        better = c > a
+        best[j] = max(a, c)
+        at[j] = i + (ic - i) * better
 
 
 @njit(cache=True, inline="always")
