@@ -25,10 +25,6 @@ from .im2col import phase_split
 _G = {2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
       4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                    [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
-# F(4x4, 3x3)'s input and output transforms (interpolation points 0, +-1, +-2, infinity)
-_BT4 = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
-                 [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64)
-_AT4 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], np.float64)
 MIN_TILES = 196  # images go through the GEMMs together until each has at least this many columns
 BIG_TILES_FROM = 28  # layers whose input and output are at least this wide take F(4x4, 3x3)
 
@@ -185,7 +181,9 @@ def _output_tiles(m, t0, th, tw, bias, relu, accumulate, y):
 
 @njit(cache=True, inline="always")
 def _bt4(d0, d1, d2, d3, d4, d5):
-    # B^T d for F(4x4, 3x3), in 12 adds and 6 multiplies (rows of _BT4)
+    # B^T d for F(4x4, 3x3) (interpolation points 0, +-1, +-2, infinity), in 12 adds and 6
+    # multiplies; B^T = [[4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0],
+    # [0,2,-1,-2,1,0], [0,4,0,-5,0,1]]
     t1, t2 = d4 - 4 * d2, d3 - 4 * d1
     t3, t4 = d4 - d2, 2 * (d3 - d1)
     return 4 * d0 - 5 * d2 + d4, t1 + t2, t1 - t2, t3 + t4, t3 - t4, 4 * d1 - 5 * d3 + d5
@@ -193,7 +191,7 @@ def _bt4(d0, d1, d2, d3, d4, d5):
 
 @njit(cache=True, inline="always")
 def _at4(m0, m1, m2, m3, m4, m5):
-    # A^T m for F(4x4, 3x3) (rows of _AT4)
+    # A^T m for F(4x4, 3x3); A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,0], [0,1,1,4,4,0], [0,1,-1,8,-8,1]]
     a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
     return m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5
 
