@@ -75,7 +75,8 @@ def matmul(a, b, out, accumulate=False):
     n = b.shape[1]
     rows = m >= n  # split the longer side, into bands of whole 16-element panels
     parts = 1 if m * n * k < _SMALL else numba.get_num_threads()
-    band = -(-(-(-(m if rows else n) // parts)) // 16) * 16
+    share = -(-(m if rows else n) // parts)
+    band = -(-share // 16) * 16
     with _one_blas_thread():
         _gemm_bands(out.dtype == np.float32, la[0], lb[0], m, n, k, a.ctypes.data, la[1], b.ctypes.data, lb[1],
                     float(accumulate), out.ctypes.data, lc[1], out.itemsize, rows, band)
