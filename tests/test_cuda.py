@@ -116,6 +116,7 @@ def test_global_pool_lrn_relu_match_cpu(dtype):
 @pytest.mark.parametrize("cin, cout, k, s, p, hw, group", [
     (3, 16, 7, 2, 3, (37, 41), 1), (32, 48, 1, 1, 0, (14, 14), 1), (24, 20, 3, 1, 1, (28, 27), 1), (8, 12, 3, 1, 1, (30, 29), 1),  # CPU: F(2x2), F(4x4) Winograd
     (16, 8, 5, 1, 2, (9, 9), 1), (12, 12, 3, 2, 1, (15, 15), 3),
+    (16, 24, 5, 1, 2, (17, 15), 1),  # CPU: F(2x2, 5x5) Winograd
 ])
 def test_conv_matches_cpu(dtype, cin, cout, k, s, p, hw, group):
     rng = np.random.default_rng(cin + k)

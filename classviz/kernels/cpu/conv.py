@@ -4,7 +4,7 @@ GEMM through NumPy's OpenBLAS, shared out over Numba's threads (blas.py):
 - pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward (added onto the input's
   gradient by the GEMM itself when another consumer wrote it first), no copies;
 - 3x3 stride 1 (GoogLeNet's commonest): Winograd F(4x4, 3x3) from 28x28 up, F(2x2, 3x3) below,
-  both ways (winograd.py);
+  and 5x5 stride 1 by F(2x2, 5x5), both ways, for outputs from 14x14 up (winograd.py);
 - anything else: im2col + GEMM forward, GEMM + col2im backward, one image at a time.
 (Running the backward of a stride-1 layer as a convolution with the flipped kernel, a gather
 instead of a scatter-add, won for some layers against NumPy's strided col2im; against the
@@ -24,8 +24,8 @@ from .im2col import col2im, im2col, is_pointwise, padded_size
 class ConvWeights(NamedTuple):
     """A layer's weights laid out for the kernels. w: (Cout, Cin/group*kh*kw); b: (Cout,);
     win: forward geometry.Window; group: int; cin: input channels; u, u_back: Winograd weights
-    of the forward (16, Cout, Cin) and backward (16, Cin, Cout), or None; zero: (Cin,) zeros
-    (the backward's bias)."""
+    of the forward (n^2, Cout, Cin) and backward (n^2, Cin, Cout) (n = 4 or 6, see winograd.py), or
+    None; zero: (Cin,) zeros (the backward's bias)."""
     w: object
     b: object
     win: Window
@@ -55,8 +55,8 @@ def work_size(cw, n):
     cout = cw.w.shape[0]
     if cw.u is not None:
         m = winograd.tile(win)
-        return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo, m),  # forward
-                   winograd.work_size(cout, cw.cin, n, win.H, win.W, m))   # backward
+        return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo, m, win.kh),  # forward
+                   winograd.work_size(cout, cw.cin, n, win.H, win.W, m, win.kh))   # backward
     if is_pointwise(win):
         return 0
     return cw.cin * win.kh * win.kw * win.Ho * win.Wo + padded_size(cw.cin, win)  # columns, padded image
@@ -69,7 +69,7 @@ def forward(x, cw, y, relu, work):
     image (may be a channel slice of a larger buffer); relu: bool; work: 1-D scratch of
     >= work_size(cw, N) elements. All float32 or all float64."""
     if cw.u is not None:
-        winograd.conv3x3(x, cw.u, cw.win.pt, cw.win.pl, y, cw.b, relu, False, work)
+        winograd.conv(x, cw.u, winograd.tile(cw.win), cw.win.pt, cw.win.pl, y, cw.b, relu, False, work)
         return
     _conv(x, cw.w, cw.win, cw.group, y, work)
     bias_act(y, cw.b, relu)
@@ -80,8 +80,10 @@ def backward(gy, cw, gx, accumulate, work):
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W);
     accumulate: bool; work: as for `forward`."""
-    if cw.u is not None:  # a 3x3 correlation of gy with the flipped kernel, padded by 2 - pad
-        winograd.conv3x3(gy, cw.u_back, 2 - cw.win.pt, 2 - cw.win.pl, gx, cw.zero, False, accumulate, work)
+    if cw.u is not None:  # an r x r correlation of gy with the flipped kernel, padded by r - 1 - pad
+        win = cw.win
+        winograd.conv(gy, cw.u_back, winograd.tile(win), win.kh - 1 - win.pt, win.kw - 1 - win.pl, gx, cw.zero,
+                      False, accumulate, work)
         return
     _dgrad_cols(gy, cw.w, cw.win, cw.group, gx, accumulate, work)
 

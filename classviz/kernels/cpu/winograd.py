@@ -1,20 +1,23 @@
-"""3x3 stride-1 convolution by Winograd's minimal filtering, F(2x2, 3x3) and F(4x4, 3x3)
-(Lavin & Gray, 2016).
+"""Stride-1 convolution by Winograd's minimal filtering (Lavin & Gray, 2016): F(2x2, 3x3) and
+F(4x4, 3x3) for 3x3 kernels, F(2x2, 5x5) for 5x5.
 
-Each m x m output tile is A^T [(G g G^T) * (B^T d B)] A for the (m+2) x (m+2) input tile d around
-it, so the 9 multiplies per output become (m+2)^2 / m^2: 4 for m = 2, 2.25 for m = 4. The tiles'
-transformed inputs V[(m+2)^2, Cin, tiles] meet the transformed weights U[(m+2)^2, Cout, Cin] in
-(m+2)^2 GEMMs, M[xi] = U[xi] @ V[xi], and the output transform adds M back into tiles. The backward
-to the input is the same computation: a 3x3 stride-1 correlation of gy with the flipped kernel,
-channels swapped (`transform_weights(..., back=True)`).
+Each m x m output tile is A^T [(G g G^T) * (B^T d B)] A for the n x n input tile d around it
+(n = m + r - 1 for an r x r kernel), so the r^2 multiplies per output become n^2 / m^2: 4 for
+F(2x2, 3x3), 2.25 for F(4x4, 3x3), 9 for F(2x2, 5x5) (against 25). The tiles' transformed inputs
+V[n^2, Cin, tiles] meet the transformed weights U[n^2, Cout, Cin] in n^2 GEMMs, M[xi] = U[xi] @
+V[xi], and the output transform adds M back into tiles. The backward to the input is the same
+computation: an r x r stride-1 correlation of gy with the flipped kernel, channels swapped
+(`transform_weights(..., back=True)`).
 
 Both transforms are separable and run on the input split into m x m phases (see im2col.py), so
-each of their loops is one contiguous sweep over a channel. m = 4 has a quarter of the tiles, so
-its GEMMs are narrower: it pays from 28x28 up (`tile`). On this 2-core machine, float32, batch 1:
-conv2 (64->192 @56) forward + backward 2.2 + 2.5 -> 1.8 + 2.1 ms, 128->192 @28 1.3 + 1.4 -> 1.1 +
-1.2 ms, with the whole step 44.5 -> 42.6 ms (interleaved runs); at 14x14 it ties. Error against
-the float64 direct sum, float32: ~5e-7 relative for m = 2 (B and A hold only 0 and +-1, G halves),
-~1e-5 for m = 4 (its points +-2 put 4, 5 and 8 into B and A, and sixths into G).
+each of their loops is one contiguous sweep over a channel. F(4x4, 3x3) and F(2x2, 5x5) share
+their 6 x 6 input tiles and B (interpolation points 0, +-1, +-2, infinity); only the tiles' stride
+differs. m = 4 has a quarter of the tiles, so its GEMMs are narrower: it pays from 28x28 up
+(`tile`). On this 2-core machine, float32, batch 1: conv2 (64->192 @56) forward + backward 2.2 +
+2.5 -> 1.8 + 2.1 ms, 128->192 @28 1.3 + 1.4 -> 1.1 + 1.2 ms, with the whole step 44.5 -> 42.6 ms
+(interleaved runs); at 14x14 it ties. Error against the float64 direct sum, float32: ~5e-7
+relative for F(2x2, 3x3) (B and A hold only 0 and +-1, G halves), ~1e-5 for the 6 x 6 tiles (the
+points +-2 put 4, 5 and 8 into B and A, and sixths into G).
 """
 import numpy as np
 from numba import njit, prange
@@ -22,90 +25,103 @@ from numba import njit, prange
 from . import blas
 from .im2col import phase_split
 
-_G = {2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
-      4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
-                   [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])}
+# G[(m, r)][k, j] = p_k^j / prod_{l != k} (p_k - p_l) over the finite points p = 0, 1, -1, 2, -2,
+# and the point at infinity's row picks the last tap
+_G = {(2, 3): np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
+      (4, 3): np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+                        [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+      (2, 5): np.array([[1 / 4, 0, 0, 0, 0], [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
+                        [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3],
+                        [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]])}
 MIN_TILES = 196  # images go through the GEMMs together until each has at least this many columns
-BIG_TILES_FROM = 28  # layers whose input and output are at least this wide take F(4x4, 3x3)
+BIG_TILES_FROM = 28  # 3x3 layers whose input and output are at least this wide take F(4x4, 3x3)
 
 
 def usable(win, group):
-    """True when a layer of this geometry.Window and group count runs here: 3x3, stride 1, no
-    dilation, no groups, pads of at most 2 (so that the backward's pads, 2 - pad, exist), and an
-    output of at least 14x14 (at 7x7 the GEMMs get 16 tile columns and it no longer pays:
-    160->320, 0.47 vs 0.48 ms by im2col)."""
-    return ((win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, group) == (3, 3, 1, 1, 1, 1, 1)
-            and max(win.pt, win.pl, win.pb, win.pr) <= 2 and min(win.Ho, win.Wo) >= 14)
+    """True when a layer of this geometry.Window and group count runs here: 3x3 or 5x5, stride 1,
+    no dilation, no groups, pads of at most r - 1 (so that the backward's pads, r - 1 - pad,
+    exist), and an output of at least 14x14 (at 7x7 the GEMMs get 16 tile columns and it no
+    longer pays: 3x3 160->320, 0.47 vs 0.48 ms by im2col)."""
+    return (win.kh == win.kw and win.kh in (3, 5) and (win.sh, win.sw, win.dh, win.dw, group) == (1, 1, 1, 1, 1)
+            and max(win.pt, win.pl, win.pb, win.pr) <= win.kh - 1 and min(win.Ho, win.Wo) >= 14)
 
 
 def tile(win):
-    """Output tile side (2 or 4) for a `usable` layer: F(4x4, 3x3) needs 36 GEMMs of 1/4 the
-    columns where F(2x2, 3x3) needs 16, so it pays only where the GEMMs stay wide."""
-    return 4 if min(win.Ho, win.Wo, win.H, win.W) >= BIG_TILES_FROM else 2
+    """Output tile side m (2 or 4) for a `usable` layer: F(4x4, 3x3) needs 36 GEMMs of 1/4 the
+    columns where F(2x2, 3x3) needs 16, so it pays only where the GEMMs stay wide; 5x5 kernels
+    take F(2x2, 5x5)."""
+    return 4 if win.kh == 3 and min(win.Ho, win.Wo, win.H, win.W) >= BIG_TILES_FROM else 2
 
 
 def transform_weights(w, back=False, m=2):
-    """U = G w G^T for weights w (Cout, Cin, 3, 3) (NumPy) and output tiles of m x m (2 or 4), as
-    an ((m+2)^2, Cout, Cin) array of w's dtype; with back=True the weights of the backward
-    (flipped, channels swapped): ((m+2)^2, Cin, Cout). Computed in float64."""
+    """U = G w G^T for weights w (Cout, Cin, r, r) (NumPy; r = 3 with m = 2 or 4, r = 5 with
+    m = 2) and output tiles of m x m, as an (n^2, Cout, Cin) array of w's dtype (n = m + r - 1);
+    with back=True the weights of the backward (flipped, channels swapped): (n^2, Cin, Cout).
+    Computed in float64."""
     w64 = w.astype(np.float64)
     if back:
         w64 = w64[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    u = np.einsum("ai,kcij,bj->abkc", _G[m], w64, _G[m])
-    return np.ascontiguousarray(u.reshape((m + 2) ** 2, *w64.shape[:2]), dtype=w.dtype)
+    g = _G[m, w.shape[-1]]
+    u = np.einsum("ai,kcij,bj->abkc", g, w64, g)
+    return np.ascontiguousarray(u.reshape(g.shape[0] ** 2, *w64.shape[:2]), dtype=w.dtype)
 
 
-def _tiles(ho, wo, m):
-    # tile rows, and tiles per row: one more than the output needs, a junk column that lets each
-    # transform sweep a whole channel in one loop (and the length of the phase-split rows)
-    return -(-ho // m), -(-wo // m) + 1
+def _sizes(m, r, ho, wo):
+    # tile rows; tiles per row, with the junk tiles at its end that let each transform sweep a
+    # whole channel in one loop (also the length of the phase-split rows, which must hold the
+    # last real tile's n columns); phase rows, one spare that the last junk tiles read into
+    extra = -(-(r - 1) // m)
+    th = -(-ho // m)
+    return th, -(-wo // m) + extra, th + extra + 1
 
 
 def _chunk(n, th, tw):
     return min(n, max(1, -(-MIN_TILES // (th * tw))))
 
 
-def work_size(cin, cout, n, ho, wo, m=2):
-    """Scratch elements (int) for `conv3x3` on n images of cin channels to (ho, wo) outputs of
-    cout channels in m x m tiles."""
-    th, tw = _tiles(ho, wo, m)
+def work_size(cin, cout, n, ho, wo, m=2, r=3):
+    """Scratch elements (int) for `conv` on n images of cin channels to (ho, wo) outputs of
+    cout channels in m x m tiles of an r x r kernel."""
+    th, tw, rows = _sizes(m, r, ho, wo)
     t = _chunk(n, th, tw) * th * tw
-    return cin * m * m * (th + 2) * tw + (m + 2) ** 2 * (cin + cout) * t
+    return cin * m * m * rows * tw + (m + r - 1) ** 2 * (cin + cout) * t
 
 
-def conv3x3(x, u, pt, pl, y, bias, relu, accumulate, work):
-    """y = 3x3 correlation of x (zero-padded by pt on top, pl on the left, and by whatever the
+def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work):
+    """y = r x r correlation of x (zero-padded by pt on top, pl on the left, and by whatever the
     output size asks at the bottom and right) with the weights whose transform is u, + bias, then
     max(., 0) when relu; or y += that (without bias or ReLU) when accumulate.
 
-    x: (N, Cin, H, W), contiguous per image; u: (16 or 36, Cout, Cin) from `transform_weights`
-    (16: 2x2 output tiles, 36: 4x4); y: (N, Cout, Ho, Wo), contiguous per image; bias: (Cout,);
-    relu, accumulate: bool; work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo, m) elements.
-    One dtype throughout."""
+    x: (N, Cin, H, W), contiguous per image; u: (n^2, Cout, Cin) from `transform_weights` with
+    output tiles of m x m (n = m + r - 1: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3) and F(2x2, 5x5));
+    m: int; y: (N, Cout, Ho, Wo), contiguous per image; bias: (Cout,); relu, accumulate: bool;
+    work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo, m, r) elements. One dtype throughout."""
     n_img, cin = x.shape[:2]
     cout, ho, wo = y.shape[1:]
     a2 = u.shape[0]
-    m = 2 if a2 == 16 else 4
-    th, tw = _tiles(ho, wo, m)
+    r = int(round(a2 ** 0.5)) - m + 1
+    th, tw, rows = _sizes(m, r, ho, wo)
     per, chunk = th * tw, _chunk(n_img, th, tw)
-    npad = cin * m * m * (th + 2) * tw
-    pp = work[:npad].reshape(cin, m, m, th + 2, tw)  # a spare row: the junk tiles read into it
+    npad = cin * m * m * rows * tw
+    pp = work[:npad].reshape(cin, m, m, rows, tw)
     for n0 in range(0, n_img, chunk):
         g = min(chunk, n_img - n0)
         v = work[npad:npad + a2 * cin * g * per].reshape(a2, cin, g * per)
         mm = work[npad + a2 * cin * g * per:npad + a2 * (cin + cout) * g * per].reshape(a2, cout, g * per)
         for i in range(g):
             phase_split(x[n0 + i], pt, pl, pp)
-            if m == 2:
+            if a2 == 16:
                 _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * per)
             else:
-                _input_tiles4(pp.reshape(cin, 4, 4, -1), tw, per, v, i * per)
+                _input_tiles6(pp.reshape(cin, m, m, -1), tw, per, v, i * per)
         blas.matmul_stacked(u, v, mm)
         for i in range(g):
-            if m == 2:
+            if a2 == 16:
                 _output_tiles(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
-            else:
+            elif m == 4:
                 _output_tiles4(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
+            else:
+                _output_tiles2of6(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
 
 
 @njit(cache=True, fastmath=True, parallel=True)
@@ -181,7 +197,7 @@ def _output_tiles(m, t0, th, tw, bias, relu, accumulate, y):
 
 @njit(cache=True, inline="always")
 def _bt4(d0, d1, d2, d3, d4, d5):
-    # B^T d for F(4x4, 3x3) (interpolation points 0, +-1, +-2, infinity), in 12 adds and 6
+    # B^T d for F(4x4, 3x3) and F(2x2, 5x5) (interpolation points 0, +-1, +-2, infinity), in 12 adds and 6
     # multiplies; B^T = [[4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0],
     # [0,2,-1,-2,1,0], [0,4,0,-5,0,1]]
     t1, t2 = d4 - 4 * d2, d3 - 4 * d1
@@ -197,26 +213,27 @@ def _at4(m0, m1, m2, m3, m4, m5):
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _input_tiles4(pp, tw, per, v, t0):
-    # V = B^T d B for 6x6 input tiles at stride 4, rows then columns, each a sweep over a whole
-    # channel: input row i of tile f is phase row i % 4 at element f + (i // 4) * tw, and column j
-    # adds j % 4 to the phase and j // 4 to the element
-    C = pp.shape[0]
+def _input_tiles6(pp, tw, per, v, t0):
+    # V = B^T d B for 6x6 input tiles at stride m (4: F(4x4, 3x3), 2: F(2x2, 5x5)), rows then
+    # columns, each a sweep over a whole channel: input row i of tile f is phase row i % m at
+    # element f + (i // m) * tw, and column j adds j % m to the phase and j // m to the element
+    C, m = pp.shape[0], pp.shape[1]
+    o0, o1, o2, o3, o4, o5 = 0, (1 // m) * tw, (2 // m) * tw, (3 // m) * tw, (4 // m) * tw, (5 // m) * tw
     for c in prange(C):
         r = np.empty((6, 6, per), pp.dtype)  # r[i, j] = sum_k bt[i, k] d[k, j]
         for j in range(6):
-            b, e = j % 4, j // 4
-            d0, d1, d2, d3 = pp[c, 0, b, e:], pp[c, 1, b, e:], pp[c, 2, b, e:], pp[c, 3, b, e:]
-            d4, d5 = pp[c, 0, b, tw + e:], pp[c, 1, b, tw + e:]
+            b, e = j % m, j // m
+            d0, d1, d2 = pp[c, 0, b, o0 + e:], pp[c, 1 % m, b, o1 + e:], pp[c, 2 % m, b, o2 + e:]
+            d3, d4, d5 = pp[c, 3 % m, b, o3 + e:], pp[c, 4 % m, b, o4 + e:], pp[c, 5 % m, b, o5 + e:]
             r0, r1, r2, r3, r4, r5 = r[0, j], r[1, j], r[2, j], r[3, j], r[4, j], r[5, j]
             for f in range(per):
                 r0[f], r1[f], r2[f], r3[f], r4[f], r5[f] = _bt4(d0[f], d1[f], d2[f], d3[f], d4[f], d5[f])
         for i in range(6):
             e0, e1, e2, e3, e4, e5 = r[i, 0], r[i, 1], r[i, 2], r[i, 3], r[i, 4], r[i, 5]
-            o0, o1, o2 = v[6 * i, c, t0:t0 + per], v[6 * i + 1, c, t0:t0 + per], v[6 * i + 2, c, t0:t0 + per]
-            o3, o4, o5 = v[6 * i + 3, c, t0:t0 + per], v[6 * i + 4, c, t0:t0 + per], v[6 * i + 5, c, t0:t0 + per]
+            w0, w1, w2 = v[6 * i, c, t0:t0 + per], v[6 * i + 1, c, t0:t0 + per], v[6 * i + 2, c, t0:t0 + per]
+            w3, w4, w5 = v[6 * i + 3, c, t0:t0 + per], v[6 * i + 4, c, t0:t0 + per], v[6 * i + 5, c, t0:t0 + per]
             for f in range(per):
-                o0[f], o1[f], o2[f], o3[f], o4[f], o5[f] = _bt4(e0[f], e1[f], e2[f], e3[f], e4[f], e5[f])
+                w0[f], w1[f], w2[f], w3[f], w4[f], w5[f] = _bt4(e0[f], e1[f], e2[f], e3[f], e4[f], e5[f])
 
 
 @njit(cache=True, fastmath=True, parallel=True)
@@ -261,3 +278,44 @@ def _output_tiles4(m, t0, th, tw, bias, relu, accumulate, y):
                         row[x0 + 2] = o2
                     if x0 + 3 < Wo:
                         row[x0 + 3] = o3
+
+
+@njit(cache=True, inline="always")
+def _at2(m0, m1, m2, m3, m4, m5):
+    # A^T m for F(2x2, 5x5); A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,1]]
+    return m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 * (m3 - m4) + m5
+
+
+@njit(cache=True, fastmath=True, parallel=True)
+def _output_tiles2of6(m, t0, th, tw, bias, relu, accumulate, y):
+    # Y = A^T M A for 2x2 output tiles out of 6x6 (F(2x2, 5x5)), as `_output_tiles4`
+    K, Ho, Wo = y.shape
+    per = th * tw
+    for k in prange(K):
+        s = np.empty((2, 6, per), m.dtype)  # s[p, l] = sum_i at[p, i] M[i, l]
+        for l in range(6):
+            m0, m1, m2 = m[l, k, t0:t0 + per], m[6 + l, k, t0:t0 + per], m[12 + l, k, t0:t0 + per]
+            m3, m4, m5 = m[18 + l, k, t0:t0 + per], m[24 + l, k, t0:t0 + per], m[30 + l, k, t0:t0 + per]
+            s0, s1 = s[0, l], s[1, l]
+            for f in range(per):
+                s0[f], s1[f] = _at2(m0[f], m1[f], m2[f], m3[f], m4[f], m5[f])
+        bk = bias[k]
+        for oy in range(Ho):
+            p, f0 = oy % 2, (oy // 2) * tw
+            c0, c1, c2 = s[p, 0, f0:f0 + tw], s[p, 1, f0:f0 + tw], s[p, 2, f0:f0 + tw]
+            c3, c4, c5 = s[p, 3, f0:f0 + tw], s[p, 4, f0:f0 + tw], s[p, 5, f0:f0 + tw]
+            row = y[k, oy]
+            for tx in range(-(-Wo // 2)):
+                o0, o1 = _at2(c0[tx], c1[tx], c2[tx], c3[tx], c4[tx], c5[tx])
+                x0 = 2 * tx
+                if accumulate:
+                    row[x0] += o0
+                    if x0 + 1 < Wo:
+                        row[x0 + 1] += o1
+                else:
+                    o0, o1 = o0 + bk, o1 + bk
+                    if relu:  # products, not selects: see relu.py
+                        o0, o1 = o0 * (o0 > 0), o1 * (o1 > 0)
+                    row[x0] = o0
+                    if x0 + 1 < Wo:
+                        row[x0 + 1] = o1
