@@ -216,20 +216,23 @@ def _at4(m0, m1, m2, m3, m4, m5):
 def _input_tiles6(pp, tw, per, v, t0):
     # V = B^T d B for 6x6 input tiles at stride m (4: F(4x4, 3x3), 2: F(2x2, 5x5)), rows then
     # columns, each a sweep over a whole channel: input row i of tile f is phase row i % m at
-    # element f + (i // m) * tw, and column j adds j % m to the phase and j // m to the element
+    # element f + (i // m) * tw, and column j adds j % m to the phase and j // m to the element.
+    # The row pass of column j is that of column j % m one element on, so it runs for the m
+    # column phases only, over per + 5 // m elements (12 sweeps, not 36, for m = 2)
     C, m = pp.shape[0], pp.shape[1]
     o0, o1, o2, o3, o4, o5 = 0, (1 // m) * tw, (2 // m) * tw, (3 // m) * tw, (4 // m) * tw, (5 // m) * tw
+    n = per + 5 // m
     for c in prange(C):
-        r = np.empty((6, 6, per), pp.dtype)  # r[i, j] = sum_k bt[i, k] d[k, j]
-        for j in range(6):
-            b, e = j % m, j // m
-            d0, d1, d2 = pp[c, 0, b, o0 + e:], pp[c, 1 % m, b, o1 + e:], pp[c, 2 % m, b, o2 + e:]
-            d3, d4, d5 = pp[c, 3 % m, b, o3 + e:], pp[c, 4 % m, b, o4 + e:], pp[c, 5 % m, b, o5 + e:]
-            r0, r1, r2, r3, r4, r5 = r[0, j], r[1, j], r[2, j], r[3, j], r[4, j], r[5, j]
-            for f in range(per):
+        r = np.empty((6, m, n), pp.dtype)  # r[i, b] = sum_k bt[i, k] d[k, column phase b]
+        for b in range(m):
+            d0, d1, d2 = pp[c, 0, b, o0:], pp[c, 1 % m, b, o1:], pp[c, 2 % m, b, o2:]
+            d3, d4, d5 = pp[c, 3 % m, b, o3:], pp[c, 4 % m, b, o4:], pp[c, 5 % m, b, o5:]
+            r0, r1, r2, r3, r4, r5 = r[0, b], r[1, b], r[2, b], r[3, b], r[4, b], r[5, b]
+            for f in range(n):
                 r0[f], r1[f], r2[f], r3[f], r4[f], r5[f] = _bt4(d0[f], d1[f], d2[f], d3[f], d4[f], d5[f])
         for i in range(6):
-            e0, e1, e2, e3, e4, e5 = r[i, 0], r[i, 1], r[i, 2], r[i, 3], r[i, 4], r[i, 5]
+            e0, e1, e2 = r[i, 0], r[i, 1 % m, 1 // m:], r[i, 2 % m, 2 // m:]
+            e3, e4, e5 = r[i, 3 % m, 3 // m:], r[i, 4 % m, 4 // m:], r[i, 5 % m, 5 // m:]
             w0, w1, w2 = v[6 * i, c, t0:t0 + per], v[6 * i + 1, c, t0:t0 + per], v[6 * i + 2, c, t0:t0 + per]
             w3, w4, w5 = v[6 * i + 3, c, t0:t0 + per], v[6 * i + 4, c, t0:t0 + per], v[6 * i + 5, c, t0:t0 + per]
             for f in range(per):
