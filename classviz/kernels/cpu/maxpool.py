@@ -95,14 +95,20 @@ def _block_max(x, win, hp, wp, c0, c1, y, argmax, pad, hm, hk, vm, vc):
         _three(hm, hm[wp:], hm[2 * wp:], hk, hk[wp:], hk[2 * wp:], 0, W, 2 * W, m, vm, vc, True)
     else:
         _taps(hm, hk, kh, wp, W, m, vm, vc, True)
+    sw = win.sw
     for c in range(c0, c1):
         for oy in range(win.Ho):
             row = (c - c0) * hp * wp + oy * win.sh * wp
             corner = (oy * win.sh - win.pt) * W - win.pl
-            for ox in range(win.Wo):
-                j = row + ox * win.sw
-                y[c, oy, ox] = vm[j]
-                argmax[c, oy, ox] = corner + ox * win.sw + vc[j]
+            yr, ar, vmr, vcr = y[c, oy], argmax[c, oy], vm[row:], vc[row:]
+            if sw == 1:  # a loop of its own, so that it vectorises (512x14x14 3x3/1: 0.14 -> 0.10 ms)
+                for ox in range(win.Wo):
+                    yr[ox] = vmr[ox]
+                    ar[ox] = corner + ox + vcr[ox]
+            else:
+                for ox in range(win.Wo):
+                    yr[ox] = vmr[ox * sw]
+                    ar[ox] = corner + ox * sw + vcr[ox * sw]
 
 
 @njit(cache=True, inline="always")
