@@ -43,7 +43,7 @@ def col2im(cols, win, gx, accumulate, pad):
     pp = _phased(pad, gx.shape[0], win)
     _zero(pp)
     _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, True)
-    _between(gx, win.pt, win.pl, pp, False, accumulate)
+    _merge(pp, win.pt, win.pl, gx, accumulate)
 
 
 def is_pointwise(win):
@@ -51,18 +51,10 @@ def is_pointwise(win):
     return (win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr) == (1, 1, 1, 1, 0, 0, 0, 0)
 
 
-@njit(cache=True)
-def _columns(b, pl, sw, W):
-    # the input columns x whose padded column x + pl lies in phase b: x0, x0 + sw, ...; returns
-    # (x0, their first slot in the phase row, how many)
-    x0 = (b - pl) % sw
-    return x0, (x0 + pl) // sw, max(0, (W - x0 + sw - 1) // sw)
-
-
 def phase_split(x, pt, pl, pp):
     """pp[c, a, b, q, r] = x zero-padded by pt rows on top and pl columns on the left, at row
     q*sh + a, column r*sw + b, where (C, sh, sw, hq, wq) = pp.shape; x: (C, H, W)."""
-    _between(x, pt, pl, pp, True, False)
+    _split(x, pt, pl, pp)
 
 
 @njit(cache=True, parallel=True)
@@ -72,29 +64,49 @@ def _zero(pp):
 
 
 @njit(cache=True, parallel=True)
-def _between(img, pt, pl, pp, split, accumulate):
-    # image rows to phase rows (split, over zeros), or back: overwriting the image or adding onto
-    # it; a channel per thread at a time
-    C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
+def _split(img, pt, pl, pp):
+    # a channel per thread at a time. Each image row goes into a zero-padded row buffer, which
+    # each phase then reads at stride sw over its whole length: one long loop per phase row,
+    # where gathering each phase's pixels from the image row directly gave loops of W / sw
+    # (192x56x56 into 4x4 phases: 0.43 -> 0.19 ms). Only rows wholly in the padding are zeroed.
+    C, sh, sw, hq, wq = pp.shape
     H, W = img.shape[1], img.shape[2]
     for c in prange(C):
-        if split:
-            pp[c] = 0
+        buf = np.zeros(wq * sw, img.dtype)  # its padding stays zero: only [pl, pl + W) is written
+        for a in range(sh):
+            for q in range(hq):
+                y = q * sh + a - pt
+                if y < 0 or y >= H:
+                    pp[c, a, :, q] = 0
+                    continue
+                buf[pl:pl + W] = img[c, y]
+                for b in range(sw):
+                    phase = pp[c, a, b, q]
+                    for r in range(wq):
+                        phase[r] = buf[r * sw + b]
+
+
+@njit(cache=True, parallel=True)
+def _merge(pp, pt, pl, img, accumulate):
+    # the image's rows out of the phase rows (the adjoint of `_split`, the padding dropped):
+    # interleaved into a row buffer, then copied or added onto the image row
+    C, sh, sw, hq, wq = pp.shape
+    H, W = img.shape[1], img.shape[2]
+    for c in prange(C):
+        buf = np.empty(wq * sw, img.dtype)
         for y in range(H):
             a, q = (y + pt) % sh, (y + pt) // sh
-            row = img[c, y]
             for b in range(sw):
-                x0, r0, n = _columns(b, pl, sw, W)
                 phase = pp[c, a, b, q]
-                if split:
-                    for k in range(n):
-                        phase[r0 + k] = row[x0 + k * sw]
-                elif accumulate:
-                    for k in range(n):
-                        row[x0 + k * sw] += phase[r0 + k]
-                else:
-                    for k in range(n):
-                        row[x0 + k * sw] = phase[r0 + k]
+                for r in range(wq):
+                    buf[r * sw + b] = phase[r]
+            row, part = img[c, y], buf[pl:pl + W]
+            if accumulate:
+                for x in range(W):
+                    row[x] += part[x]
+            else:
+                for x in range(W):
+                    row[x] = part[x]
 
 
 @njit(cache=True, parallel=True)
