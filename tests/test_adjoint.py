@@ -73,7 +73,6 @@ def test_conv(case, min_tiles, tiles, monkeypatch):
     win = geometry.conv_window(k, s, p, d, h, w)
     assert winograd.usable(win, g) == (k in ((3, 3), (5, 5)) and s == (1, 1) and d == (1, 1) and g == 1 and
                                        max(p) <= k[0] - 1 and min(win.Ho, win.Wo) >= 14)
-    win = geometry.conv_window(k, s, p, d, h, w)
     cw = conv.prepare(rng.standard_normal((cout, cin // g) + k), np.zeros(cout), win, g, np.asarray)
     work = np.empty(conv.work_size(cw, n))
     u = rng.standard_normal((n, cin, h, w))

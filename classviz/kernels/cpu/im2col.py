@@ -68,7 +68,7 @@ def _split(img, pt, pl, pp):
     # a channel per thread at a time. Each image row goes into a zero-padded row buffer, which
     # each phase then reads at stride sw over its whole length: one long loop per phase row,
     # where gathering each phase's pixels from the image row directly gave loops of W / sw
-    # (192x56x56 into 4x4 phases: 0.43 -> 0.19 ms). Only rows wholly in the padding are zeroed.
+    # (192x56x56 into 4x4 phases: 0.43 -> 0.16-0.19 ms). Only rows wholly in the padding are zeroed.
     C, sh, sw, hq, wq = pp.shape
     H, W = img.shape[1], img.shape[2]
     for c in prange(C):

@@ -28,8 +28,9 @@ from numba import njit, prange
 from . import blas
 from .im2col import phase_split
 
-# G[(m, r)][k, j] = p_k^j / prod_{l != k} (p_k - p_l) over the finite points p = 0, 1, -1, 2, -2,
-# and the point at infinity's row picks the last tap
+# The 6-point tables: G[k, j] = p_k^j / prod_{l != k} (p_k - p_l) over the finite points
+# p = 0, 1, -1, 2, -2, and the point at infinity's row picks the last tap. F(2x2, 3x3) (points 0,
+# 1, -1, infinity) keeps Lavin's scaling, which moves those denominators' signs into B.
 _G = {(2, 3): np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
       (4, 3): np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                         [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
@@ -184,9 +185,9 @@ def _output_tiles(m, t0, th, tw, bias, relu, accumulate, y):
 
 @njit(cache=True, inline="always")
 def _bt4(d0, d1, d2, d3, d4, d5):
-    # B^T d for F(4x4, 3x3) and F(2x2, 5x5) (interpolation points 0, +-1, +-2, infinity), in 12 adds and 6
-    # multiplies; B^T = [[4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0], [0,-2,-1,2,1,0],
-    # [0,2,-1,-2,1,0], [0,4,0,-5,0,1]]
+    # B^T d for F(4x4, 3x3) and F(2x2, 5x5) (interpolation points 0, +-1, +-2, infinity), in 12
+    # adds and 6 multiplies; B^T = [[4,0,-5,0,1,0], [0,-4,-4,1,1,0], [0,4,-4,-1,1,0],
+    # [0,-2,-1,2,1,0], [0,2,-1,-2,1,0], [0,4,0,-5,0,1]]
     t1, t2 = d4 - 4 * d2, d3 - 4 * d1
     t3, t4 = d4 - d2, 2 * (d3 - d1)
     return 4 * d0 - 5 * d2 + d4, t1 + t2, t1 - t2, t3 + t4, t3 - t4, 4 * d1 - 5 * d3 + d5
@@ -197,6 +198,12 @@ def _at4(m0, m1, m2, m3, m4, m5):
     # A^T m for F(4x4, 3x3); A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,0], [0,1,1,4,4,0], [0,1,-1,8,-8,1]]
     a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
     return m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5
+
+
+@njit(cache=True, inline="always")
+def _at2(m0, m1, m2, m3, m4, m5):
+    # A^T m for F(2x2, 5x5); A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,1]]
+    return m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 * (m3 - m4) + m5
 
 
 @njit(cache=True, fastmath=True, parallel=True)
@@ -255,7 +262,7 @@ def _output_tiles4(m, t0, th, tw, bias, relu, accumulate, y):
 def _put_row(row_buf, bk, relu, accumulate, row):
     # an output row out of its tiles' interleaved row buffer, in one branch-free sweep: the
     # buffer first, so that the tile loop writes without checking each column against Wo (the
-    # checks kept it scalar; 64->192 @56: 0.35 -> ? ms)
+    # checks kept it scalar; 64->192 @56: 0.35 -> 0.25 ms)
     if accumulate:
         for x in range(row.shape[0]):
             row[x] += row_buf[x]
@@ -263,12 +270,6 @@ def _put_row(row_buf, bk, relu, accumulate, row):
         for x in range(row.shape[0]):
             v = row_buf[x] + bk
             row[x] = v * (v > 0) if relu else v  # a product, not a select: see relu.py
-
-
-@njit(cache=True, inline="always")
-def _at2(m0, m1, m2, m3, m4, m5):
-    # A^T m for F(2x2, 5x5); A^T = [[1,1,1,1,1,0], [0,1,-1,2,-2,1]]
-    return m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 * (m3 - m4) + m5
 
 
 @njit(cache=True, fastmath=True, parallel=True)
