@@ -8,7 +8,8 @@ the same layer shapes as the real one, so the time is the real model's time. For
 it renders `--repeat` times (after one warm-up render of the `quick` schedule to compile the
 kernels), and reports the median wall time, steps per second, the time spent inside
 `net.gradient` and everything else (crop, pixel map, update, clip, blur, paste, resize) as a
-share of the render. It also prints the render's time against the sum of its steps' median
+share of the render, and for each render the cost of a hand-off between the cores before and
+after it (step.handoff_us: a shared VM's slow spells show there). It also prints the render's time against the sum of its steps' median
 gradient times from a step benchmark run in the same process (per head, at that batch).
 """
 import argparse
@@ -28,7 +29,7 @@ import classviz  # noqa: E402
 from classviz import schedule as sched  # noqa: E402
 from classviz.graph import Plan  # noqa: E402
 from classviz.weights.synthetic import write_googlenet  # noqa: E402
-from step import median_ms  # noqa: E402
+from step import handoff_us, median_ms  # noqa: E402
 
 
 class Timed:
@@ -60,18 +61,22 @@ def one(net, n, schedule, repeat):
     """Median of `repeat` renders of n classes: dict of seconds and shares."""
     octaves = sched.get(schedule)
     timer = Timed()
-    walls, inside = [], []
+    walls, inside, handoffs = [], [], []
+    cpu = net.backend.name == "cpu"
     for r in range(repeat):
+        before = handoff_us() if cpu else None
         timer.seconds = 0.0
         t = time.perf_counter()
         classviz.render(net, list(range(n)), octaves, seed=r)
         walls.append(time.perf_counter() - t)
         inside.append(timer.seconds)
+        handoffs.append((before, handoff_us()) if cpu else None)
     timer.restore()
     k = int(np.argsort(walls)[len(walls) // 2])
     wall, grad = walls[k], inside[k]
+    every = [round(w, 2) for w in walls]
     if net.backend.name != "cpu":  # kernels run asynchronously in graph replays: only the wall time means anything
-        return {"classes": n, "schedule": schedule, "steps": sched.total_steps(octaves), "wall_s": wall,
+        return {"classes": n, "schedule": schedule, "steps": sched.total_steps(octaves), "wall_s": wall, "walls_s": every,
                 "steps_per_s": sched.total_steps(octaves) / wall, "images_per_s": n / wall,
                 "step_ms": 1e3 * wall / sched.total_steps(octaves)}
     # the network alone at this batch: sum over octaves of iter_n x median step time of its head
@@ -81,7 +86,8 @@ def one(net, n, schedule, repeat):
     step_ms = {h: median_ms(lambda h=h: net.gradient(x, [0] * n, h, out=g), 10) for h in set(heads)}
     steps_only = sum(o.iter_n * step_ms[h] for o, h in zip(octaves, heads)) / 1e3
     return {"classes": n, "schedule": schedule, "steps": sched.total_steps(octaves),
-            "wall_s": wall, "gradient_s": grad, "outside_s": wall - grad,
+            "wall_s": wall, "walls_s": every, "handoff_us": [[round(v, 2) for v in h] for h in handoffs],
+            "gradient_s": grad, "outside_s": wall - grad,
             "outside_share": (wall - grad) / wall, "steps_per_s": sched.total_steps(octaves) / wall,
             "images_per_s": n / wall, "step_ms": step_ms, "sum_of_step_medians_s": steps_only}
 
@@ -113,7 +119,9 @@ def main():
               f"{r['images_per_s'] * 60:.2f} images/min); network {r['gradient_s']:.1f} s, outside "
               f"{r['outside_s']:.2f} s = {100 * r['outside_share']:.1f}%; "
               f"sum of step medians {r['sum_of_step_medians_s']:.1f} s "
-              f"(render / that = {r['wall_s'] / r['sum_of_step_medians_s']:.2f})", flush=True)
+              f"(render / that = {r['wall_s'] / r['sum_of_step_medians_s']:.2f}); every render "
+              + ", ".join(f"{w:.1f} s (handoff {a:.1f} -> {b:.1f} us)" for w, (a, b) in zip(r["walls_s"], r["handoff_us"])),
+              flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),

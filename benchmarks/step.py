@@ -10,7 +10,9 @@ and replayed, and the PyTorch peer runs on the same card eagerly and through tor
 Without --weights it writes a synthetic full-size BVLC GoogLeNet with auxiliary heads (seeded).
 Warms up, then times `--repeat` steps and reports the median. When PyTorch is importable the same
 network with the same weights (taken from the same file) runs in the same process and the ratio is
-printed. Also reports the machine's measured SGEMM rate and the peak RSS of the run.
+printed. Also reports the machine's measured SGEMM rate, the peak RSS of the run and, on the CPU, beside each
+row the cost of one hand-off between the cores (`handoff_us`), which tells a shared VM's fast spells
+from its slow ones.
 """
 import argparse
 import json
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 
+import numba
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -62,6 +65,24 @@ def graph_step(net, head, n):
         with net.backend.stream():
             replay()
     return step
+
+
+@numba.njit(parallel=True, cache=True)
+def _empty_region(a):
+    for i in numba.prange(a.size):
+        a[i] += 1.0
+
+
+def handoff_us(repeat=2000):
+    """Median wall time (microseconds) of one empty Numba parallel region over all threads: the
+    cost of handing work from one core to the others and back.
+
+    Why it is printed beside every CPU timing: on a shared VM that cost changes while each core's
+    own speed does not, and the step changes with it. This project's 2-core VM switches, for
+    minutes at a time, between ~1.5 us (main step ~38 ms) and ~2.9 us (~54 ms), with one core's
+    GEMM rate, 105 GFLOP/s, the same in both (benchmarks/README.md)."""
+    a = np.zeros(numba.get_num_threads())
+    return 1e3 * median_ms(lambda: _empty_region(a), repeat, warmup=10)
 
 
 def sgemm_gflops(n=1024):
@@ -152,6 +173,8 @@ def main(argv=None):
             floor_ms = 4 * gmacs * n / gflops * 1e3
             row = {"head": head, "batch": n, "ms": round(ms, 2), "steps_per_s": round(1e3 / ms, 2),
                    "images_per_s": round(n * 1e3 / ms, 2), "gemm_floor_ms": round(floor_ms, 2)}
+            if not gpu:
+                row["handoff_us"] = round(handoff_us(), 2)
             if gpu:
                 be.xp.get_default_memory_pool().free_all_blocks()
                 step = graph_step(net, head, n)
@@ -169,6 +192,7 @@ def main(argv=None):
                 row.update(torch_ms=round(tms, 2), speedup_vs_torch=round(tms / ms, 2), torch=torch_version)
             rows.append(row)
             extra = f"  torch {row['torch_ms']:8.1f} ms  x{row['speedup_vs_torch']:.2f}" if peer else ""
+            extra += f"  handoff {row['handoff_us']:.1f} us" if not gpu else ""
             if gpu:
                 extra = f"  graph step {row['graph_step_ms']:.3f} ms, pool {row['gpu_pool_mb']} MB" + "".join(
                     f"  torch {m} {row[f'torch_{m}_ms']:.3f} ms x{row[f'speedup_vs_torch_{m}']:.2f}" for m in peers)
