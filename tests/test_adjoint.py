@@ -83,6 +83,12 @@ def test_conv(case, min_tiles, tiles, monkeypatch):
     conv.backward(v, cw, jtv, False, work)
     close(ju, v, u, jtv)
     check_accumulate(lambda gx, a: conv.backward(v, cw, gx, a, work), u.shape)
+    # after a fused ReLU, J = diag(y > 0) C with y the forward's output, which the backward takes
+    # as relu_out (Winograd applies it in its phase split; gy may be overwritten, so copies)
+    y = rng.standard_normal(v.shape)
+    conv.backward(v.copy(), cw, jtv, False, work, relu_out=y)
+    close(ju * (y > 0), v, u, jtv)
+    check_accumulate(lambda gx, a: conv.backward(v.copy(), cw, gx, a, work, relu_out=y), u.shape)
 
 
 @pytest.mark.parametrize("case", [c for c in CONVS if c[9] == 1])

@@ -54,9 +54,7 @@ class Conv(Op):
         be.conv.forward(ins[0], self.cw, out, self.relu, work)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
-        if self.relu:
-            be.relu.backward(out, gout, gout, False)
-        be.conv.backward(gout, self.cw, gins[0], acc[0], work)
+        be.conv.backward(gout, self.cw, gins[0], acc[0], work, relu_out=out if self.relu else None)
 
 
 class Gemm(Op):

@@ -19,6 +19,7 @@ from numba import njit, prange
 from ..geometry import Window
 from . import blas, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
+from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 
 
 class ConvWeights(NamedTuple):
@@ -75,16 +76,21 @@ def forward(x, cw, y, relu, work):
     bias_act(y, cw.b, relu)
 
 
-def backward(gy, cw, gx, accumulate, work):
+def backward(gy, cw, gx, accumulate, work, relu_out=None):
     """gx = d(conv)/dx applied to gy (transposed convolution), or gx += that.
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W);
-    accumulate: bool; work: as for `forward`."""
+    accumulate: bool; work: as for `forward`; relu_out: None, or the forward's output y when it
+    ran with relu, so that gy * (y > 0) is what goes back (gy itself may be overwritten by that)."""
     if cw.u is not None:  # an r x r correlation of gy with the flipped kernel, padded by r - 1 - pad
+        # the ReLU's mask rides on the phase split: one pass over gy fewer (main step 38.0 -> 37.8
+        # ms, aux2 30.5 -> 30.3 ms, interleaved in one process)
         win = cw.win
         winograd.conv(gy, cw.u_back, winograd.tile(win), win.kh - 1 - win.pt, win.kw - 1 - win.pl, gx, cw.zero,
-                      False, accumulate, work)
+                      False, accumulate, work, mask=relu_out)
         return
+    if relu_out is not None:
+        relu_backward(relu_out, gy, gy, False)
     _dgrad_cols(gy, cw.w, cw.win, cw.group, gx, accumulate, work)
 
 

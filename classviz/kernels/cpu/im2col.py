@@ -51,10 +51,11 @@ def is_pointwise(win):
     return (win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr) == (1, 1, 1, 1, 0, 0, 0, 0)
 
 
-def phase_split(x, pt, pl, pp):
+def phase_split(x, pt, pl, pp, mask=None):
     """pp[c, a, b, q, r] = x zero-padded by pt rows on top and pl columns on the left, at row
-    q*sh + a, column r*sw + b, where (C, sh, sw, hq, wq) = pp.shape; x: (C, H, W)."""
-    _split(x, pt, pl, pp)
+    q*sh + a, column r*sw + b, where (C, sh, sw, hq, wq) = pp.shape; x: (C, H, W). With mask
+    (x's shape), x * (mask > 0) goes in instead of x: a ReLU's backward on the way in."""
+    _split(x, pt, pl, pp, x if mask is None else mask, mask is not None)
 
 
 @njit(cache=True, parallel=True)
@@ -64,7 +65,7 @@ def _zero(pp):
 
 
 @njit(cache=True, parallel=True)
-def _split(img, pt, pl, pp):
+def _split(img, pt, pl, pp, mask, masked):
     # a channel per thread at a time. Each image row goes into a zero-padded row buffer, which
     # each phase then reads at stride sw over its whole length: one long loop per phase row,
     # where gathering each phase's pixels from the image row directly gave loops of W / sw
@@ -79,7 +80,12 @@ def _split(img, pt, pl, pp):
                 if y < 0 or y >= H:
                     pp[c, a, :, q] = 0
                     continue
-                buf[pl:pl + W] = img[c, y]
+                if masked:  # a product, not a select: see relu.py
+                    row, keep, part = img[c, y], mask[c, y], buf[pl:pl + W]
+                    for x in range(W):
+                        part[x] = row[x] * (keep[x] > 0)
+                else:
+                    buf[pl:pl + W] = img[c, y]
                 for b in range(sw):
                     phase = pp[c, a, b, q]
                     for r in range(wq):

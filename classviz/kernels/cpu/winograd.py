@@ -91,7 +91,7 @@ def work_size(cin, cout, n, ho, wo, m=2, r=3):
     return cin * m * m * rows * tw + (m + r - 1) ** 2 * (cin + cout) * t
 
 
-def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work):
+def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None):
     """y = r x r correlation of x (zero-padded by pt on top, pl on the left, and by whatever the
     output size asks at the bottom and right) with the weights whose transform is u, + bias, then
     max(., 0) when relu; or y += that (without bias or ReLU) when accumulate.
@@ -99,7 +99,8 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work):
     x: (N, Cin, H, W), contiguous per image; u: (n^2, Cout, Cin) from `transform_weights` with
     output tiles of m x m (n = m + r - 1: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3) and F(2x2, 5x5));
     m: int; y: (N, Cout, Ho, Wo), contiguous per image; bias: (Cout,); relu, accumulate: bool;
-    work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo, m, r) elements. One dtype throughout."""
+    work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo, m, r) elements; mask: None, or x's
+    shape, when x * (mask > 0) is to be convolved instead of x. One dtype throughout."""
     n_img, cin = x.shape[:2]
     cout, ho, wo = y.shape[1:]
     a2 = u.shape[0]
@@ -113,7 +114,7 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work):
         v = work[npad:npad + a2 * cin * g * per].reshape(a2, cin, g * per)
         mm = work[npad + a2 * cin * g * per:npad + a2 * (cin + cout) * g * per].reshape(a2, cout, g * per)
         for i in range(g):
-            phase_split(x[n0 + i], pt, pl, pp)
+            phase_split(x[n0 + i], pt, pl, pp, None if mask is None else mask[n0 + i])
             if a2 == 16:
                 _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * per)
             else:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import ArgumentError
 from . import cudnn
+from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 from .source import batch_stride, i32, kernel, launch
 
 WORKSPACE_BYTES = 128 << 20
@@ -86,12 +87,16 @@ def forward(x, cw, y, relu, work):
            (y, cw.b, np.int64(n), i32(c), np.int64(hw), ybs, i32(relu)))
 
 
-def backward(gy, cw, gx, accumulate, work):
+def backward(gy, cw, gx, accumulate, work, relu_out=None):
     """gx = d(conv)/dx applied to gy (cuDNN dgrad), or gx += that.
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W), contiguous
-    per image (may be a channel slice); accumulate: bool; work: as for `forward`."""
+    per image (may be a channel slice); accumulate: bool; work: as for `forward`; relu_out: None,
+    or the forward's output y when it ran with relu: gy * (y > 0) goes back, written into gy
+    first (dgrad cannot take the mask)."""
     import cupy
+    if relu_out is not None:
+        relu_backward(relu_out, gy, gy, False)
     gbs, xbs = batch_stride(gy), batch_stride(gx)
     h = cudnn.handle(cupy.cuda.get_current_stream().ptr)
     key = ("bwd", gx.shape, int(gbs), int(xbs))
