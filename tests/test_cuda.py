@@ -137,14 +137,14 @@ def test_conv_matches_cpu(dtype, cin, cout, k, s, p, hw, group):
         gpu.conv.forward(gx_in, gcw, gy, relu, work_g)
         assert rel(gy.get(), y) < TOL[dtype] * 10
     g = rand(rng, out, dtype)
-    for acc in (False, True):
+    for acc, masked in ((False, False), (True, False), (False, True)):  # masked: after the fused ReLU (y from above)
         gx = rand(rng, x.shape, dtype)
         ggx = slot(x.shape, dtype)
         ggx[...] = cupy.asarray(gx)
-        cpu.conv.backward(g, ccw, gx, acc, work_c)
+        cpu.conv.backward(g.copy(), ccw, gx, acc, work_c, relu_out=y if masked else None)
         gg = slot(out, dtype)
         gg[...] = cupy.asarray(g)
-        gpu.conv.backward(gg, gcw, ggx, acc, work_g)
+        gpu.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=cupy.asarray(y) if masked else None)
         assert rel(ggx.get(), gx) < TOL[dtype] * 10
 
 
