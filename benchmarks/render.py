@@ -9,8 +9,9 @@ it renders `--repeat` times (after one warm-up render of the `quick` schedule to
 kernels), and reports the median wall time, steps per second, the time spent inside
 `net.gradient` and everything else (crop, pixel map, update, clip, blur, paste, resize) as a
 share of the render, and for each render the cost of a hand-off between the cores before and
-after it (step.handoff_us: a shared VM's slow spells show there). It also prints the render's time against the sum of its steps' median
-gradient times from a step benchmark run in the same process (per head, at that batch).
+after it (step.handoff_us: a shared VM's slow spells show there). It also prints the render's time
+against the sum of its steps' median gradient times from a step benchmark run in the same process
+(per head, at that batch).
 """
 import argparse
 import json
@@ -75,9 +76,9 @@ def one(net, n, schedule, repeat):
     k = int(np.argsort(walls)[len(walls) // 2])
     wall, grad = walls[k], inside[k]
     every = [round(w, 2) for w in walls]
-    if net.backend.name != "cpu":  # kernels run asynchronously in graph replays: only the wall time means anything
-        return {"classes": n, "schedule": schedule, "steps": sched.total_steps(octaves), "wall_s": wall, "walls_s": every,
-                "steps_per_s": sched.total_steps(octaves) / wall, "images_per_s": n / wall,
+    if not cpu:  # kernels run asynchronously in graph replays: only the wall time means anything
+        return {"classes": n, "schedule": schedule, "steps": sched.total_steps(octaves), "wall_s": wall,
+                "walls_s": every, "steps_per_s": sched.total_steps(octaves) / wall, "images_per_s": n / wall,
                 "step_ms": 1e3 * wall / sched.total_steps(octaves)}
     # the network alone at this batch: sum over octaves of iter_n x median step time of its head
     heads = classviz.ascent.octave_heads(net, octaves)
@@ -120,8 +121,8 @@ def main():
               f"{r['outside_s']:.2f} s = {100 * r['outside_share']:.1f}%; "
               f"sum of step medians {r['sum_of_step_medians_s']:.1f} s "
               f"(render / that = {r['wall_s'] / r['sum_of_step_medians_s']:.2f}); every render "
-              + ", ".join(f"{w:.1f} s (handoff {a:.1f} -> {b:.1f} us)" for w, (a, b) in zip(r["walls_s"], r["handoff_us"])),
-              flush=True)
+              + ", ".join(f"{w:.1f} s (handoff {a:.1f} -> {b:.1f} us)"
+                          for w, (a, b) in zip(r["walls_s"], r["handoff_us"])), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),

@@ -10,9 +10,9 @@ and replayed, and the PyTorch peer runs on the same card eagerly and through tor
 Without --weights it writes a synthetic full-size BVLC GoogLeNet with auxiliary heads (seeded).
 Warms up, then times `--repeat` steps and reports the median. When PyTorch is importable the same
 network with the same weights (taken from the same file) runs in the same process and the ratio is
-printed. Also reports the machine's measured SGEMM rate, the peak RSS of the run and, on the CPU, beside each
-row the cost of one hand-off between the cores (`handoff_us`), which tells a shared VM's fast spells
-from its slow ones.
+printed. Also reports the machine's measured SGEMM rate, the peak RSS of the run and, on the CPU,
+beside each row the cost of one hand-off between the cores (`handoff_us`), which tells a shared
+VM's fast spells from its slow ones.
 """
 import argparse
 import json
@@ -79,7 +79,7 @@ def handoff_us(repeat=2000):
 
     Why it is printed beside every CPU timing: on a shared VM that cost changes while each core's
     own speed does not, and the step changes with it. This project's 2-core VM switches, for
-    minutes at a time, between ~1.5 us (main step ~38 ms) and ~2.9 us (~54 ms), with one core's
+    minutes at a time, between ~1.5 us (main step ~38 ms) and ~2.5-3 us (~54 ms), with one core's
     GEMM rate, 105 GFLOP/s, the same in both (benchmarks/README.md)."""
     a = np.zeros(numba.get_num_threads())
     return 1e3 * median_ms(lambda: _empty_region(a), repeat, warmup=10)
@@ -175,7 +175,7 @@ def main(argv=None):
                    "images_per_s": round(n * 1e3 / ms, 2), "gemm_floor_ms": round(floor_ms, 2)}
             if not gpu:
                 row["handoff_us"] = round(handoff_us(), 2)
-            if gpu:
+            else:
                 be.xp.get_default_memory_pool().free_all_blocks()
                 step = graph_step(net, head, n)
                 row["graph_step_ms"] = round(median_ms(step, args.repeat, sync=sync), 3)
