@@ -107,14 +107,15 @@ class Renderer:
     """One render's state: the image batch and every buffer, allocated per octave, reused per step.
     Per-step values (crop offsets, blur taps, step size) live in backend arrays that the host
     overwrites before each step, so each octave's step is one `be.capture`d callable (a CUDA graph
-    replay on the GPU). Use `run`."""
+    replay on the GPU). dtype: of the images and the network's arithmetic, float32 (what `render`
+    uses) or float64 (for checks: two backends' renders then agree to rounding). Use `run`."""
 
-    def __init__(self, net, cls, octaves, heads, pre, seed):
+    def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32):
         self.net, self.be = net, net.backend
         self.octaves, self.heads = octaves, heads
         self.n = len(cls)
         self.rngs = seeds(seed, self.n)
-        be, dt = self.be, np.float32
+        be, dt = self.be, np.dtype(dtype)
         self.order = be.asarray(pre.order())
         self.scale, self.shift = be.asarray(pre.scale(dt)), be.asarray(pre.shift(dt))
         start = np.stack([r.normal(200.0, 8.0, (3, CROP, CROP)) for r in self.rngs]).astype(dt)
@@ -156,8 +157,8 @@ class Renderer:
         self.whole = self.pixels.shape[2] == CROP
         self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
         self.taps = be.zeros((2 * self.radius + 1,), np.float32)
-        self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), np.float32)
-        self.plan = self.net.plan(head, self.window.shape, np.float32)
+        self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), self.window.dtype)
+        self.plan = self.net.plan(head, self.window.shape, self.window.dtype)
         return self.step
 
     def set_step(self, sigma, step_size):
@@ -173,7 +174,7 @@ class Renderer:
         r = (t.shape[0] - 1) // 2
         taps[self.radius - r:self.radius + r + 1] = t
         be.upload(self.taps, taps)
-        be.upload(self.step_size, np.array([step_size], np.float32))
+        be.upload(self.step_size, np.array([step_size], self.step_size.dtype))
 
     def step(self):
         """One step on every image, all on the backend, reading the values of `set_step`."""
