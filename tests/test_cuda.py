@@ -3,14 +3,28 @@
 Tolerances (max |gpu - cpu| / max |cpu|): float32 elementwise, pooling, LRN and blur kernels 1e-5;
 convolutions 1e-5 (true fp32 math, FMA only); whole-network forward and gradient 1e-4; float64
 1e-12. Outputs are also written into channel slices of a larger buffer, as the plan does for
-the branches of an inception module. Skipped, with the reason, where CuPy cannot reach a GPU."""
+the branches of an inception module.
+
+The custom kernels' tests run twice: on the GPU through CuPy (skipped, with the reason, where CuPy
+cannot reach one) and on the host (tests/cuda_host.py: the same .cu sources and Python wrappers,
+compiled by the C++ compiler, on NumPy arrays), which is how CI checks them. cuDNN, cuBLAS, the
+whole network and CUDA graphs need the GPU."""
+import sys
+from types import SimpleNamespace
+
+import cuda_host
 import numpy as np
 import pytest
 
+import classviz
+from classviz import ascent, weights
+from classviz.graph import Network
 from classviz.kernels import cpu, cuda_unavailable, geometry
+from classviz.net import Net
 
 REASON = cuda_unavailable()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"CUDA backend unavailable: {REASON}")
+needs_gpu = pytest.mark.skipif(REASON is not None, reason=f"CUDA backend unavailable: {REASON}")
+CUSTOM = ("avgpool", "blur", "crop", "lrn", "maxpool", "objective", "pixels", "relu")
 
 if REASON is None:
     import cupy
@@ -18,6 +32,20 @@ if REASON is None:
     from classviz.kernels import cuda as gpu
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+@pytest.fixture(params=["cuda", "host"])
+def dev(request, monkeypatch):
+    """xp: the array module (CuPy, or cuda_host's stand-in); ops: the kernels/cuda wrappers."""
+    if request.param == "cuda":
+        if REASON is not None:
+            pytest.skip(f"CUDA backend unavailable: {REASON}")
+        return SimpleNamespace(xp=cupy, ops=gpu)
+    if cuda_host.unavailable():
+        pytest.skip(cuda_host.unavailable())
+    fake = cuda_host.fake_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", fake)  # what a wrapper imports inside a function
+    return SimpleNamespace(xp=fake, ops=cuda_host.wrappers(*CUSTOM))
 
 
 def rel(a, b):
@@ -29,11 +57,45 @@ def rand(rng, shape, dtype, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
-def slot(shape, dtype, extra=3):
+def slot(xp, shape, dtype, extra=3):
     """A (N, C, H, W) view into a zeroed (N, C + extra, H, W) buffer, as a concat branch sees."""
     n, c, h, w = shape
-    big = cupy.zeros((n, c + extra, h, w), dtype)
+    big = xp.zeros((n, c + extra, h, w), dtype)
     return big[:, 1:1 + c]
+
+
+def test_host_launch_refuses_what_a_gpu_would_get_wrong():
+    """The host run's own checks (cuda_host.Kernel): a scalar of the wrong width, an array of the
+    wrong dtype and a write past an array's end each fail the launch."""
+    if cuda_host.unavailable():
+        pytest.skip(cuda_host.unavailable())
+    relu = cuda_host.Module("relu").get_function("relu_forward<float>")
+    x, y = cuda_host.asarray(np.arange(-5, 5, dtype=np.float32)), cuda_host.empty(10, np.float32)
+    i64 = np.int64
+    relu((1,), (32,), (x, y, i64(1), i64(10), i64(10), i64(10)))
+    assert np.array_equal(y.get(), np.maximum(np.arange(-5, 5), 0))
+    with pytest.raises(TypeError, match="'N': is int64, given int32"):
+        relu((1,), (32,), (x, y, np.int32(1), i64(10), i64(10), i64(10)))
+    with pytest.raises(TypeError, match="'y': points to float32, given an array of float64"):
+        relu((1,), (32,), (x, cuda_host.empty(10, np.float64), i64(1), i64(10), i64(10), i64(10)))
+    with pytest.raises(AssertionError, match="relu_forward<float> wrote outside an array of shape"):
+        relu((1,), (32,), (x, y, i64(1), i64(12), i64(12), i64(12)))
+
+
+def test_bias_relu_kernel_on_host():
+    """conv.cu's bias + ReLU pass (cuDNN's convolution cannot run on the host, so this kernel is
+    launched alone), into a channel slice, with fewer threads than elements."""
+    if cuda_host.unavailable():
+        pytest.skip(cuda_host.unavailable())
+    k = cuda_host.Module("conv").get_function("bias_act<double>")
+    rng = np.random.default_rng(5)
+    y0, b = rand(rng, (2, 5, 3, 4), np.float64), rand(rng, (5,), np.float64)
+    big = cuda_host.zeros((2, 8, 3, 4), np.float64)
+    y = big[:, 2:7]
+    y[...] = y0
+    k((2,), (32,), (y, cuda_host.asarray(b), np.int64(2), np.int32(5), np.int64(12), np.int64(8 * 12), np.int32(1)))
+    assert np.allclose(y.get(), np.maximum(y0 + b[:, None, None], 0), rtol=1e-15)
+    assert not big.get()[:, :2].any() and not big.get()[:, 7:].any()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -41,77 +103,78 @@ def slot(shape, dtype, extra=3):
     (3, 2, (0, 0, 0, 0), True, (112, 112)), (3, 1, (1, 1, 1, 1), False, (28, 28)),
     (3, 2, (0, 0, 1, 1), False, (57, 55)), (2, 2, (0, 0, 0, 0), True, (13, 7)), (5, 3, (0, 0, 0, 0), True, (14, 14)),
 ])
-def test_pooling_matches_cpu(dtype, k, s, pads, ceil, hw):
+def test_pooling_matches_cpu(dev, dtype, k, s, pads, ceil, hw):
     rng = np.random.default_rng(k * 100 + hw[0])
     x = rand(rng, (2, 5, *hw), dtype)
     win = geometry.pool_window((k, k), (s, s), pads, ceil, *hw)
     out = (2, 5, win.Ho, win.Wo)
     y, am = np.empty(out, dtype), np.empty(out, np.int32)
     cpu.maxpool.forward(x, win, y, am, np.empty(cpu.maxpool.work_size(win, 5), dtype))
-    gy, gam = slot(out, dtype), cupy.empty(out, np.int32)
-    gpu.maxpool.forward(cupy.asarray(x), win, gy, gam, None)
+    gy, gam = slot(dev.xp, out, dtype), dev.xp.empty(out, np.int32)
+    dev.ops.maxpool.forward(dev.xp.asarray(x), win, gy, gam, None)
     assert rel(gy.get(), y) == 0 and np.array_equal(gam.get(), am)
     g = rand(rng, out, dtype)
     for acc in (False, True):
         gx = rand(rng, x.shape, dtype)
-        ggx = cupy.asarray(gx)
+        ggx = dev.xp.asarray(gx)
         cpu.maxpool.backward(g, win, gx, am, acc)
-        gg = slot(out, dtype)
-        gg[...] = cupy.asarray(g)
-        gpu.maxpool.backward(gg, win, ggx, gam, acc)
+        gg = slot(dev.xp, out, dtype)
+        gg[...] = dev.xp.asarray(g)
+        dev.ops.maxpool.backward(gg, win, ggx, gam, acc)
         assert rel(ggx.get(), gx) < TOL[dtype]
     for include in (False, True):
         y = np.empty(out, dtype)
         cpu.avgpool.forward(x, win, include, y)
-        gy = slot(out, dtype)
-        gpu.avgpool.forward(cupy.asarray(x), win, include, gy)
+        gy = slot(dev.xp, out, dtype)
+        dev.ops.avgpool.forward(dev.xp.asarray(x), win, include, gy)
         assert rel(gy.get(), y) < TOL[dtype]
         gx = np.empty_like(x)
         cpu.avgpool.backward(g, win, include, gx, False)
-        ggx = cupy.empty(x.shape, dtype)
-        gpu.avgpool.backward(cupy.asarray(g), win, include, ggx, False)
+        ggx = dev.xp.empty(x.shape, dtype)
+        dev.ops.avgpool.backward(dev.xp.asarray(g), win, include, ggx, False)
         assert rel(ggx.get(), gx) < TOL[dtype]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_global_pool_lrn_relu_match_cpu(dtype):
+def test_global_pool_lrn_relu_match_cpu(dev, dtype):
     rng = np.random.default_rng(1)
     x = rand(rng, (3, 7, 9, 11), dtype, 3)
     y = np.empty((3, 7, 1, 1), dtype)
     cpu.avgpool.global_forward(x, y)
-    gy = slot(y.shape, dtype)
-    gpu.avgpool.global_forward(cupy.asarray(x), gy)
+    gy = slot(dev.xp, y.shape, dtype)
+    dev.ops.avgpool.global_forward(dev.xp.asarray(x), gy)
     assert rel(gy.get(), y) < TOL[dtype]
     gx = rand(rng, x.shape, dtype)
-    ggx = cupy.asarray(gx)
+    ggx = dev.xp.asarray(gx)
     cpu.avgpool.global_backward(y, gx, True)
-    gpu.avgpool.global_backward(cupy.asarray(y), ggx, True)
+    dev.ops.avgpool.global_backward(dev.xp.asarray(y), ggx, True)
     assert rel(ggx.get(), gx) < TOL[dtype]
 
     y, sc = np.empty_like(x), np.empty_like(x)
     cpu.lrn.forward(x, 5, 1e-2, 0.75, 1.0, y, sc)
-    gyv, gsc = slot(x.shape, dtype), cupy.empty(x.shape, dtype)
-    gpu.lrn.forward(cupy.asarray(x), 5, 1e-2, 0.75, 1.0, gyv, gsc)
+    gyv, gsc = slot(dev.xp, x.shape, dtype), dev.xp.empty(x.shape, dtype)
+    dev.ops.lrn.forward(dev.xp.asarray(x), 5, 1e-2, 0.75, 1.0, gyv, gsc)
     assert rel(gyv.get(), y) < TOL[dtype] and rel(gsc.get(), sc) < TOL[dtype]
     g = rand(rng, x.shape, dtype)
     gx = np.empty_like(x)
     cpu.lrn.backward(g, x, y, sc, 5, 1e-2, 0.75, gx, False)
-    ggx = cupy.empty(x.shape, dtype)
-    gpu.lrn.backward(cupy.asarray(g), cupy.asarray(x), gyv, gsc, 5, 1e-2, 0.75, ggx, False)
+    ggx = dev.xp.empty(x.shape, dtype)
+    dev.ops.lrn.backward(dev.xp.asarray(g), dev.xp.asarray(x), gyv, gsc, 5, 1e-2, 0.75, ggx, False)
     assert rel(ggx.get(), gx) < TOL[dtype]
 
     r = np.empty_like(x)
     cpu.relu.forward(x, r)
-    gr = slot(x.shape, dtype)
-    gpu.relu.forward(cupy.asarray(x), gr)
+    gr = slot(dev.xp, x.shape, dtype)
+    dev.ops.relu.forward(dev.xp.asarray(x), gr)
     assert rel(gr.get(), r) == 0
     gx = rand(rng, x.shape, dtype)
-    ggx = cupy.asarray(gx)
+    ggx = dev.xp.asarray(gx)
     cpu.relu.backward(r, g, gx, True)
-    gpu.relu.backward(gr, cupy.asarray(g), ggx, True)
+    dev.ops.relu.backward(gr, dev.xp.asarray(g), ggx, True)
     assert rel(ggx.get(), gx) < TOL[dtype]
 
 
+@needs_gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cin, cout, k, s, p, hw, group", [
     (3, 16, 7, 2, 3, (37, 41), 1), (32, 48, 1, 1, 0, (14, 14), 1), (24, 20, 3, 1, 1, (28, 27), 1), (8, 12, 3, 1, 1, (30, 29), 1),  # CPU: F(2x2), F(4x4) Winograd
@@ -131,24 +194,25 @@ def test_conv_matches_cpu(dtype, cin, cout, k, s, p, hw, group):
     for relu in (False, True):
         y = np.empty(out, dtype)
         cpu.conv.forward(x, ccw, y, relu, work_c)
-        gy = slot(out, dtype)
-        gx_in = slot(x.shape, dtype)  # the input a channel slice too, as merged siblings give it
+        gy = slot(cupy, out, dtype)
+        gx_in = slot(cupy, x.shape, dtype)  # the input a channel slice too, as merged siblings give it
         gx_in[...] = cupy.asarray(x)
         gpu.conv.forward(gx_in, gcw, gy, relu, work_g)
         assert rel(gy.get(), y) < TOL[dtype] * 10
     g = rand(rng, out, dtype)
     for acc, masked in ((False, False), (True, False), (False, True)):  # masked: after the fused ReLU (y from above)
         gx = rand(rng, x.shape, dtype)
-        ggx = slot(x.shape, dtype)
+        ggx = slot(cupy, x.shape, dtype)
         ggx[...] = cupy.asarray(gx)
         cpu.conv.backward(g.copy(), ccw, gx, acc, work_c, relu_out=y if masked else None)
-        gg = slot(out, dtype)
+        gg = slot(cupy, out, dtype)
         gg[...] = cupy.asarray(g)
         gpu.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=cupy.asarray(y) if masked else None)
         assert rel(ggx.get(), gx) < TOL[dtype] * 10
 
 
-def test_gemm_blur_crop_pixels_objective_match_cpu():
+@needs_gpu
+def test_gemm_matches_cpu():
     rng = np.random.default_rng(2)
     f32 = np.float32
     x, w, b = rand(rng, (3, 50), f32), rand(rng, (7, 50), f32), rand(rng, (7,), f32)
@@ -163,6 +227,10 @@ def test_gemm_blur_crop_pixels_objective_match_cpu():
     gpu.gemm.backward(gy, cupy.asarray(w), ggx, True)
     assert rel(ggx.get(), gx) < 1e-5
 
+
+def test_blur_crop_pixels_objective_match_cpu(dev):
+    rng = np.random.default_rng(2)
+    f32 = np.float32
     for sigma, shape in ((0.3, (2, 3, 224, 224)), (2.5, (1, 3, 17, 23)), (3.0, (1, 2, 5, 7))):
         img = rng.uniform(0, 255, shape).astype(f32)
         r = cpu.blur.radius(sigma)
@@ -170,35 +238,35 @@ def test_gemm_blur_crop_pixels_objective_match_cpu():
         taps[2:-2] = cpu.blur.taps(sigma)
         ref = img.copy()
         cpu.blur.forward(ref, taps, np.empty(cpu.blur.work_size(shape, r + 2), f32))
-        gimg = cupy.asarray(img)
-        gpu.blur.forward(gimg, cupy.asarray(taps), cupy.empty(gpu.blur.work_size(shape, r + 2), f32))
+        gimg = dev.xp.asarray(img)
+        dev.ops.blur.forward(gimg, dev.xp.asarray(taps), dev.xp.empty(dev.ops.blur.work_size(shape, r + 2), f32))
         assert rel(gimg.get(), ref) < 1e-5
 
     big = rng.uniform(0, 255, (3, 3, 41, 37)).astype(f32)
     offs = np.array([[0, 0], [9, 5], [28, 26]], np.int64)
     win = np.empty((3, 3, 13, 11), f32)
     cpu.crop.crop(big, offs, win)
-    gwin, gbig, goffs = cupy.empty(win.shape, f32), cupy.asarray(big), cupy.asarray(offs)
-    gpu.crop.crop(gbig, goffs, gwin)
+    gwin, gbig, goffs = dev.xp.empty(win.shape, f32), dev.xp.asarray(big), dev.xp.asarray(offs)
+    dev.ops.crop.crop(gbig, goffs, gwin)
     assert np.array_equal(gwin.get(), win)
     new = rng.uniform(0, 255, win.shape).astype(f32)
     cpu.crop.paste(new, offs, big)
-    gpu.crop.paste(cupy.asarray(new), goffs, gbig)
+    dev.ops.crop.paste(dev.xp.asarray(new), goffs, gbig)
     assert np.array_equal(gbig.get(), big)
 
     order, scale, shift = np.array([2, 1, 0]), np.array([1.0, 2.0, 0.5], f32), np.array([-104, -117, -123], f32)
     px = rng.uniform(0, 255, (2, 3, 31, 29)).astype(f32)
     m = np.empty_like(px)
     cpu.pixels.to_model(px, order, scale, shift, m)
-    gm = cupy.empty_like(cupy.asarray(px))
-    args = [cupy.asarray(a) for a in (order, scale, shift)]
-    gpu.pixels.to_model(cupy.asarray(px), *args, gm)
+    gm = dev.xp.empty_like(dev.xp.asarray(px))
+    args = [dev.xp.asarray(a) for a in (order, scale, shift)]
+    dev.ops.pixels.to_model(dev.xp.asarray(px), *args, gm)
     assert rel(gm.get(), m) < 1e-6
     g = rand(rng, px.shape, f32)
     g[1] = 0
-    gpx = cupy.asarray(px)
+    gpx = dev.xp.asarray(px)
     cpu.pixels.ascent(px, g, order, scale, np.array([6.0], f32), 0.0, 255.0)
-    gpu.pixels.ascent(gpx, cupy.asarray(g), args[0], args[1], cupy.asarray([6.0], f32), 0.0, 255.0)
+    dev.ops.pixels.ascent(gpx, dev.xp.asarray(g), args[0], args[1], dev.xp.asarray([6.0], f32), 0.0, 255.0)
     assert rel(gpx.get(), px) < 1e-5
 
     cls = np.array([3, 0], np.int64)
@@ -206,41 +274,101 @@ def test_gemm_blur_crop_pixels_objective_match_cpu():
         y = rand(rng, shape, f32)
         obj = np.empty(2, f32)
         cpu.objective.gather(y, cls, obj)
-        gobj = cupy.empty(2, f32)
-        gpu.objective.gather(cupy.asarray(y), cupy.asarray(cls), gobj)
+        gobj = dev.xp.empty(2, f32)
+        dev.ops.objective.gather(dev.xp.asarray(y), dev.xp.asarray(cls), gobj)
         assert rel(gobj.get(), obj) < 1e-6
         s = np.empty(shape, f32)
         cpu.objective.seed(s, cls)
-        gs = cupy.empty(shape, f32)
-        gpu.objective.seed(gs, cupy.asarray(cls))
+        gs = dev.xp.empty(shape, f32)
+        dev.ops.objective.seed(gs, dev.xp.asarray(cls))
         assert np.array_equal(gs.get(), s)
 
 
+@pytest.fixture(params=["cuda", "host"])
+def engine(request, monkeypatch):
+    """A backend for classviz.Net: the CUDA backend, or its custom kernels on the host with the CPU's
+    convolutions (cuda_host.backend)."""
+    if request.param == "cuda":
+        if REASON is not None:
+            pytest.skip(f"CUDA backend unavailable: {REASON}")
+        return gpu
+    if cuda_host.unavailable():
+        pytest.skip(cuda_host.unavailable())
+    monkeypatch.setitem(sys.modules, "cupy", cuda_host.fake_cupy())
+    return cuda_host.backend()
+
+
+def _pools(cn, dn, head, shape, dtype):
+    """(CPU op, device op) of every max-pool in the two nets' plans for (head, shape, dtype)."""
+    pairs = zip(cn.plan(head, shape, dtype).steps, dn.plan(head, shape, dtype).steps)
+    return [(c.op, d.op) for c, d in pairs if hasattr(c.op, "argmax")]
+
+
 @pytest.mark.parametrize("flavour", ["bvlc_aux", "zoo", "torchvision"])
-def test_whole_network_forward_and_gradient_match_cpu(model_path, flavour):
-    import classviz
+def test_whole_network_forward_and_gradient_match_cpu(engine, model_path, flavour):
+    """float64: forward and gradient equal the CPU's to 1e-10, every max-pool window picking the same
+    winner. float32: forward to 1e-4, and the gradient to 1e-4 once the device's max-pools route it
+    to the winners the CPU's picked. Without that, a window whose two largest values lie within
+    float32 rounding of each other may pick the other one (the synthetic nets have a few such
+    near-ties per step), and its gradient then goes to the neighbouring pixel: 2-3% of the
+    gradient's largest value, in a handful of pixels. The float64 case shows no real difference."""
+    be = engine
     path = model_path(flavour)
-    cn, gn = classviz.load(path, backend="cpu"), classviz.load(path, backend="cuda")
-    x = (np.random.default_rng(3).standard_normal((2, 3, 224, 224)) * 60).astype(np.float32)
-    for head in cn.heads:
-        assert rel(cupy.asnumpy(gn.forward(x, head)), cn.forward(x, head)) < 1e-4
-        co, cg = cn.gradient(x, [5, 900], head)
-        go, gg = gn.gradient(cupy.asarray(x), [5, 900], head)
-        assert rel(go.get(), co) < 1e-4 and rel(gg.get(), cg) < 1e-4
+    cn, dn = classviz.load(path, backend="cpu"), Net(Network(weights.read(path)), be)
+    cls = [5, 900]
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        x = (np.random.default_rng(3).standard_normal((2, 3, 224, 224)) * 60).astype(dtype)
+        for head in cn.heads:
+            assert rel(be.to_numpy(dn.forward(x, head)), cn.forward(x, head)) < tol
+            co, cg = cn.gradient(x, cls, head)
+            go, gg = dn.gradient(be.asarray(x), cls, head)
+            assert rel(be.to_numpy(go), co) < tol
+            pools = _pools(cn, dn, head, x.shape, dtype)
+            changed = sum(int((be.to_numpy(d.argmax) != c.argmax).sum()) for c, d in pools)
+            print(f"{flavour} {head} {dtype.__name__}: {changed} max-pool winners differ, gradient rel. "
+                  f"error {rel(be.to_numpy(gg), cg):.1e} before routing as the CPU did")
+            if dtype == np.float64:
+                assert changed == 0
+            else:
+                for c, d in pools:
+                    be.upload(d.argmax, c.argmax)
+                seed_cls = be.asarray(np.array(cls, np.int64))
+                gg = dn.plan(head, x.shape, dtype).backward(lambda g: be.objective.seed(g, seed_cls))
+            assert rel(be.to_numpy(gg), cg) < tol
 
 
-def test_graph_replay_equals_eager_and_render_matches_cpu(model_path):
-    import classviz
-    from classviz import ascent
+# every kind of octave a schedule has (whole image, crops of an upscaled one, aux heads), short
+SHORT = (ascent.sched.Octave("main", 3, 2.5, 0.78, 11, 11), ascent.sched.Octave("main", 2, 0.936, 0.78, 6, 6, 1.2),
+         ascent.sched.Octave("aux2", 2, 0.936, 0.44, 6, 3, 1.2), ascent.sched.Octave("aux1", 1, 0.44, 0.304, 3, 3))
+
+
+def _render(net, dtype):
+    pre, _ = classviz.preprocess.for_model(net.model)
+    r = ascent.Renderer(net, [281, 251], SHORT, ascent.octave_heads(net, SHORT), pre, 4, dtype)
+    images = r.run()
+    return net.backend.to_numpy(r.pixels).astype(np.float64), images
+
+
+def test_render_matches_cpu(engine, model_path):
+    """In float64 the device's render equals the CPU's to rounding: pixels within 1e-8, images
+    (uint8) within 1. In float32 the two drift apart after a few steps (a max-pool near-tie that
+    rounding decides sends a gradient elsewhere, and the ascent amplifies it), as two CPU renders
+    of different seeds do too, so the PSNR is printed for the record, not asserted."""
+    path = model_path("bvlc_aux", 8)
+    dn, cn = Net(Network(weights.read(path)), engine), classviz.load(path, backend="cpu")
+    (dp, di), (cp, ci) = _render(dn, np.float64), _render(cn, np.float64)
+    assert np.abs(dp - cp).max() < 1e-8
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(di, ci))
+    for a, b in zip(_render(dn, np.float32)[1], _render(cn, np.float32)[1]):
+        mse = np.mean((a.astype(np.float64) - b) ** 2)
+        print(f"CPU vs {engine.name} float32 render ({sum(o.iter_n for o in SHORT)} steps) PSNR: "
+              f"{10 * np.log10(255.0 ** 2 / max(mse, 1e-12)):.1f} dB")
+
+
+@needs_gpu
+def test_graph_replay_equals_eager(model_path):
     path = model_path("bvlc_aux", 8)
     gn = classviz.load(path, backend="cuda")
-    images_gpu = classviz.render(gn, [281, 251], "quick", seed=4)
-    images_cpu = classviz.render(classviz.load(path, backend="cpu"), [281, 251], "quick", seed=4)
-    for a, b in zip(images_gpu, images_cpu):
-        mse = np.mean((a.astype(np.float64) - b) ** 2)
-        psnr = 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
-        print(f"CPU vs GPU render PSNR: {psnr:.1f} dB")
-        assert psnr > 30
     # one octave's captured step, replayed, equals the same step run eagerly
     octs = ascent.sched.get("quick")
     heads = ascent.octave_heads(gn, octs)
