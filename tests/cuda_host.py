@@ -300,11 +300,13 @@ def fake_cupy():
     m = types.ModuleType("cupy")
     m.ndarray, m.empty, m.zeros, m.asarray, m.empty_like, m.asnumpy = Array, empty, zeros, asarray, empty_like, asnumpy
     m.ascontiguousarray = lambda a, dtype=None: asarray(np.ascontiguousarray(a, dtype))
+    m.matmul, m.multiply = np.matmul, np.multiply  # resize.py, affine.py
     return m
 
 
 _PACKAGE = "classviz.kernels._cuda_on_host"
-CUSTOM = ("avgpool", "blur", "crop", "lrn", "maxpool", "objective", "pixels", "relu")  # kernels of our own
+# the wrappers that run here: every one but conv (cuDNN) and gemm (cuBLAS)
+WRAPPERS = ("affine", "avgpool", "blur", "concat", "crop", "lrn", "maxpool", "objective", "pixels", "relu", "resize")
 
 
 def wrappers(*names):
@@ -321,15 +323,14 @@ def wrappers(*names):
 
 
 def backend():
-    """A backend for classviz.Net whose custom kernels are kernels/cuda's, run on the host; the
-    convolutions, fully connected layers, resize and affine maps (cuDNN, cuBLAS and CuPy on the
-    GPU) are the CPU backend's. Arrays are plain NumPy arrays between guard zones. With cupy in
+    """A backend for classviz.Net made of the kernels/cuda wrappers and kernels, run on the host,
+    except the convolutions and the fully connected layers (cuDNN and cuBLAS on the GPU): those
+    are the CPU backend's. Arrays are plain NumPy arrays between guard zones. With cupy in
     sys.modules set to `fake_cupy()` (pixels.py allocates through it)."""
     from classviz.kernels import cpu
     be = types.SimpleNamespace(**{k: getattr(cpu, k) for k in (
-        "affine", "concat", "conv", "gemm", "resize", "xp", "to_numpy", "is_array", "all_finite", "upload", "stream",
-        "capture")})
-    be.__dict__.update(vars(wrappers(*CUSTOM)))
+        "conv", "gemm", "xp", "to_numpy", "is_array", "all_finite", "upload", "stream", "capture")})
+    be.__dict__.update(vars(wrappers(*WRAPPERS)))
     be.name = "cuda-kernels-on-host"
     be.empty = lambda shape, dtype: empty(shape, dtype).view(np.ndarray)
     be.zeros = lambda shape, dtype: zeros(shape, dtype).view(np.ndarray)

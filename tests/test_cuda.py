@@ -24,7 +24,6 @@ from classviz.net import Net
 
 REASON = cuda_unavailable()
 needs_gpu = pytest.mark.skipif(REASON is not None, reason=f"CUDA backend unavailable: {REASON}")
-CUSTOM = ("avgpool", "blur", "crop", "lrn", "maxpool", "objective", "pixels", "relu")
 
 if REASON is None:
     import cupy
@@ -45,7 +44,7 @@ def dev(request, monkeypatch):
         pytest.skip(cuda_host.unavailable())
     fake = cuda_host.fake_cupy()
     monkeypatch.setitem(sys.modules, "cupy", fake)  # what a wrapper imports inside a function
-    return SimpleNamespace(xp=fake, ops=cuda_host.wrappers(*CUSTOM))
+    return SimpleNamespace(xp=fake, ops=cuda_host.wrappers(*cuda_host.WRAPPERS))
 
 
 def rel(a, b):
