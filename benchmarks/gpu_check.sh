@@ -39,7 +39,7 @@ PY
 } > "$out/env.txt" 2>&1
 cat "$out/env.txt"
 
-"$py" -m pytest -q -p no:cacheprovider -rs -s tests/test_cuda.py tests/test_cuda_compile.py 2>&1 | tee "$out/tests.txt"
+"$py" -m pytest -q -p no:cacheprovider -rs -s tests/test_cuda.py tests/test_cuda_compile.py tests/test_cudnn_binding.py 2>&1 | tee "$out/tests.txt"
 tests_rc=${PIPESTATUS[0]}
 
 "$py" benchmarks/step.py --backend cuda --batch 1 8 32 --repeat 50 --json "$out/step.json" 2>&1 | tee "$out/step.txt"
