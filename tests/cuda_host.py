@@ -123,8 +123,7 @@ static void cvh_launch(cvh_dim3 grid, cvh_dim3 block, bool syncs, const std::fun
 """
 
 _KERNEL = re.compile(r"template <typename T>\s*__global__ void (\w+)\(([^)]*)\)\s*\{")
-_C_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long long": np.int64,
-            "unsigned int": np.uint32, "unsigned long long": np.uint64, "bool": np.bool_}
+_C_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long long": np.int64}  # all our kernels take
 
 
 def unavailable():
@@ -243,9 +242,6 @@ class Array(np.ndarray):
     def get(self):
         """A plain NumPy copy, as cupy.ndarray.get()."""
         return np.array(self, copy=True).view(np.ndarray)
-
-    def set(self, value, stream=None):
-        self[...] = value
 
 
 def _raw_of(a):
