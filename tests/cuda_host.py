@@ -174,8 +174,9 @@ class Module:
     def __init__(self, name):
         path = os.path.join(DIR, name + ".cu")
         code = open(path).read()
-        self.kernels = {f"{k}<{t}>": (k, t, params) for k, t, _, params in _parse(code)}
-        unit = PRELUDE + f'#include "{path}"\n' + "".join(_launcher(*k) for k in _parse(code))
+        parsed = _parse(code)
+        self.kernels = {f"{k}<{t}>": (k, t, params) for k, t, _, params in parsed}
+        unit = PRELUDE + f'#include "{path}"\n' + "".join(_launcher(*k) for k in parsed)
         digest = hashlib.sha1((unit + code + open(os.path.join(DIR, "common.cuh")).read()).encode()).hexdigest()[:16]
         lib = os.path.join(tempfile.gettempdir(), f"classviz-cuda-host-{name}-{digest}.so")
         if not os.path.exists(lib):
