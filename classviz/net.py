@@ -4,17 +4,30 @@ import numpy as np
 from . import weights
 from .errors import ArgumentError
 from .graph import Network, Plan
-from .kernels import get_backend
+from .kernels import PRECISIONS, get_backend
 
 DTYPES = (np.float32, np.float64)
 
 
-def load(path, backend="auto"):
+def load(path, backend="auto", precision="fp32"):
     """Load the network in the weights file at `path` (ONNX, or a .caffemodel converted and cached)
     onto `backend`: 'cpu', 'cuda' (CuPy + cuDNN) or 'auto' (CUDA when it can run here, else the
-    CPU). Returns a `Net`. Raises ModelError, ArgumentError."""
+    CPU). precision: how float32 convolutions compute: 'fp32' (true float32, the default), or on
+    CUDA 'tf32' (tensor cores, inputs read with a 10-bit mantissa) or 'bf16' (bfloat16 operands and
+    outputs, float accumulation); float64 inputs always compute in float64. Returns a `Net`.
+    Raises ModelError, ArgumentError (also for a precision the backend cannot do)."""
     be = get_backend(backend)
-    return Net(Network(weights.read(path)), be)
+    check_precision(precision, be)
+    return Net(Network(weights.read(path)), be, precision)
+
+
+def check_precision(precision, be):
+    """Raise ArgumentError unless `precision` (str) is one of PRECISIONS that backend `be` runs."""
+    if precision not in PRECISIONS:
+        raise ArgumentError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision not in be.precisions:
+        raise ArgumentError(f"precision {precision!r} needs the CUDA backend; the {be.name} backend computes "
+                            "in float32 (or float64)")
 
 
 class Net:
@@ -23,10 +36,11 @@ class Net:
     heads: classifier tensor names, main first, then auxiliary heads deepest first.
     roles: {'main': ..., 'aux2': ..., 'aux1': ...} for the heads present.
     backend: the backend module in use ('cpu' or 'cuda' as `backend.name`).
+    precision: the arithmetic of float32 convolutions ('fp32', 'tf32', 'bf16'; see `load`).
     Plans are built on first use for each (head, input shape, dtype) and cached."""
 
-    def __init__(self, network, backend):
-        self.network, self.backend = network, backend
+    def __init__(self, network, backend, precision="fp32"):
+        self.network, self.backend, self.precision = network, backend, precision
         self.model = network.model
         self.heads, self.roles = network.heads, dict(network.roles)
         self.channels = self.model.input_shape[1] or 3
@@ -42,7 +56,7 @@ class Net:
         key = (t, tuple(shape), np.dtype(dtype))
         if key not in self._plans:
             try:
-                self._plans[key] = Plan(self.network, t, shape, np.dtype(dtype), self.backend)
+                self._plans[key] = Plan(self.network, t, shape, np.dtype(dtype), self.backend, self.precision)
             except ArgumentError as e:
                 raise ArgumentError(f"x of shape {tuple(shape)} does not fit head {t!r}: {e}") from None
         return self._plans[key]

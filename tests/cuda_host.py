@@ -45,6 +45,7 @@ PRELUDE = r"""
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
 #include <ucontext.h>
@@ -65,6 +66,8 @@ static cvh_dim3 threadIdx, blockIdx, blockDim, gridDim;
 template <class A, class B> inline auto min(A a, B b) -> decltype(a + b) { return b < a ? b : a; }
 template <class A, class B> inline auto max(A a, B b) -> decltype(a + b) { return a < b ? b : a; }
 using std::fabs; using std::pow; using std::sqrt; using std::exp; using std::log;
+inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 
 // Blocks whose kernel calls __syncthreads run each thread as a coroutine (ucontext) on this one OS
 // thread: every live thread runs up to its next barrier (or its end) before any passes it, which
@@ -123,7 +126,8 @@ static void cvh_launch(cvh_dim3 grid, cvh_dim3 block, bool syncs, const std::fun
 """
 
 _KERNEL = re.compile(r"template <typename T>\s*__global__ void (\w+)\(([^)]*)\)\s*\{")
-_C_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long long": np.int64}  # all our kernels take
+_C_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long long": np.int64,
+            "unsigned short": np.uint16}  # all our kernels take (uint16: bfloat16 bits)
 
 
 def unavailable():
@@ -293,43 +297,55 @@ def asnumpy(a):
 
 
 def fake_cupy():
-    """A module with the part of CuPy's interface that the kernel wrappers and tests use."""
+    """A module with the part of CuPy's interface that the kernel wrappers and tests use (cuBLAS's
+    GEMM done by NumPy: cudnn_host.cublas)."""
+    import cudnn_host
     m = types.ModuleType("cupy")
     m.ndarray, m.empty, m.zeros, m.asarray, m.empty_like, m.asnumpy = Array, empty, zeros, asarray, empty_like, asnumpy
     m.ascontiguousarray = lambda a, dtype=None: asarray(np.ascontiguousarray(a, dtype))
     m.matmul, m.multiply = np.matmul, np.multiply  # resize.py, affine.py
+    m.cublas = cudnn_host.cublas()
+    m.cuda = types.SimpleNamespace(get_current_stream=lambda: types.SimpleNamespace(ptr=0))
     return m
 
 
 _PACKAGE = "classviz.kernels._cuda_on_host"
-# the wrappers that run here: every one but conv (cuDNN) and gemm (cuBLAS)
-WRAPPERS = ("affine", "avgpool", "blur", "concat", "crop", "lrn", "maxpool", "objective", "pixels", "relu", "resize")
+WRAPPERS = ("affine", "avgpool", "blur", "concat", "conv", "crop", "gemm", "lrn", "maxpool", "objective", "pixels",
+            "relu", "resize")
+WORKSPACE_BYTES = 1 << 16  # conv.py's cuDNN workspace here (nothing uses it), not 128 MiB of guarded NaN
 
 
 def wrappers(*names):
     """The kernels/cuda wrapper modules `names`, loaded apart from classviz.kernels.cuda (whose
-    __init__ needs CuPy) with their `source.module` compiling for the host. With cupy in sys.modules
-    set to `fake_cupy()` (pixels.py allocates through it)."""
+    __init__ needs CuPy) with their `source.module` compiling for the host, and conv.py calling
+    cudnn_host's cuDNN. With cupy in sys.modules set to `fake_cupy()` (pixels.py allocates
+    through it; gemm.py and conv.py reach cuBLAS and the stream through it)."""
     if _PACKAGE not in sys.modules:
+        import cudnn_host
         pkg = types.ModuleType(_PACKAGE)
         pkg.__path__ = [DIR]
         sys.modules[_PACKAGE] = pkg
         importlib.import_module(_PACKAGE + ".source").module = functools.cache(Module)
+        sys.modules[_PACKAGE + ".cudnn"] = cudnn_host.cudnn()
+        conv = importlib.import_module(_PACKAGE + ".conv")
+        conv._ptr, conv.WORKSPACE_BYTES = cudnn_host.pointer, WORKSPACE_BYTES
     mods = [importlib.import_module(f"{_PACKAGE}.{n}") for n in names]
     return types.SimpleNamespace(**dict(zip(names, mods)))
 
 
 def backend():
-    """A backend for classviz.Net made of the kernels/cuda wrappers and kernels, run on the host,
-    except the convolutions and the fully connected layers (cuDNN and cuBLAS on the GPU): those
-    are the CPU backend's. Arrays are plain NumPy arrays between guard zones. With cupy in
-    sys.modules set to `fake_cupy()` (pixels.py allocates through it)."""
+    """A backend for classviz.Net made of every kernels/cuda wrapper and kernel, run on the host,
+    with cuDNN's convolutions and cuBLAS's GEMM done by NumPy (cudnn_host). Arrays are plain NumPy
+    arrays between guard zones. With cupy in sys.modules set to `fake_cupy()`."""
     from classviz.kernels import cpu
     be = types.SimpleNamespace(**{k: getattr(cpu, k) for k in (
-        "conv", "gemm", "xp", "to_numpy", "is_array", "all_finite", "upload", "stream", "capture")})
+        "xp", "to_numpy", "all_finite", "upload", "stream", "capture")})
+    be.precisions = ("fp32", "tf32", "bf16")
     be.__dict__.update(vars(wrappers(*WRAPPERS)))
     be.name = "cuda-kernels-on-host"
     be.empty = lambda shape, dtype: empty(shape, dtype).view(np.ndarray)
     be.zeros = lambda shape, dtype: zeros(shape, dtype).view(np.ndarray)
     be.asarray = lambda a, dtype=None: asarray(np.ascontiguousarray(a, dtype)).view(np.ndarray)
+    # only arrays made here count as the device's: Net uploads any other, as it would to a GPU
+    be.is_array = lambda a: isinstance(a, np.ndarray) and id(_raw_of(a)) in _guarded
     return be

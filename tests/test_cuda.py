@@ -10,6 +10,7 @@ Most tests run twice: on the GPU through CuPy (skipped, with the reason, where C
 one) and on the host (tests/cuda_host.py: the same .cu sources and Python wrappers, compiled by
 the C++ compiler, on NumPy arrays; the whole network there with the CPU's convolutions and GEMMs),
 which is how CI checks them. cuDNN, cuBLAS and CUDA graphs need the GPU."""
+import functools
 import sys
 from types import SimpleNamespace
 
@@ -54,7 +55,8 @@ def _array_module(where, monkeypatch):
 def dev(request, monkeypatch):
     """xp: the array module (CuPy, or cuda_host's stand-in); ops: the kernels/cuda wrappers."""
     xp = _array_module(request.param, monkeypatch)
-    return SimpleNamespace(xp=xp, ops=gpu if request.param == "cuda" else cuda_host.wrappers(*cuda_host.WRAPPERS))
+    host = request.param == "host"
+    return SimpleNamespace(xp=xp, ops=cuda_host.wrappers(*cuda_host.WRAPPERS) if host else gpu, host=host)
 
 
 def rel(a, b):
@@ -181,14 +183,19 @@ def test_global_pool_lrn_relu_match_cpu(dev, dtype):
     assert rel(ggx.get(), gx) < TOL[dtype]
 
 
-@needs_gpu
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("cin, cout, k, s, p, hw, group", [
+CONV_SHAPES = [  # cin, cout, k, s, p, (h, w), group
     (3, 16, 7, 2, 3, (37, 41), 1), (32, 48, 1, 1, 0, (14, 14), 1), (24, 20, 3, 1, 1, (28, 27), 1), (8, 12, 3, 1, 1, (30, 29), 1),  # CPU: F(2x2), F(4x4) Winograd
     (16, 8, 5, 1, 2, (9, 9), 1), (12, 12, 3, 2, 1, (15, 15), 3),
     (16, 24, 5, 1, 2, (17, 15), 1),  # CPU: F(2x2, 5x5) Winograd
-])
-def test_conv_matches_cpu(dtype, cin, cout, k, s, p, hw, group):
+]
+
+
+def _conv_both(dev, dtype, shape, precision="fp32"):
+    """Run one layer forward (with and without ReLU) and backward (overwrite, accumulate, masked)
+    on the CPU (float32/float64 as given) and through kernels/cuda/conv.py at `precision`, inputs
+    and outputs channel slices on the device. Yields (what, device result, CPU result, model), model
+    computing the same result in float64 from operands rounded by `rnd`, the output by `rnd_out`."""
+    cin, cout, k, s, p, hw, group = shape
     rng = np.random.default_rng(cin + k)
     x = rand(rng, (2, cin, *hw), dtype)
     w = rand(rng, (cout, cin // group, k, k), dtype, 0.1)
@@ -196,26 +203,91 @@ def test_conv_matches_cpu(dtype, cin, cout, k, s, p, hw, group):
     win = geometry.conv_window((k, k), (s, s), (p,) * 4, (1, 1), *hw)
     out = (2, cout, win.Ho, win.Wo)
     ccw = cpu.conv.prepare(w, b, win, group, cpu.asarray)
-    gcw = gpu.conv.prepare(w, b, win, group, gpu.asarray)
-    work_c, work_g = np.empty(cpu.conv.work_size(ccw, x.shape[0]), dtype), cupy.empty(gpu.conv.work_size(gcw, x.shape[0]), dtype)
+    gcw = dev.ops.conv.prepare(w, b, win, group, dev.xp.asarray, precision)
+    work_c = np.empty(cpu.conv.work_size(ccw, 2), dtype)
+    work_g = dev.xp.empty(dev.ops.conv.work_size(gcw, 2), dtype)
     for relu in (False, True):
         y = np.empty(out, dtype)
         cpu.conv.forward(x, ccw, y, relu, work_c)
-        gy = slot(cupy, out, dtype)
-        gx_in = slot(cupy, x.shape, dtype)  # the input a channel slice too, as merged siblings give it
-        gx_in[...] = cupy.asarray(x)
-        gpu.conv.forward(gx_in, gcw, gy, relu, work_g)
-        assert rel(gy.get(), y) < TOL[dtype] * 10
+        gy = slot(dev.xp, out, dtype)
+        gx_in = slot(dev.xp, x.shape, dtype)  # the input a channel slice too, as merged siblings give it
+        gx_in[...] = dev.xp.asarray(x)
+        dev.ops.conv.forward(gx_in, gcw, gy, relu, work_g)
+        yield f"forward relu={relu}", gy.get(), y, functools.partial(_model_forward, x, w, b, win, group, relu)
     g = rand(rng, out, dtype)
     for acc, masked in ((False, False), (True, False), (False, True)):  # masked: after the fused ReLU (y from above)
         gx = rand(rng, x.shape, dtype)
-        ggx = slot(cupy, x.shape, dtype)
-        ggx[...] = cupy.asarray(gx)
+        ggx = slot(dev.xp, x.shape, dtype)
+        ggx[...] = dev.xp.asarray(gx)
+        before = gx.copy()
         cpu.conv.backward(g.copy(), ccw, gx, acc, work_c, relu_out=y if masked else None)
-        gg = slot(cupy, out, dtype)
-        gg[...] = cupy.asarray(g)
-        gpu.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=cupy.asarray(y) if masked else None)
-        assert rel(ggx.get(), gx) < TOL[dtype] * 10
+        gg = slot(dev.xp, out, dtype)
+        gg[...] = dev.xp.asarray(g)
+        dev.ops.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=dev.xp.asarray(y) if masked else None)
+        yield (f"backward acc={acc} masked={masked}", ggx.get(), gx,
+               functools.partial(_model_backward, g * (y > 0) if masked else g, w, before, win, group, acc))
+
+
+def _model_forward(x, w, b, win, group, relu, rnd, rnd_out):
+    cw = cpu.conv.prepare(rnd(w), np.zeros(w.shape[0]), win, group, cpu.asarray)
+    y = np.empty((x.shape[0], w.shape[0], win.Ho, win.Wo))
+    cpu.conv.forward(rnd(x), cw, y, False, np.empty(cpu.conv.work_size(cw, x.shape[0])))
+    y = rnd_out(y) + b[:, None, None]
+    return np.maximum(y, 0) if relu else y
+
+
+def _model_backward(g, w, before, win, group, acc, rnd, rnd_out):
+    cw = cpu.conv.prepare(rnd(w), np.zeros(w.shape[0]), win, group, cpu.asarray)
+    gx = np.empty(before.shape)
+    cpu.conv.backward(rnd(g), cw, gx, False, np.empty(cpu.conv.work_size(cw, g.shape[0])))
+    return rnd_out(gx) + (before if acc else 0)
+
+
+def bf16(a):
+    """float64 values of `a` rounded to bfloat16 (through float32, nearest even), as conv.cu does."""
+    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def tf32(a):
+    """float64 values of `a` rounded to TF32 (a 10-bit mantissa, through float32, nearest even)."""
+    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return (((u + 0xFFF + ((u >> 13) & 1)) >> 13) << 13).astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def f32(a):
+    return np.asarray(a, np.float32).astype(np.float64)
+
+
+# precision: (operand rounding, output rounding, bound on the layer's error against true float32)
+PRECISION = {"tf32": (tf32, f32, 3e-3), "bf16": (bf16, bf16, 3e-2)}
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+@pytest.mark.parametrize("shape", CONV_SHAPES)
+def test_conv_precision(dev, precision, shape):
+    """tf32 and bf16 layers, float32 arrays. Against true float32 (the CPU): within the format's
+    error (PRECISION's bound; the measured error is printed). On the host also against a model of
+    the rounding (operands rounded to the format, float64 sums, the output rounded as the format
+    stores it; bf16's bias and ReLU after): to 1e-6, which checks the bf16 path's glue (scratch
+    layout, the ReLU mask fused into the rounding, accumulation) to the bit. On a GPU the model
+    is only as good as cuDNN's own rounding (tf32 may truncate), so there only the bound holds."""
+    rnd, rnd_out, bound = PRECISION[precision]
+    errs = []
+    for what, got, want, model in _conv_both(dev, np.float32, shape, precision):
+        errs.append(rel(got, want))
+        assert errs[-1] < bound, what
+        if dev.host:
+            assert rel(got, model(rnd, rnd_out)) < 1e-6, what
+    print(f"{precision} {shape}: max error against float32 {max(errs):.1e}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", CONV_SHAPES)
+def test_conv_matches_cpu(dev, dtype, shape):
+    """True fp32 (FMA) math on the GPU; on the host, cudnn_host's float64 sums rounded to float32."""
+    for what, got, want, _ in _conv_both(dev, dtype, shape):
+        assert rel(got, want) < TOL[dtype] * 10, what
 
 
 @needs_gpu
@@ -336,6 +408,41 @@ def test_whole_network_forward_and_gradient_match_cpu(engine, model_path, flavou
                 seed_cls = be.asarray(np.array(cls, np.int64))
                 gg = dn.plan(head, x.shape, dtype).backward(lambda g: be.objective.seed(g, seed_cls))
             assert rel(be.to_numpy(gg), cg) < tol
+
+
+def _cosine(a, b):
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_whole_network_precision(engine, model_path, precision):
+    """tf32 and bf16 nets (float32 arrays) against the CPU's float32, every head. Printed (and
+    recorded in benchmarks/README.md): the scores' error (max |d| / max |cpu|), the gradient's
+    cosine similarity to the CPU's, how many max-pool windows picked another winner, and the
+    cosine once the device's max-pools route the gradient as the CPU's did. On these synthetic
+    nets the rounding decides many near-ties (main head, batch 2: 4,764 of 2.8 million windows at
+    tf32, 45,162 at bf16), each sending a gradient to a neighbouring pixel, so the routed cosine
+    is the one bounded. The bounds hold a wrong path out (a lost ReLU mask gives a cosine of
+    0.003), not the exact error of a format on random weights."""
+    be = engine
+    path = model_path("bvlc_aux")
+    cn, dn = classviz.load(path, backend="cpu"), Net(Network(weights.read(path)), be, precision)
+    x = (np.random.default_rng(3).standard_normal((2, 3, 224, 224)) * 60).astype(np.float32)
+    cls = [5, 900]
+    for head in cn.heads:
+        co, cg = cn.gradient(x, cls, head)
+        go, gg = (be.to_numpy(a) for a in dn.gradient(be.asarray(x), cls, head))
+        pools = _pools(cn, dn, head, x.shape, np.float32)
+        changed = sum(int((be.to_numpy(d.argmax) != c.argmax).sum()) for c, d in pools)
+        for c, d in pools:
+            be.upload(d.argmax, c.argmax)
+        seed_cls = be.asarray(np.array(cls, np.int64))
+        routed = be.to_numpy(dn.plan(head, x.shape, np.float32).backward(lambda g: be.objective.seed(g, seed_cls)))
+        print(f"{be.name} {precision} {head}: scores error {rel(go, co):.1e}; gradient cosine {_cosine(gg, cg):.4f}, "
+              f"{changed} max-pool winners differ, routed as the CPU's {_cosine(routed, cg):.4f}")
+        assert rel(go, co) < {"tf32": 1e-2, "bf16": 5e-2}[precision]
+        assert _cosine(routed, cg) > {"tf32": 0.99, "bf16": 0.95}[precision]
 
 
 # every kind of octave a schedule has (whole image, crops of an upscaled one, aux heads), short

@@ -12,12 +12,14 @@ from ..kernels import geometry
 
 class Op:
     """Base: one node, shapes fixed. ins/outs are backend arrays; gins[i] is None when input i
-    needs no gradient; acc[i] says whether gins[i] already holds another consumer's gradient."""
+    needs no gradient; acc[i] says whether gins[i] already holds another consumer's gradient.
+    precision: the arithmetic of float32 convolutions ('fp32', 'tf32', 'bf16'; the backend's
+    conv.prepare says what each means), which only Conv uses."""
     view = False   # True when the output is a view of the input (no forward work)
     work = 0       # scratch elements needed
 
-    def __init__(self, node, in_shapes, dtype, be):
-        self.node, self.dtype = node, dtype
+    def __init__(self, node, in_shapes, dtype, be, precision="fp32"):
+        self.node, self.dtype, self.precision = node, dtype, precision
         self.out_shape = self.infer(node, in_shapes)
 
     def prepare(self, be, relu):
@@ -47,7 +49,7 @@ class Conv(Op):
         self.relu = relu
         p = self.node.params
         self.cw = be.conv.prepare(p["W"].astype(self.dtype), p["B"].astype(self.dtype), self.win, self.group,
-                                  be.asarray)
+                                  be.asarray, self.precision)
         self.work = be.conv.work_size(self.cw, self.out_shape[0])
 
     def forward(self, be, ins, out, work):

@@ -29,11 +29,12 @@ class Plan:
     """Forward to `head` and backward to the input for inputs of exactly `shape` and `dtype`.
 
     network: graph.Network; head: a tensor name (already resolved); shape: (N, C, H, W);
-    dtype: numpy float32 or float64; be: a backend module from `classviz.kernels`.
+    dtype: numpy float32 or float64; be: a backend module from `classviz.kernels`; precision:
+    the arithmetic of float32 convolutions, 'fp32', 'tf32' or 'bf16' (the last two CUDA only).
     Raises ArgumentError when the network cannot take this input shape."""
 
-    def __init__(self, network, head, shape, dtype, be):
-        self.be, self.head, self.shape, self.dtype = be, head, tuple(shape), dtype
+    def __init__(self, network, head, shape, dtype, be, precision="fp32"):
+        self.be, self.head, self.shape, self.dtype, self.precision = be, head, tuple(shape), dtype, precision
         self.input = network.model.input_name
         nodes = _merge_siblings(network.ancestors(head), keep={head, self.input})
         consumers = _count_consumers(nodes)
@@ -63,7 +64,7 @@ class Plan:
         self.shapes = {self.input: self.shape}
         steps = []
         for node, relu, out in self.steps:
-            op = REGISTRY[node.op](node, [self.shapes[i] for i in node.inputs], self.dtype, self.be)
+            op = REGISTRY[node.op](node, [self.shapes[i] for i in node.inputs], self.dtype, self.be, self.precision)
             op.prepare(self.be, relu)
             self.shapes[out] = op.out_shape
             steps.append(Step(op, list(node.inputs), out))

@@ -2,6 +2,9 @@
 from ..errors import ArgumentError
 
 BACKENDS = ("auto", "cpu", "cuda")
+# arithmetic of float32 convolutions: true float32, TF32 tensor cores, bfloat16 (CUDA only; see
+# kernels/cuda/conv.py)
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def get_backend(name="auto"):

@@ -11,6 +11,7 @@ from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, obj
 
 name = "cpu"
 xp = np
+precisions = ("fp32",)  # float32 convolutions compute in float32 (conv.prepare's precision)
 
 
 def empty(shape, dtype):

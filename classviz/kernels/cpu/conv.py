@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from ...errors import ArgumentError
 from ..geometry import Window
 from . import blas, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
@@ -37,9 +38,12 @@ class ConvWeights(NamedTuple):
     zero: object = None
 
 
-def prepare(w, b, win, group, asarray):
+def prepare(w, b, win, group, asarray, precision="fp32"):
     """Lay out weights w (Cout, Cin/group, kh, kw) and bias b (Cout,) (NumPy, final dtype) for this
-    layer; asarray uploads an array to the backend. Returns ConvWeights."""
+    layer; asarray uploads an array to the backend; precision: 'fp32' only (the CPU computes in the
+    arrays' own dtype). Returns ConvWeights. Raises ArgumentError for any other precision."""
+    if precision != "fp32":
+        raise ArgumentError(f"precision {precision!r} needs the CUDA backend; the CPU computes in float32 or float64")
     cout, cg = w.shape[:2]
     cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
     if winograd.usable(win, group):

@@ -16,6 +16,7 @@ from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, obj
 
 name = "cuda"
 xp = cupy
+precisions = ("fp32", "tf32", "bf16")  # what conv.prepare's precision can be (see conv.py)
 _stream = None
 
 

@@ -14,3 +14,48 @@ __global__ void bias_act(T* __restrict__ y, const T* __restrict__ b, long long N
         y[o] = relu && v < (T)0 ? (T)0 : v;
     }
 }
+
+// precision="bf16": cuDNN convolves bfloat16 tensors (float accumulation); the network's own
+// arrays stay float32. These kernels carry values across: float -> bf16 on the way in (with the
+// fused ReLU's mask applied to the gradient on the way back), bf16 -> float on the way out (with
+// the bias and ReLU, or added onto a gradient). bf16 is kept as its 16 raw bits: the rounding is
+// written out rather than taken from cuda_bf16.h so that tests/cuda_host.py compiles this file too.
+__device__ __forceinline__ unsigned short cv_to_bf16(float f) {
+    unsigned u = __float_as_uint(f);
+    return (unsigned short)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);  // nearest, ties to even
+}
+__device__ __forceinline__ float cv_from_bf16(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
+
+// out (dense N x inner) = bf16(x), or bf16(x * (y > 0)) when masked (y laid out as x, y_bs apart)
+template <typename T>
+__global__ void to_bf16(const T* __restrict__ x, const T* __restrict__ y, unsigned short* __restrict__ out,
+                        long long N, long long inner, long long x_bs, long long y_bs, int masked) {
+    CV_LOOP(i, N * inner) {
+        long long n = i / inner, r = i % inner;
+        T v = x[cv_at(n, r, x_bs)];
+        out[i] = cv_to_bf16(masked && !(y[cv_at(n, r, y_bs)] > (T)0) ? 0.0f : (float)v);
+    }
+}
+
+// y (N, C, HW, images y_bs apart) = float(src (dense)) + b, then max(., 0) when relu
+template <typename T>
+__global__ void bf16_bias_act(const unsigned short* __restrict__ src, const T* __restrict__ b, T* __restrict__ y,
+                              long long N, int C, long long HW, long long y_bs, int relu) {
+    CV_LOOP(i, N * C * HW) {
+        long long inner = (long long)C * HW;
+        long long n = i / inner, r = i % inner;
+        T v = (T)cv_from_bf16(src[i]) + b[r / HW];
+        y[cv_at(n, r, y_bs)] = relu && v < (T)0 ? (T)0 : v;
+    }
+}
+
+// gx (N, inner, images gx_bs apart) = float(src (dense)), or gx += that
+template <typename T>
+__global__ void bf16_add(const unsigned short* __restrict__ src, T* __restrict__ gx, long long N, long long inner,
+                         long long gx_bs, int accumulate) {
+    CV_LOOP(i, N * inner) {
+        long long o = cv_at(i / inner, i % inner, gx_bs);
+        T v = (T)cv_from_bf16(src[i]);
+        gx[o] = accumulate ? gx[o] + v : v;
+    }
+}

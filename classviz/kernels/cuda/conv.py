@@ -4,8 +4,17 @@
 The ladder: cuDNN for every 2-D convolution with symmetric pads (all of GoogLeNet's); asymmetric
 pads are refused by name. Descriptors and algorithms are chosen once per (input shape, output
 strides) on first use, which the renderer does before it captures a CUDA graph: cudnnFind...Ex
-times the candidates that fit the workspace (true fp32 math, deterministic algorithms for dgrad,
-so a replay gives the same bits). The dgrad accumulates with cuDNN's own beta = 1.
+times the candidates that fit the workspace (deterministic algorithms for dgrad, so a replay gives
+the same bits). The dgrad accumulates with cuDNN's own beta = 1.
+
+Precision of float32 layers (float64 ones always run in float64):
+- 'fp32': true float32 arithmetic (cuDNN's FMA math: no tensor cores);
+- 'tf32': float32 data, tensor cores allowed, which read x and w with a 10-bit mantissa (TF32)
+  and accumulate in float32;
+- 'bf16': cuDNN convolves bfloat16 copies of x (or of the masked gradient), w and the output
+  (float accumulation); conv.cu's kernels round the float32 arrays into dense bf16 scratch and
+  back, fusing the bias and ReLU, or the ReLU mask, into those passes. The network's own arrays
+  stay float32.
 """
 import ctypes
 from typing import NamedTuple
@@ -15,39 +24,93 @@ import numpy as np
 from ...errors import ArgumentError
 from . import cudnn
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
-from .source import batch_stride, i32, kernel, launch
+from .source import batch_stride, i32, i64, kernel, launch
 
 WORKSPACE_BYTES = 128 << 20
+_ALIGN = 128  # elements: each bf16 scratch tensor starts 256 bytes in
 
 
 class ConvWeights(NamedTuple):
-    """A layer's weights on the GPU. w: (Cout, Cin/group, kh, kw); b: (Cout,); win:
-    geometry.Window; group: int; dtype: cudnn data type; filt, conv: cuDNN descriptors; found:
-    {key: (descriptors, algorithm)} filled on first use."""
+    """A layer's weights on the GPU. w: (Cout, Cin/group, kh, kw), as float32/float64 or (bf16) as
+    uint16 bfloat16 bit patterns; b: (Cout,); win: geometry.Window; group: int; cin: input
+    channels; dtype: cuDNN data type of the tensors cuDNN sees (FLOAT, DOUBLE or BFLOAT16); filt,
+    conv: cuDNN descriptors; found: {key: (descriptors, algorithm)} filled on first use."""
     w: object
     b: object
     win: object
     group: int
+    cin: int
     dtype: int
     filt: object
     conv: object
     found: dict
 
 
-def prepare(w, b, win, group, asarray):
+def prepare(w, b, win, group, asarray, precision="fp32"):
     """Upload weights w (Cout, Cin/group, kh, kw) and bias b (Cout,) (NumPy, final dtype) and build
-    the layer's cuDNN descriptors. Returns ConvWeights. Raises ArgumentError for asymmetric pads."""
+    the layer's cuDNN descriptors; precision: 'fp32', 'tf32' or 'bf16' (see the module docstring;
+    float64 weights always compute in float64). Returns ConvWeights. Raises ArgumentError for
+    asymmetric pads or an unknown precision."""
     if (win.pt, win.pl) != (win.pb, win.pr):
         raise ArgumentError(f"the CUDA backend needs symmetric convolution padding, got {win[4:8]}")
-    dt = cudnn.DOUBLE if w.dtype == np.float64 else cudnn.FLOAT
-    conv = cudnn.Convolution(dt, (win.pt, win.pl), (win.sh, win.sw), (win.dh, win.dw), group, cudnn.FMA_MATH)
-    return ConvWeights(asarray(w), asarray(b), win, group, dt, cudnn.Filter(dt, w.shape), conv, {})
+    if precision not in ("fp32", "tf32", "bf16"):
+        raise ArgumentError(f"unknown precision {precision!r}; choose one of fp32, tf32, bf16")
+    if w.dtype == np.float64:
+        dt, compute, math, wdev = cudnn.DOUBLE, cudnn.DOUBLE, cudnn.FMA_MATH, asarray(w)
+    elif precision == "bf16":
+        dt, compute, math, wdev = cudnn.BFLOAT16, cudnn.FLOAT, cudnn.TENSOR_OP_MATH, asarray(bf16_bits(w))
+    else:
+        math = cudnn.DEFAULT_MATH if precision == "tf32" else cudnn.FMA_MATH
+        dt, compute, wdev = cudnn.FLOAT, cudnn.FLOAT, asarray(w)
+    conv = cudnn.Convolution(compute, (win.pt, win.pl), (win.sh, win.sw), (win.dh, win.dw), group, math)
+    return ConvWeights(wdev, asarray(b), win, group, w.shape[1] * group, dt, cudnn.Filter(dt, w.shape), conv, {})
+
+
+def bf16_bits(a):
+    """NumPy float32 array `a` rounded to bfloat16 (nearest, ties to even), as uint16 bit patterns
+    of a's shape: what conv.cu's cv_to_bf16 computes on the GPU."""
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
 
 
 def work_size(cw, n):
-    """Scratch elements for the cuDNN workspace at batch n (a fixed budget, whatever n: algorithms
-    are chosen within it)."""
-    return WORKSPACE_BYTES // np.dtype(cw.w.dtype).itemsize
+    """Scratch elements (of the layer's float dtype) at batch n: the cuDNN workspace (a fixed
+    budget, whatever n: algorithms are chosen within it), then for bf16 the dense bfloat16 copies
+    of the layer's input and output."""
+    size = WORKSPACE_BYTES // np.dtype(cw.b.dtype).itemsize
+    if cw.dtype == cudnn.BFLOAT16:
+        nx, ny = _elems(cw, n)
+        size += (_up(nx) + ny + 1) // 2
+    return size
+
+
+def _elems(cw, n):
+    win = cw.win
+    return n * cw.cin * win.H * win.W, n * cw.w.shape[0] * win.Ho * win.Wo
+
+
+def _up(k):
+    return -(-k // _ALIGN) * _ALIGN
+
+
+def _split_work(cw, work, n):
+    # (cuDNN workspace, bf16 scratch shaped as the input, bf16 scratch shaped as the output)
+    ws = work[:WORKSPACE_BYTES // work.itemsize]
+    if cw.dtype != cudnn.BFLOAT16:
+        return ws, None, None
+    win = cw.win
+    nx, ny = _elems(cw, n)
+    bits = work[ws.size:].view(np.uint16)
+    return (ws, bits[:nx].reshape(n, cw.cin, win.H, win.W),
+            bits[_up(nx):_up(nx) + ny].reshape(n, cw.w.shape[0], win.Ho, win.Wo))
+
+
+def _to_bf16(x, out, mask=None):
+    # out (dense uint16) = bf16(x), or bf16(x * (mask > 0))
+    n, inner = x.shape[0], int(np.prod(x.shape[1:]))
+    m = x if mask is None else mask
+    launch(kernel("conv", "to_bf16", x.dtype), n * inner,
+           (x, m, out, i64(n), i64(inner), batch_stride(x), batch_stride(m), i32(mask is not None)))
 
 
 def _tensor(cw, a, bs):
@@ -59,6 +122,11 @@ def _ptr(a):
     return ctypes.c_void_p(a.data.ptr)
 
 
+def _handle():
+    import cupy
+    return cudnn.handle(cupy.cuda.get_current_stream().ptr)
+
+
 def forward(x, cw, y, relu, work):
     """y = conv(x, w) + b, then max(., 0) when relu.
 
@@ -66,25 +134,35 @@ def forward(x, cw, y, relu, work):
     cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous per image (may be a channel
     slice of a concat output); relu: bool; work: 1-D scratch of work_size(cw, N) elements. CuPy
     arrays, all float32 or all float64."""
-    import cupy
+    space, xs, ys = _split_work(cw, work, x.shape[0])
+    n, c = y.shape[:2]
+    hw = y.shape[2] * y.shape[3]
+    if xs is None:
+        _convolve(cw, x, y, space)
+        launch(kernel("conv", "bias_act", y.dtype), n * c * hw,
+               (y, cw.b, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(relu)))
+    else:
+        _to_bf16(x, xs)
+        _convolve(cw, xs, ys, space)
+        launch(kernel("conv", "bf16_bias_act", y.dtype), n * c * hw,
+               (ys, cw.b, y, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(relu)))
+
+
+def _convolve(cw, x, y, space):
     xbs, ybs = batch_stride(x), batch_stride(y)
-    h = cudnn.handle(cupy.cuda.get_current_stream().ptr)
+    h = _handle()
     key = ("fwd", x.shape, int(xbs), int(ybs))
     if key not in cw.found:
         xd, yd = _tensor(cw, x, xbs), _tensor(cw, y, ybs)
         perfs, count = (cudnn.Perf * 8)(), ctypes.c_int()
         cudnn.call("cudnnFindConvolutionForwardAlgorithmEx", h, xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
-                   cw.conv.ptr, yd.ptr, _ptr(y), 8, ctypes.byref(count), perfs, _ptr(work),
-                   ctypes.c_size_t(work.nbytes))
-        cw.found[key] = (xd, yd, cudnn.pick(perfs, count.value, work.nbytes, False))
+                   cw.conv.ptr, yd.ptr, _ptr(y), 8, ctypes.byref(count), perfs, _ptr(space),
+                   ctypes.c_size_t(space.nbytes))
+        cw.found[key] = (xd, yd, cudnn.pick(perfs, count.value, space.nbytes, False))
     xd, yd, algo = cw.found[key]
     cudnn.call("cudnnConvolutionForward", h, cudnn.scalar(cw.dtype, 1.0), xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
-               cw.conv.ptr, algo, _ptr(work), ctypes.c_size_t(work.nbytes), cudnn.scalar(cw.dtype, 0.0), yd.ptr,
+               cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), cudnn.scalar(cw.dtype, 0.0), yd.ptr,
                _ptr(y))
-    n, c = y.shape[:2]
-    hw = y.shape[2] * y.shape[3]
-    launch(kernel("conv", "bias_act", y.dtype), n * c * hw,
-           (y, cw.b, np.int64(n), i32(c), np.int64(hw), ybs, i32(relu)))
 
 
 def backward(gy, cw, gx, accumulate, work, relu_out=None):
@@ -92,13 +170,25 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W), contiguous
     per image (may be a channel slice); accumulate: bool; work: as for `forward`; relu_out: None,
-    or the forward's output y when it ran with relu: gy * (y > 0) goes back, written into gy
-    first (dgrad cannot take the mask)."""
-    import cupy
+    or the forward's output y when it ran with relu: gy * (y > 0) goes back (at fp32 and tf32
+    written into gy first, as dgrad cannot take the mask; at bf16 fused into the rounding)."""
+    space, xs, ys = _split_work(cw, work, gy.shape[0])
+    if xs is not None:
+        _to_bf16(gy, ys, relu_out)
+        _dgrad(cw, ys, xs, False, space)
+        inner = int(np.prod(gx.shape[1:]))
+        launch(kernel("conv", "bf16_add", gx.dtype), gx.shape[0] * inner,
+               (xs, gx, np.int64(gx.shape[0]), np.int64(inner), batch_stride(gx), i32(accumulate)))
+        return
     if relu_out is not None:
         relu_backward(relu_out, gy, gy, False)
+    _dgrad(cw, gy, gx, accumulate, space)
+
+
+def _dgrad(cw, gy, gx, accumulate, space):
+    import cupy
     gbs, xbs = batch_stride(gy), batch_stride(gx)
-    h = cudnn.handle(cupy.cuda.get_current_stream().ptr)
+    h = _handle()
     key = ("bwd", gx.shape, int(gbs), int(xbs))
     if key not in cw.found:
         dyd, dxd = _tensor(cw, gy, gbs), _tensor(cw, gx, xbs)
@@ -107,10 +197,10 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
         scratch = cupy.empty(int(xbs) * gx.shape[0], gx.dtype)
         perfs, count = (cudnn.Perf * 8)(), ctypes.c_int()
         cudnn.call("cudnnFindConvolutionBackwardDataAlgorithmEx", h, cw.filt.ptr, _ptr(cw.w), dyd.ptr, _ptr(gy),
-                   cw.conv.ptr, dxd.ptr, _ptr(scratch), 8, ctypes.byref(count), perfs, _ptr(work),
-                   ctypes.c_size_t(work.nbytes))
-        cw.found[key] = (dyd, dxd, cudnn.pick(perfs, count.value, work.nbytes, True))
+                   cw.conv.ptr, dxd.ptr, _ptr(scratch), 8, ctypes.byref(count), perfs, _ptr(space),
+                   ctypes.c_size_t(space.nbytes))
+        cw.found[key] = (dyd, dxd, cudnn.pick(perfs, count.value, space.nbytes, True))
     dyd, dxd, algo = cw.found[key]
     cudnn.call("cudnnConvolutionBackwardData", h, cudnn.scalar(cw.dtype, 1.0), cw.filt.ptr, _ptr(cw.w), dyd.ptr,
-               _ptr(gy), cw.conv.ptr, algo, _ptr(work), ctypes.c_size_t(work.nbytes),
+               _ptr(gy), cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes),
                cudnn.scalar(cw.dtype, 1.0 if accumulate else 0.0), dxd.ptr, _ptr(gx))

@@ -14,10 +14,12 @@ import ctypes
 import glob
 import os
 
-FLOAT, DOUBLE = 0, 1            # cudnnDataType_t
+FLOAT, DOUBLE, BFLOAT16 = 0, 1, 9  # cudnnDataType_t
 NCHW = 0                        # cudnnTensorFormat_t
 CROSS_CORRELATION = 1           # cudnnConvolutionMode_t
-DEFAULT_MATH, FMA_MATH = 0, 3   # cudnnMathType_t: DEFAULT allows TF32 on Ampere and later, FMA is true fp32
+# cudnnMathType_t: DEFAULT allows TF32 tensor cores for float data on Ampere and later, TENSOR_OP
+# allows tensor cores (bf16 data), FMA is true fp32
+DEFAULT_MATH, TENSOR_OP_MATH, FMA_MATH = 0, 1, 3
 DETERMINISTIC = 1               # cudnnDeterminism_t
 _lib = None
 _handles = {}

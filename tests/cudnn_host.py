@@ -1,0 +1,205 @@
+"""cuDNN's convolution calls and cuBLAS's GEMM, done by NumPy on the host, so that the Python of
+kernels/cuda/conv.py and gemm.py (descriptors, strides, alpha and beta, the scratch layout, the
+tf32 and bf16 paths) runs in CI under tests/cuda_host.py, which has no GPU.
+
+`cudnn()` is the real binding module (kernels/cuda/cudnn.py: its constants, Perf, pick) with the
+calls that need a device replaced. Descriptors record what conv.py set. A convolution call reads
+its tensors from memory through its descriptors' shapes and strides, as cuDNN does, so a wrong
+stride reads or writes the wrong elements here too; every tensor must lie inside one array that
+cuda_host allocated (AssertionError otherwise). The arithmetic is a direct float64 sum over the
+taps (no code shared with either backend's convolution), then stored as the GPU would round it:
+- float data, FMA math: rounded once to float32;
+- float data, DEFAULT math (precision 'tf32'): x and w first rounded to a 10-bit mantissa, as
+  the tensor cores read them;
+- bfloat16 data: read from and written as 16-bit patterns, rounded to nearest even.
+The Find calls report one algorithm and, like cuDNN's, write junk (NaN) into their output.
+
+What it cannot tell: whether the real cuDNN accepts a configuration and how fast it runs (the GPU
+tests and tests/test_cudnn_binding.py), or the exact bits of its float32 sums."""
+import ctypes
+import importlib.util
+import os
+import types
+
+import numpy as np
+
+import cuda_host
+
+
+def _real():
+    spec = importlib.util.spec_from_file_location("classviz_cudnn_binding", os.path.join(cuda_host.DIR, "cudnn.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class _Desc:
+    @property
+    def ptr(self):
+        return self
+
+
+class Tensor(_Desc):
+    def __init__(self, dtype, shape, strides):
+        self.dtype, self.shape, self.strides = dtype, tuple(shape), tuple(strides)
+
+
+class Filter(_Desc):
+    def __init__(self, dtype, shape):
+        k, c, h, w = shape
+        self.dtype, self.shape, self.strides = dtype, tuple(shape), (c * h * w, h * w, w, 1)
+
+
+class Convolution(_Desc):
+    def __init__(self, dtype, pads, strides, dilations, groups, math):
+        self.compute, self.pads, self.strides, self.dilations = dtype, pads, strides, dilations
+        self.groups, self.math = groups, math
+
+
+def cudnn():
+    """The fake binding module (see the module docstring)."""
+    m = types.ModuleType("cudnn_on_host")
+    real = _real()
+    m.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+    m.Tensor, m.Filter, m.Convolution = Tensor, Filter, Convolution
+    m.handle = lambda stream_ptr: None
+    m.scalar = lambda dtype, v: float(v)
+    m.call = lambda name, *args: _CALLS[name](m, *args)
+    return m
+
+
+def pointer(a):
+    """The device pointer conv.py passes for array `a`: here its host address."""
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+# --- memory through a descriptor -----------------------------------------------------------------
+
+def _storage(m, dtype):
+    return {m.FLOAT: np.float32, m.DOUBLE: np.float64, m.BFLOAT16: np.uint16}[dtype]
+
+
+def _view(m, desc, ptr):
+    """The array a descriptor describes at address ptr, checked to lie inside one guarded array."""
+    dt = np.dtype(_storage(m, desc.dtype))
+    extent = (1 + sum((n - 1) * s for n, s in zip(desc.shape, desc.strides))) * dt.itemsize
+    addr = ptr.value
+    for raw in list(cuda_host._guarded.values()):
+        lo = raw.ctypes.data + cuda_host.GUARD
+        if lo <= addr and addr + extent <= raw.ctypes.data + raw.size - cuda_host.GUARD:
+            break
+    else:
+        raise AssertionError(f"a cuDNN tensor {desc.shape} strides {desc.strides} reaches outside every array")
+    flat = np.frombuffer((ctypes.c_char * extent).from_address(addr), dt)
+    return np.lib.stride_tricks.as_strided(flat, desc.shape, [s * dt.itemsize for s in desc.strides])
+
+
+def _read(m, desc, ptr, math=None):
+    a = _view(m, desc, ptr)
+    if desc.dtype == m.BFLOAT16:
+        return (a.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    if desc.dtype == m.FLOAT and math == m.DEFAULT_MATH:
+        u = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+        return (((u + 0xFFF + ((u >> 13) & 1)) >> 13) << 13).astype(np.uint32).view(np.float32).astype(np.float64)
+    return a.astype(np.float64)
+
+
+def _write(m, desc, ptr, value, alpha, beta):
+    out = _view(m, desc, ptr)
+    if beta:
+        value = alpha * value + beta * _read(m, desc, ptr)
+    elif alpha != 1:
+        value = alpha * value
+    if desc.dtype == m.BFLOAT16:
+        u = value.astype(np.float32).view(np.uint32).astype(np.uint64)
+        out[...] = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    else:
+        out[...] = value
+
+
+# --- the convolution, directly ------------------------------------------------------------------
+
+def _correlate(conv, x, w, ho, wo):
+    """y (N, K, ho, wo) = sum over taps and channels, float64; groups by channel blocks."""
+    (ph, pw), (sh, sw), (dh, dw) = conv.pads, conv.strides, conv.dilations
+    n, c = x.shape[:2]
+    xp = np.zeros((n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw))
+    xp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]] = x
+    k, cg = w.shape[:2]
+    kg = k // conv.groups
+    y = np.zeros((n, k, ho, wo))
+    for g in range(conv.groups):
+        for i in range(w.shape[2]):
+            for j in range(w.shape[3]):
+                win = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+                y[:, g * kg:(g + 1) * kg] += np.einsum("kc,nchw->nkhw", w[g * kg:(g + 1) * kg, :, i, j], win,
+                                                       optimize=True)
+    return y
+
+
+def _correlate_back(conv, gy, w, h, wd):
+    """The adjoint of _correlate: gx (N, C, h, wd) from gy (N, K, Ho, Wo)."""
+    (ph, pw), (sh, sw), (dh, dw) = conv.pads, conv.strides, conv.dilations
+    n, k, ho, wo = gy.shape
+    cg = w.shape[1]
+    kg = k // conv.groups
+    gxp = np.zeros((n, cg * conv.groups, h + 2 * ph, wd + 2 * pw))
+    for g in range(conv.groups):
+        for i in range(w.shape[2]):
+            for j in range(w.shape[3]):
+                gxp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw] += \
+                    np.einsum("kc,nkhw->nchw", w[g * kg:(g + 1) * kg, :, i, j], gy[:, g * kg:(g + 1) * kg],
+                              optimize=True)
+    return gxp[:, :, ph:ph + h, pw:pw + wd]
+
+
+def _apart(m, *pairs):
+    """Refuse a call whose output overlaps an input (cuDNN computes in place only by accident)."""
+    spans = []
+    for desc, ptr in pairs:
+        v = _view(m, desc, ptr)
+        spans.append((ptr.value, ptr.value + (1 + sum((n - 1) * s for n, s in zip(v.shape, desc.strides))) * v.itemsize))
+    (lo, hi), ins = spans[-1], spans[:-1]
+    if any(a < hi and lo < b for a, b in ins):
+        raise AssertionError("a cuDNN call's output overlaps one of its inputs")
+
+
+def _find(m, count, perfs, conv, out_desc, out_ptr):
+    _write(m, out_desc, out_ptr, np.full(out_desc.shape, np.nan), 1.0, 0.0)
+    perfs[0] = m.Perf(algo=0, status=0, time=0.0, memory=0, determinism=m.DETERMINISTIC, mathType=conv.math)
+    count._obj.value = 1
+
+
+def _find_fwd(m, h, xd, x, fd, w, conv, yd, y, requested, count, perfs, ws, ws_bytes):
+    _find(m, count, perfs, conv, yd, y)
+
+
+def _find_bwd(m, h, fd, w, dyd, dy, conv, dxd, dx, requested, count, perfs, ws, ws_bytes):
+    _find(m, count, perfs, conv, dxd, dx)
+
+
+def _forward(m, h, alpha, xd, x, fd, w, conv, algo, ws, ws_bytes, beta, yd, y):
+    _apart(m, (xd, x), (fd, w), (yd, y))
+    xv, wv = _read(m, xd, x, conv.math), _read(m, fd, w, conv.math)
+    _write(m, yd, y, _correlate(conv, xv, wv, *yd.shape[2:]), alpha, beta)
+
+
+def _backward_data(m, h, alpha, fd, w, dyd, dy, conv, algo, ws, ws_bytes, beta, dxd, dx):
+    _apart(m, (fd, w), (dyd, dy), (dxd, dx))
+    gv, wv = _read(m, dyd, dy, conv.math), _read(m, fd, w, conv.math)
+    _write(m, dxd, dx, _correlate_back(conv, gv, wv, *dxd.shape[2:]), alpha, beta)
+
+
+_CALLS = {"cudnnFindConvolutionForwardAlgorithmEx": _find_fwd, "cudnnConvolutionForward": _forward,
+          "cudnnFindConvolutionBackwardDataAlgorithmEx": _find_bwd, "cudnnConvolutionBackwardData": _backward_data}
+
+
+def cublas():
+    """Stands in for cupy.cublas: gemm(transa, transb, a, b, out, alpha, beta), float64 sums
+    rounded to out's dtype."""
+    def gemm(transa, transb, a, b, out=None, alpha=1.0, beta=0.0):
+        op = {"N": lambda t: t, "T": lambda t: t.T}
+        r = alpha * (op[transa](a.astype(np.float64)) @ op[transb](b.astype(np.float64)))
+        out[...] = r + beta * out if beta else r
+        return out
+    return types.SimpleNamespace(gemm=gemm)
