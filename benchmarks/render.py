@@ -97,6 +97,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights")
     ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--precision", default="fp32", help="fp32 | tf32 | bf16 (the last two CUDA only)")
     ap.add_argument("--classes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--schedule", default="deepdraw")
     ap.add_argument("--repeat", type=int, default=1)
@@ -106,7 +107,7 @@ def main():
     if path is None:
         path = os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx")
         write_googlenet(path, "bvlc_aux", width=1, seed=0)
-    net = classviz.load(path, backend=args.backend)
+    net = classviz.load(path, backend=args.backend, precision=args.precision)
     classviz.render(net, [0], "quick", seed=0)  # compile every kernel once
     rows = []
     for n in args.classes:
@@ -126,7 +127,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                   "backend": args.backend, "results": rows}, f, indent=1)
+                   "backend": args.backend, "precision": args.precision, "results": rows}, f, indent=1)
     print(f"wrote {args.json}")
 
 

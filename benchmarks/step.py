@@ -1,6 +1,7 @@
 """Iterations per second of `net.gradient` for each head at several batch sizes (224x224).
 
-    python benchmarks/step.py [--weights FILE] [--backend cpu|cuda] [--batch 1 8] [--repeat 20] [--json OUT]
+    python benchmarks/step.py [--weights FILE] [--backend cpu|cuda] [--precision fp32|tf32|bf16]
+                              [--batch 1 8] [--repeat 20] [--json OUT]
 
 On the GPU (--backend cuda, e.g. --batch 1 8 32) it also times the render's own step: the whole
 ascent step (crop, pixel map, forward, backward, update, blur, paste) captured as one CUDA graph
@@ -117,9 +118,11 @@ def torch_peer(net, head):
     return (lambda x, cls: gradient(tnet, x, cls)), torch.__version__
 
 
-def torch_gpu_peers(net, head):
+def torch_gpu_peers(net, head, compile=True):
     """{'eager': step, 'compile': step} of the same network in PyTorch on the GPU, where it can run;
-    each step takes CUDA tensors (x, classes)."""
+    each step takes CUDA tensors (x, classes). PyTorch computes at classviz's precision: fp32 with
+    TF32 switched off (PyTorch's default lets cuDNN use TF32, which classviz's fp32 does not), tf32
+    with it on, bf16 under autocast."""
     try:
         import torch
         from torch_peer import TorchNet, device_step
@@ -127,11 +130,13 @@ def torch_gpu_peers(net, head):
             return {}
     except ImportError:
         return {}
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = net.precision != "fp32"
+    bf16 = net.precision == "bf16"
     tnet = TorchNet(net.model, net.head_name(head), device="cuda")
-    peers = {"eager": lambda x, c: device_step(tnet, x, c)}
-    if net.head_name(head) == net.heads[0]:  # compiling takes minutes per shape: the main head only
+    peers = {"eager": lambda x, c: device_step(tnet, x, c, bf16)}
+    if compile and net.head_name(head) == net.heads[0]:  # minutes per shape to compile: the main head only
         compiled = torch.compile(tnet, mode="reduce-overhead")
-        peers["compile"] = lambda x, c: device_step(compiled, x, c)
+        peers["compile"] = lambda x, c: device_step(compiled, x, c, bf16)
     return peers
 
 
@@ -139,9 +144,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="ONNX GoogLeNet (default: a synthetic full-size one)")
     ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--precision", default="fp32", help="fp32 | tf32 | bf16 (the last two CUDA only)")
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
+    ap.add_argument("--no-compile", action="store_true", help="GPU: PyTorch eager only, no torch.compile")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "step.json"))
     args = ap.parse_args(argv)
 
@@ -149,11 +156,12 @@ def main(argv=None):
     if path is None:
         path = os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx")
         write_googlenet(path, "bvlc_aux", seed=0)
-    net = classviz.load(path, backend=args.backend)
+    net = classviz.load(path, backend=args.backend, precision=args.precision)
     gflops = sgemm_gflops()
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                "sgemm_gflops": round(gflops, 1), "python": platform.python_version(), "numpy": np.__version__}
-    print(f"machine: {machine['cores']} cores, SGEMM {gflops:.0f} GFLOP/s, backend {net.backend.name}")
+    print(f"machine: {machine['cores']} cores, SGEMM {gflops:.0f} GFLOP/s, backend {net.backend.name}, "
+          f"precision {net.precision}")
     rows = []
     rng = np.random.default_rng(0)
     be = net.backend
@@ -162,7 +170,7 @@ def main(argv=None):
     for head in net.heads:
         gmacs = conv_gmacs(net, head)
         peer, torch_version = (None, None) if args.no_torch or gpu else torch_peer(net, head)
-        peers = {} if args.no_torch or not gpu else torch_gpu_peers(net, head)
+        peers = {} if args.no_torch or not gpu else torch_gpu_peers(net, head, not args.no_compile)
         for n in args.batch:
             x = be.asarray((rng.standard_normal((n, 3, 224, 224)) * 60).astype(np.float32))
             cls = list(range(n))
@@ -203,7 +211,8 @@ def main(argv=None):
         r["vs_main"] = round(r["ms"] / main_ms[r["batch"]], 2)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this run: {rss:.0f} MB")
-    result = {"machine": machine, "weights": os.path.basename(path), "rows": rows, "peak_rss_mb": round(rss)}
+    result = {"machine": machine, "weights": os.path.basename(path), "precision": net.precision, "rows": rows,
+              "peak_rss_mb": round(rss)}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(result, f, indent=1)

@@ -82,11 +82,13 @@ def gradient(tnet, x, classes):
     return obj.detach().numpy(), t.grad.numpy()
 
 
-def device_step(fn, x, classes):
+def device_step(fn, x, classes, bf16=False):
     """One gradient step of `fn` (a TorchNet or its torch.compile) on the device tensors x (N, 3, H, W)
-    and classes (N,), synchronised; returns the gradient tensor."""
+    and classes (N,), synchronised; with bf16, the forward under autocast to bfloat16 (PyTorch's
+    way to run convolutions in bf16). Returns the gradient tensor."""
     t = x.detach().requires_grad_(True)
-    y = fn(t)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        y = fn(t)
     y[torch.arange(len(classes), device=x.device), classes].sum().backward()
     torch.cuda.synchronize()
     return t.grad

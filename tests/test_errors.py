@@ -135,6 +135,14 @@ def test_unknown_backend(model_path):
     one_line(e, "tpu")
 
 
+@pytest.mark.parametrize("precision, words", [("bf16", ["'bf16' needs the CUDA backend"]),
+                                               ("fp16", ["unknown precision 'fp16'", "fp32, tf32, bf16"])])
+def test_precision_the_backend_cannot_do(model_path, precision, words):
+    with pytest.raises(ArgumentError) as e:
+        classviz.load(model_path("bvlc_aux", 8), backend="cpu", precision=precision)
+    one_line(e, *words)
+
+
 def test_errors_are_classviz_errors():
     assert issubclass(ModelError, ClassvizError) and issubclass(ArgumentError, ValueError)
 

@@ -55,6 +55,7 @@ def test_render_writes_a_png_with_reproducible_metadata(weights, tiny, tmp_path)
     meta = img.text
     assert meta["classviz:class"] == "281" and meta["classviz:class_name"] == "tabby"
     assert meta["classviz:seed"] == "5" and meta["classviz:complete"] == "true"
+    assert meta["classviz:precision"] == "fp32"
     assert meta["classviz:version"] and len(meta["classviz:model_sha256"]) == 64
     assert [o["iter_n"] for o in json.loads(meta["classviz:schedule"])] == [4, 3]
     # the metadata is enough to draw the same picture again
@@ -90,6 +91,7 @@ def test_frames_and_gif_record_the_generation(weights, tiny, tmp_path):
     (["--class", "1", "--every", "0"], ["--every"]),
     (["--class", "1", "--class", "2", "-o", "x.png"], ["-o names one file"]),
     (["--class", "1", "--backend", "tpu"], ["invalid choice"]),
+    (["--class", "1", "--backend", "cpu", "--precision", "bf16"], ["'bf16' needs the CUDA backend"]),
     (["--seed", "1"], ["--class"]),
 ])
 def test_bad_arguments_exit_2_in_one_line_and_write_nothing(weights, tmp_path, args, words):

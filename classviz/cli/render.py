@@ -31,6 +31,8 @@ def add_parsers(sub):
                    help=f"{', '.join(sched.SCHEDULES)} or a JSON/TOML file (default: deepdraw)")
     r.add_argument("--seed", type=int, help="random seed (default: a fresh one, recorded in the PNG)")
     r.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"))
+    r.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"),
+                   help="arithmetic of the convolutions: tf32 and bf16 (faster, less exact) need --backend cuda")
     r.add_argument("--preprocess", choices=tuple(prep.PRESETS),
                    help="the model's input space, when neither its metadata nor its graph says")
     r.add_argument("--frames", metavar="DIR", help="also write a PNG of every image every K steps here")
@@ -69,7 +71,7 @@ def run_render(args, note):
         _fail_if(output.check_writable_dir(os.path.dirname(args.gif), f"{args.gif!r}"))
 
     wpath = args.weights or weights.default_weights(note, args.quiet)
-    net = classviz.load(wpath, backend=args.backend)
+    net = classviz.load(wpath, backend=args.backend, precision=args.precision)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")
@@ -79,6 +81,7 @@ def run_render(args, note):
             "classviz:seed": seed, "classviz:model": os.path.basename(wpath),
             "classviz:model_sha256": file_digest(wpath, "sha256"), "classviz:version": __version__,
             "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,
+            "classviz:precision": net.precision,
             "Software": f"classviz {__version__}"}
     total = sched.total_steps(octaves)
     final = sched.final_size(octaves)
