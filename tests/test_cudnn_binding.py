@@ -1,6 +1,6 @@
 """The ctypes binding to cuDNN (kernels/cuda/cudnn.py) against the real library, without a GPU:
 every function the backend calls resolves, the descriptors read back as conv.py builds them (a
-channel slice's batch stride, groups, strides, fp32 FMA math), and a failing call raises
+channel slice's batch stride, groups, strides, the data types and math of each precision), and a failing call raises
 CudnnError with cuDNN's message. Skipped where libcudnn cannot be loaded (CI installs no cuDNN;
 `pip install nvidia-cudnn-cu13` makes it run on any Linux x86-64 machine)."""
 import ctypes
@@ -48,17 +48,23 @@ def test_every_function_the_backend_calls_resolves():
         getattr(cudnn.lib(), name)
 
 
-@pytest.mark.parametrize("dtype", [cudnn.FLOAT, cudnn.DOUBLE])
-def test_descriptors_read_back_as_built(dtype):
+@pytest.mark.parametrize("dtype, compute, math", [  # as conv.prepare builds them:
+    (cudnn.FLOAT, cudnn.FLOAT, cudnn.FMA_MATH),  # float32 at precision fp32
+    (cudnn.DOUBLE, cudnn.DOUBLE, cudnn.FMA_MATH),  # float64
+    (cudnn.FLOAT, cudnn.FLOAT, cudnn.DEFAULT_MATH),  # tf32
+    (cudnn.BFLOAT16, cudnn.FLOAT, cudnn.TENSOR_OP_MATH),  # bf16: bfloat16 tensors, float accumulation
+])
+def test_descriptors_read_back_as_built(dtype, compute, math):
     n, c, h, w, k, extra = 2, 16, 28, 27, 24, 5
     x = cudnn.Tensor(dtype, (n, c, h, w), ((c + extra) * h * w, h * w, w, 1))  # a channel slice of a concat
     assert _get("cudnnGetTensor4dDescriptor", [x.ptr], 9) == [dtype, n, c, h, w, (c + extra) * h * w, h * w, w, 1]
     f = cudnn.Filter(dtype, (k, c // 2, 5, 3))
     assert _get("cudnnGetFilter4dDescriptor", [f.ptr], 6) == [dtype, cudnn.NCHW, k, c // 2, 5, 3]
-    conv = cudnn.Convolution(dtype, (2, 1), (2, 1), (1, 1), 2, cudnn.FMA_MATH)
-    assert _get("cudnnGetConvolution2dDescriptor", [conv.ptr], 8) == [2, 1, 2, 1, 1, 1, cudnn.CROSS_CORRELATION, dtype]
+    conv = cudnn.Convolution(compute, (2, 1), (2, 1), (1, 1), 2, math)
+    assert _get("cudnnGetConvolution2dDescriptor", [conv.ptr], 8) == [2, 1, 2, 1, 1, 1, cudnn.CROSS_CORRELATION,
+                                                                      compute]
     assert _get("cudnnGetConvolutionGroupCount", [conv.ptr], 1) == [2]
-    assert _get("cudnnGetConvolutionMathType", [conv.ptr], 1) == [cudnn.FMA_MATH]
+    assert _get("cudnnGetConvolutionMathType", [conv.ptr], 1) == [math]
     # (28 + 2*2 - 5) // 2 + 1 = 14 rows, (27 + 2 - 3) + 1 = 27 columns, k channels
     assert _get("cudnnGetConvolution2dForwardOutputDim", [conv.ptr, x.ptr, f.ptr], 4) == [n, k, 14, 27]
 

@@ -148,5 +148,7 @@ def pick(perfs, count, ws_bytes, deterministic):
     ok = [p for p in perfs[:count] if p.status == 0 and p.memory <= ws_bytes
           and (not deterministic or p.determinism == DETERMINISTIC)]
     if not ok:
-        raise CudnnError("no convolution algorithm fits the workspace")
+        found = ", ".join(f"algo {p.algo}: status {p.status}, {p.memory} bytes" for p in perfs[:count]) or "none"
+        raise CudnnError(f"no convolution algorithm runs this layer within {ws_bytes} bytes of workspace"
+                         f"{' deterministically' if deterministic else ''} (found: {found})")
     return ok[0].algo
