@@ -340,7 +340,7 @@ def backend():
     from classviz.kernels import cpu
     be = types.SimpleNamespace(**{k: getattr(cpu, k) for k in (
         "xp", "to_numpy", "all_finite", "upload", "stream", "capture")})
-    be.precisions = ("fp32", "tf32", "bf16")
+    be.precisions = classviz.kernels.PRECISIONS
     be.__dict__.update(vars(wrappers(*WRAPPERS)))
     be.name = "cuda-kernels-on-host"
     be.empty = lambda shape, dtype: empty(shape, dtype).view(np.ndarray)

@@ -73,6 +73,24 @@ def pointer(a):
     return ctypes.c_void_p(a.ctypes.data)
 
 
+# --- rounding -----------------------------------------------------------------------------------
+
+def _rounded_bits(a, drop):
+    # float32 bit patterns of `a` with the lowest `drop` mantissa bits rounded off (nearest, ties to even)
+    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return (((u + (1 << (drop - 1)) - 1 + ((u >> drop) & 1)) >> drop) << drop).astype(np.uint32)
+
+
+def bf16(a):
+    """float64 values of `a` rounded to bfloat16 (through float32; 7 mantissa bits kept)."""
+    return _rounded_bits(a, 16).view(np.float32).astype(np.float64)
+
+
+def tf32(a):
+    """float64 values of `a` rounded to TF32 (through float32; 10 mantissa bits kept)."""
+    return _rounded_bits(a, 13).view(np.float32).astype(np.float64)
+
+
 # --- memory through a descriptor -----------------------------------------------------------------
 
 def _storage(m, dtype):
@@ -99,8 +117,7 @@ def _read(m, desc, ptr, math=None):
     if desc.dtype == m.BFLOAT16:
         return (a.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
     if desc.dtype == m.FLOAT and math == m.DEFAULT_MATH:
-        u = a.astype(np.float32).view(np.uint32).astype(np.uint64)
-        return (((u + 0xFFF + ((u >> 13) & 1)) >> 13) << 13).astype(np.uint32).view(np.float32).astype(np.float64)
+        return tf32(a)
     return a.astype(np.float64)
 
 
@@ -111,8 +128,7 @@ def _write(m, desc, ptr, value, alpha, beta):
     elif alpha != 1:
         value = alpha * value
     if desc.dtype == m.BFLOAT16:
-        u = value.astype(np.float32).view(np.uint32).astype(np.uint64)
-        out[...] = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+        out[...] = (_rounded_bits(value, 16) >> 16).astype(np.uint16)
     else:
         out[...] = value
 

@@ -19,6 +19,7 @@ import sys
 from types import SimpleNamespace
 
 import cuda_host
+import cudnn_host
 import numpy as np
 import pytest
 
@@ -232,24 +233,12 @@ def _model_backward(g, w, before, win, group, acc, rnd, rnd_out):
     return rnd_out(gx) + (before if acc else 0)
 
 
-def bf16(a):
-    """float64 values of `a` rounded to bfloat16 (through float32, nearest even), as conv.cu does."""
-    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
-    return (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32).astype(np.float64)
-
-
-def tf32(a):
-    """float64 values of `a` rounded to TF32 (a 10-bit mantissa, through float32, nearest even)."""
-    u = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
-    return (((u + 0xFFF + ((u >> 13) & 1)) >> 13) << 13).astype(np.uint32).view(np.float32).astype(np.float64)
-
-
 def f32(a):
     return np.asarray(a, np.float32).astype(np.float64)
 
 
 # precision: (operand rounding, output rounding, bound on the layer's error against true float32)
-PRECISION = {"tf32": (tf32, f32, 3e-3), "bf16": (bf16, bf16, 3e-2)}
+PRECISION = {"tf32": (cudnn_host.tf32, f32, 3e-3), "bf16": (cudnn_host.bf16, cudnn_host.bf16, 3e-2)}
 
 
 @pytest.mark.parametrize("precision", ["tf32", "bf16"])

@@ -13,6 +13,7 @@ from .. import classes as classnames
 from .. import preprocess as prep
 from .. import schedule as sched
 from ..errors import ArgumentError, RenderInterrupted
+from ..kernels import BACKENDS, PRECISIONS
 from ..weights.cache import file_digest
 from . import output, weights
 
@@ -30,8 +31,8 @@ def add_parsers(sub):
     r.add_argument("--schedule", default="deepdraw", metavar="NAME|FILE",
                    help=f"{', '.join(sched.SCHEDULES)} or a JSON/TOML file (default: deepdraw)")
     r.add_argument("--seed", type=int, help="random seed (default: a fresh one, recorded in the PNG)")
-    r.add_argument("--backend", default="auto", choices=("auto", "cpu", "cuda"))
-    r.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"),
+    r.add_argument("--backend", default="auto", choices=BACKENDS)
+    r.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="arithmetic of the convolutions: tf32 and bf16 (faster, less exact) need --backend cuda")
     r.add_argument("--preprocess", choices=tuple(prep.PRESETS),
                    help="the model's input space, when neither its metadata nor its graph says")

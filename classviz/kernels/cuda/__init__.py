@@ -12,11 +12,12 @@ import cupy
 import numpy as np
 
 from ...errors import Notice
+from .. import PRECISIONS
 from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, objective, pixels, relu, resize
 
 name = "cuda"
 xp = cupy
-precisions = ("fp32", "tf32", "bf16")  # what conv.prepare's precision can be (see conv.py)
+precisions = PRECISIONS  # what conv.prepare's precision can be (see conv.py)
 _stream = None
 
 

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...errors import ArgumentError
+from .. import PRECISIONS
 from . import cudnn
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 from .source import batch_stride, i32, i64, kernel, launch
@@ -53,8 +54,8 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
     asymmetric pads or an unknown precision."""
     if (win.pt, win.pl) != (win.pb, win.pr):
         raise ArgumentError(f"the CUDA backend needs symmetric convolution padding, got {win[4:8]}")
-    if precision not in ("fp32", "tf32", "bf16"):
-        raise ArgumentError(f"unknown precision {precision!r}; choose one of fp32, tf32, bf16")
+    if precision not in PRECISIONS:
+        raise ArgumentError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if w.dtype == np.float64:
         dt, compute, math, wdev = cudnn.DOUBLE, cudnn.DOUBLE, cudnn.FMA_MATH, asarray(w)
     elif precision == "bf16":
