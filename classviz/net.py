@@ -17,11 +17,11 @@ def load(path, backend="auto", precision="fp32"):
     outputs, float accumulation); float64 inputs always compute in float64. Returns a `Net`.
     Raises ModelError, ArgumentError (also for a precision the backend cannot do)."""
     be = get_backend(backend)
-    check_precision(precision, be)
+    _check_precision(precision, be)
     return Net(Network(weights.read(path)), be, precision)
 
 
-def check_precision(precision, be):
+def _check_precision(precision, be):
     """Raise ArgumentError unless `precision` (str) is one of PRECISIONS that backend `be` runs."""
     if precision not in PRECISIONS:
         raise ArgumentError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")

@@ -97,18 +97,22 @@ def _storage(m, dtype):
     return {m.FLOAT: np.float32, m.DOUBLE: np.float64, m.BFLOAT16: np.uint16}[dtype]
 
 
+def _span(m, desc, ptr):
+    """(first byte, one past the last byte) of the memory a descriptor reaches at address ptr."""
+    size = np.dtype(_storage(m, desc.dtype)).itemsize
+    return ptr.value, ptr.value + (1 + sum((n - 1) * s for n, s in zip(desc.shape, desc.strides))) * size
+
+
 def _view(m, desc, ptr):
     """The array a descriptor describes at address ptr, checked to lie inside one guarded array."""
     dt = np.dtype(_storage(m, desc.dtype))
-    extent = (1 + sum((n - 1) * s for n, s in zip(desc.shape, desc.strides))) * dt.itemsize
-    addr = ptr.value
+    lo, hi = _span(m, desc, ptr)
     for raw in list(cuda_host._guarded.values()):
-        lo = raw.ctypes.data + cuda_host.GUARD
-        if lo <= addr and addr + extent <= raw.ctypes.data + raw.size - cuda_host.GUARD:
+        if raw.ctypes.data + cuda_host.GUARD <= lo and hi <= raw.ctypes.data + raw.size - cuda_host.GUARD:
             break
     else:
         raise AssertionError(f"a cuDNN tensor {desc.shape} strides {desc.strides} reaches outside every array")
-    flat = np.frombuffer((ctypes.c_char * extent).from_address(addr), dt)
+    flat = np.frombuffer((ctypes.c_char * (hi - lo)).from_address(lo), dt)
     return np.lib.stride_tricks.as_strided(flat, desc.shape, [s * dt.itemsize for s in desc.strides])
 
 
@@ -170,11 +174,9 @@ def _correlate_back(conv, gy, w, h, wd):
 
 
 def _apart(m, *pairs):
-    """Refuse a call whose output overlaps an input (cuDNN computes in place only by accident)."""
-    spans = []
-    for desc, ptr in pairs:
-        v = _view(m, desc, ptr)
-        spans.append((ptr.value, ptr.value + (1 + sum((n - 1) * s for n, s in zip(v.shape, desc.strides))) * v.itemsize))
+    """Refuse a call whose output (the last pair) overlaps an input (cuDNN computes in place only
+    by accident)."""
+    spans = [_span(m, desc, ptr) for desc, ptr in pairs]
     (lo, hi), ins = spans[-1], spans[:-1]
     if any(a < hi and lo < b for a, b in ins):
         raise AssertionError("a cuDNN call's output overlaps one of its inputs")
