@@ -1,6 +1,8 @@
 """Convolution on the CPU: forward (+bias, +ReLU) and backward to the input (dgrad).
 
-GEMM through NumPy's OpenBLAS, shared out over Numba's threads (blas.py):
+GEMM by packed.py's kernel on weights packed here once (float32, ungrouped: every GoogLeNet
+layer, on CPUs where it pays: `packed.PAYS`), else through NumPy's OpenBLAS shared out over Numba's
+threads (blas.py):
 - pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward (added onto the input's
   gradient by the GEMM itself when another consumer wrote it first), no copies;
 - 3x3 stride 1 (GoogLeNet's commonest): Winograd F(4x4, 3x3) from 28x28 up, F(2x2, 3x3) below,
@@ -18,7 +20,7 @@ from numba import njit, prange
 
 from ...errors import ArgumentError
 from ..geometry import Window
-from . import blas, winograd
+from . import blas, packed, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 
@@ -27,7 +29,8 @@ class ConvWeights(NamedTuple):
     """A layer's weights laid out for the kernels. w: (Cout, Cin/group*kh*kw); b: (Cout,);
     win: forward geometry.Window; group: int; cin: input channels; u, u_back: Winograd weights
     of the forward (n^2, Cout, Cin) and backward (n^2, Cin, Cout) (n = 4 or 6, see winograd.py), or
-    None; zero: (Cin,) zeros (the backward's bias)."""
+    None (either may be in packed.pack's layout instead); zero: (Cin,) zeros (the backward's bias);
+    wp, wp_back: w and w.T in packed.pack's layout, or None (then blas.py does the GEMMs)."""
     w: object
     b: object
     win: Window
@@ -36,6 +39,8 @@ class ConvWeights(NamedTuple):
     u: object = None
     u_back: object = None
     zero: object = None
+    wp: object = None
+    wp_back: object = None
 
 
 def prepare(w, b, win, group, asarray, precision="fp32"):
@@ -48,9 +53,13 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
     cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
     if winograd.usable(win, group):
         m = winograd.tile(win)
-        cw = cw._replace(u=asarray(winograd.transform_weights(w, m=m)),
-                         u_back=asarray(winograd.transform_weights(w, back=True, m=m)),
-                         zero=asarray(np.zeros_like(b, shape=cg)))
+        u, u_back = winograd.transform_weights(w, m=m), winograd.transform_weights(w, back=True, m=m)
+        if w.dtype == np.float32 and packed.PAYS:
+            u, u_back = packed.pack(u), packed.pack(u_back)
+        return cw._replace(u=asarray(u), u_back=asarray(u_back), zero=asarray(np.zeros_like(b, shape=cg)))
+    if w.dtype == np.float32 and group == 1 and packed.PAYS:
+        w2 = w.reshape(cout, -1)
+        cw = cw._replace(wp=asarray(packed.pack(w2)), wp_back=asarray(packed.pack(w2.T)))
     return cw
 
 
@@ -76,7 +85,7 @@ def forward(x, cw, y, relu, work):
     if cw.u is not None:
         winograd.conv(x, cw.u, winograd.tile(cw.win), cw.win.pt, cw.win.pl, y, cw.b, relu, False, work)
         return
-    _conv(x, cw.w, cw.win, cw.group, y, work)
+    _conv(x, cw, y, work)
     bias_act(y, cw.b, relu)
 
 
@@ -95,10 +104,20 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
         return
     if relu_out is not None:
         relu_backward(relu_out, gy, gy, False)
-    _dgrad_cols(gy, cw.w, cw.win, cw.group, gx, accumulate, work)
+    _dgrad_cols(gy, cw, gx, accumulate, work)
 
 
-def _conv(x, w, win, group, y, work):
+def _gemm(w, wp, rows, a_rows, b, out, accumulate=False):
+    # out (+)= a @ b with a = w[a_rows] (a view of the weights or their transpose), through the
+    # packed kernel when the layer has the packed copy wp (then a_rows is all of them)
+    if wp is None:
+        blas.matmul(w[a_rows], b, out, accumulate)
+    else:
+        packed.matmul(wp, rows, b, out, accumulate)
+
+
+def _conv(x, cw, y, work):
+    w, win, group = cw.w, cw.win, cw.group
     n_img, cin = x.shape[:2]
     cout, hw, kg = w.shape[0], win.Ho * win.Wo, w.shape[1]
     pointwise = is_pointwise(win)
@@ -113,10 +132,11 @@ def _conv(x, w, win, group, y, work):
             src = cols
         out = y[n].reshape(cout, hw)
         for g in range(group):
-            blas.matmul(w[g * rows:(g + 1) * rows], src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
+            _gemm(w, cw.wp, rows, slice(g * rows, (g + 1) * rows), src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
 
 
-def _dgrad_cols(gy, w, win, group, gx, accumulate, work):
+def _dgrad_cols(gy, cw, gx, accumulate, work):
+    w, win, group = cw.w, cw.win, cw.group
     n_img, cin = gx.shape[:2]
     cout, hw = w.shape[0], win.Ho * win.Wo
     pointwise = is_pointwise(win)
@@ -127,8 +147,8 @@ def _dgrad_cols(gy, w, win, group, gx, accumulate, work):
         g_out = gy[n].reshape(cout, hw)
         dst = gx[n].reshape(cin, hw) if pointwise else cols
         for g in range(group):
-            blas.matmul(w[g * rows:(g + 1) * rows].T, g_out[g * rows:(g + 1) * rows], dst[g * kg:(g + 1) * kg],
-                        accumulate=pointwise and accumulate)
+            _gemm(w.T, cw.wp_back, kg, (slice(None), slice(g * rows, (g + 1) * rows)),
+                  g_out[g * rows:(g + 1) * rows], dst[g * kg:(g + 1) * kg], pointwise and accumulate)
         if not pointwise:
             col2im(cols, win, gx[n], accumulate, pad)
 

@@ -25,7 +25,7 @@ and A, and sixths into G), each measured as max |error| / max |y| on a GoogLeNet
 import numpy as np
 from numba import njit, prange
 
-from . import blas
+from . import blas, packed
 from .im2col import phase_split
 
 # The 6-point tables: G[k, j] = p_k^j / prod_{l != k} (p_k - p_l) over the finite points
@@ -97,7 +97,8 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None):
     max(., 0) when relu; or y += that (without bias or ReLU) when accumulate.
 
     x: (N, Cin, H, W), contiguous per image; u: (n^2, Cout, Cin) from `transform_weights` with
-    output tiles of m x m (n = m + r - 1: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3) and F(2x2, 5x5));
+    output tiles of m x m (n = m + r - 1: 16 for F(2x2, 3x3), 36 for F(4x4, 3x3) and F(2x2, 5x5)),
+    or that through packed.pack (float32);
     m: int; y: (N, Cout, Ho, Wo), contiguous per image; bias: (Cout,); relu, accumulate: bool;
     work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo, m, r) elements; mask: None, or x's
     shape, when x * (mask > 0) is to be convolved instead of x. One dtype throughout."""
@@ -119,7 +120,10 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None):
                 _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * per)
             else:
                 _input_tiles6(pp.reshape(cin, m, m, -1), tw, per, v, i * per)
-        blas.matmul_stacked(u, v, mm)
+        if u.ndim == 4:  # packed by packed.pack (conv.prepare does, for float32)
+            packed.matmul_stacked(u, v, mm)
+        else:
+            blas.matmul_stacked(u, v, mm)
         for i in range(g):
             if a2 == 16:
                 _output_tiles(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])

@@ -1,0 +1,170 @@
+"""float32 GEMMs whose left operand is a layer's weights, packed once: out = a @ b by a
+register-blocked micro-kernel that this module writes in LLVM IR and Numba compiles.
+
+Why not OpenBLAS (blas.py) for these: it packs `a` again on every call, and GoogLeNet's GEMMs at
+batch 1 are narrow (49-224 columns: the Winograd stacks of the 14x14 and 28x28 layers, the 7x7
+and 14x14 stages), so that packing is a large share of each call. Here the weights are packed
+when the layer is prepared, `b` is read where it lies, and each thread keeps an MR x NR block of
+`out` in registers over the whole of K. On this project's 2-core AMD EPYC (AVX-512), stacks of 16
+or 36 GEMMs on both threads, float32: 320x160 @ 160x32 172 -> 223 GFLOP/s, 64x192 @ 192x192
+180 -> 214; one thread, 1728x384 @ 384x56 87 -> 107 (OpenBLAS -> this). For wide GEMMs (28x28
+and up) OpenBLAS stays: this kernel does no cache blocking over N.
+
+The kernel is LLVM IR rather than a Numba loop because Numba keeps a block of accumulators in
+memory, not registers (a plain triple loop ran at 8-16 GFLOP/s); LLVM IR vectors and llvm.fma
+are portable, so any target LLVM knows gets a working kernel, sized below for AVX-512 or not.
+"""
+import numba
+import numpy as np
+from llvmlite import binding, ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# Vector width W (floats) and the MR x (NV*W) block of out held in registers: 16 accumulators of
+# 16 floats with AVX-512 (32 vector registers), else 12 of 8 (AVX2's 16 registers: 12 + 2 loads + 1
+# broadcast)
+def _has_avx512():
+    # the features Numba compiles for: NUMBA_CPU_FEATURES when set (a portable build), else the host's
+    if numba.config.CPU_FEATURES is not None:
+        features = numba.config.CPU_FEATURES
+    else:
+        try:
+            features = binding.get_host_cpu_features().flatten()
+        except RuntimeError:  # llvmlite cannot read them on this host
+            return False
+    return "+avx512f" in features.split(",")
+
+
+_AVX512 = _has_avx512()
+W, MR, NV = (16, 8, 2) if _AVX512 else (8, 6, 2)
+NR = NV * W
+# Whether conv.py should use this kernel: measured faster than OpenBLAS only with AVX-512. Compiled
+# for AVX2 on the same host (6 x 16 blocks) it lost to OpenBLAS's AVX-512 kernels on 7 of
+# GoogLeNet's 11 GEMM shapes (conv1: 162 -> 120 GFLOP/s); on a machine without AVX-512 OpenBLAS
+# has no such kernels either, but that was not measured, so there OpenBLAS stays.
+PAYS = _AVX512
+
+def pack(a):
+    """The left operand a (M, K) (or a stack (S, M, K)), float32, any strides, laid out for the
+    kernel: (P, K, MR) (or (S, P, K, MR)) float32 with P = ceil(M / MR), rows past M zero. NumPy
+    in, NumPy out."""
+    a = np.asarray(a, np.float32)
+    m, k = a.shape[-2:]
+    p = -(-m // MR)
+    padded = np.zeros(a.shape[:-2] + (p * MR, k), np.float32)
+    padded[..., :m, :] = a
+    return np.ascontiguousarray(np.swapaxes(padded.reshape(a.shape[:-2] + (p, MR, k)), -1, -2))
+
+def matmul(ap, m, b, out, accumulate=False):
+    """out = a @ b, or out += a @ b when accumulate, for a packed by `pack`.
+
+    ap: (P, K, MR) from pack(a) with a of m rows; b: (K, N) float32 with contiguous rows (any row
+    stride); out: (m, N) float32 with contiguous rows. Split by row panels over Numba's threads."""
+    _matmul(ap, m, b, b.strides[0] // 4, out, out.strides[0] // 4, accumulate)
+
+def matmul_stacked(ap, b, out):
+    """out[i] = a[i] @ b[i] for every i, for a stack packed by `pack`.
+
+    ap: (S, P, K, MR) from pack(a) with a (S, M, K); b: (S, K, N) and out: (S, M, N), both
+    C-contiguous float32. The stack is split over Numba's threads."""
+    _matmul_stacked(ap, b, out)
+
+def _splat(builder, value, n):
+    i32 = ir.IntType(32)
+    undef = ir.Constant(ir.VectorType(value.type, n), ir.Undefined)
+    one = builder.insert_element(undef, value, ir.Constant(i32, 0))
+    return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(i32, n), [0] * n))
+
+def _kernel(nv, masked):
+    """An intrinsic: the MR x (nv*W) block c[r, j] (+)= sum_k a[k, r] * b[k, j], with a a packed
+    panel (K, MR) and b, c rows ldb, ldc floats apart (addresses as intp). Rows of c from `rows`
+    on are not stored; with `masked`, only the first `rem` columns of the last vector are read
+    from b or touch c."""
+    @intrinsic
+    def kernel(typingctx, a, b, ldb, c, ldc, k, rows, acc, rem):
+        sig = types.void(*([types.intp] * 9))
+
+        def codegen(context, builder, signature, args):
+            a, b, ldb, c, ldc, k, rows, acc, rem = args
+            f32, i1, i32 = ir.FloatType(), ir.IntType(1), ir.IntType(32)
+            vt, mt = ir.VectorType(f32, W), ir.VectorType(i1, W)
+            fp, vp = f32.as_pointer(), vt.as_pointer()
+            mod = builder.module
+            fma = cgutils.get_or_insert_function(mod, ir.FunctionType(vt, [vt, vt, vt]), f"llvm.fma.v{W}f32")
+            mload = cgutils.get_or_insert_function(mod, ir.FunctionType(vt, [vp, i32, mt, vt]),
+                                                   f"llvm.masked.load.v{W}f32.p0v{W}f32")
+            mstore = cgutils.get_or_insert_function(mod, ir.FunctionType(ir.VoidType(), [vt, vp, i32, mt]),
+                                                    f"llvm.masked.store.v{W}f32.p0v{W}f32")
+            zero, four = ir.Constant(vt, [0.0] * W), ir.Constant(i32, 4)
+            lanes = ir.Constant(ir.VectorType(ir.IntType(64), W), list(range(W)))
+            mask = builder.icmp_signed("<", lanes, _splat(builder, rem, W)) if masked else None
+            ap, bp, cp = (builder.inttoptr(x, fp) for x in (a, b, c))
+
+            def vector(row, v):  # pointer to vector v of a row
+                return builder.bitcast(builder.gep(row, [ir.Constant(ldb.type, v * W)]), vp)
+
+            def load(q, last):
+                if masked and last:
+                    return builder.call(mload, [q, four, mask, zero])
+                return builder.load(q, align=4)
+
+            accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nv)] for _ in range(MR)]
+            with cgutils.for_range(builder, k) as loop:  # mem2reg keeps the accumulators in registers
+                i = loop.index
+                brow = builder.gep(bp, [builder.mul(i, ldb)])
+                bv = [load(vector(brow, v), v == nv - 1) for v in range(nv)]
+                arow = builder.gep(ap, [builder.mul(i, ir.Constant(i.type, MR))])
+                for r in range(MR):
+                    s = _splat(builder, builder.load(builder.gep(arow, [ir.Constant(i.type, r)])), W)
+                    for v in range(nv):
+                        builder.store(builder.call(fma, [s, bv[v], builder.load(accs[r][v])]), accs[r][v])
+            add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
+            for r in range(MR):
+                with builder.if_then(builder.icmp_signed("<", ir.Constant(rows.type, r), rows)):
+                    crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, r), ldc)])
+                    for v in range(nv):
+                        q, total = vector(crow, v), builder.load(accs[r][v])
+                        total = builder.select(add, builder.fadd(load(q, v == nv - 1), total), total)
+                        if masked and v == nv - 1:
+                            builder.call(mstore, [total, q, four, mask])
+                        else:
+                            builder.store(total, q, align=4)
+            return context.get_dummy_value()
+        return sig, codegen
+    return kernel
+
+_block = _kernel(NV, False)   # MR x NR, the body
+_vector = _kernel(1, False)   # MR x W, the columns left after the last whole block
+_partial = _kernel(1, True)   # MR x (< W), the last few
+
+@njit(cache=True, inline="always")
+def _panel(a, k, rows, b, ldb, n, c, ldc, acc):
+    # one packed panel of MR rows against all n columns of b; addresses in bytes, strides in floats
+    j = 0
+    while j + NR <= n:
+        _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0)
+        j += NR
+    while j + W <= n:
+        _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0)
+        j += W
+    if j < n:
+        _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j)
+
+@njit(cache=True, parallel=True)
+def _matmul(ap, m, b, ldb, out, ldc, accumulate):
+    p_count, k = ap.shape[0], ap.shape[1]
+    n = b.shape[1]
+    a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
+    for p in prange(p_count):
+        _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0, ldb, n, c0 + 4 * p * MR * ldc, ldc, int(accumulate))
+
+@njit(cache=True, parallel=True)
+def _matmul_stacked(ap, b, out):
+    s_count, p_count, k = ap.shape[0], ap.shape[1], ap.shape[2]
+    m, n = out.shape[1], out.shape[2]
+    a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
+    for s in prange(s_count):
+        for p in range(p_count):
+            _panel(a0 + 4 * (s * p_count + p) * k * MR, k, min(MR, m - p * MR), b0 + 4 * s * k * n, n, n,
+                   c0 + 4 * (s * m + p * MR) * n, n, 0)
