@@ -7,10 +7,12 @@ import pytest
 
 from classviz.kernels.cpu import packed
 
-# (m, k, n): n around the kernel's block (NR) and vector (W) sizes, m around its panel (MR), and
-# GoogLeNet's own: conv1's backward (147 rows), the 7x7 stage (49 columns), 14x14 (196)
+# (m, k, n): n around the kernel's block (NR) and vector (W) sizes and past one task's CHUNK, m
+# around its panel (MR), and GoogLeNet's own: conv1's backward (147 rows), the 7x7 stage (49
+# columns), 14x14 (196)
 SHAPES = [(1, 1, 1), (5, 3, 7), (packed.MR, 16, packed.NR), (packed.MR + 1, 9, packed.NR + packed.W + 3),
-          (147, 64, 49), (64, 512, 196), (33, 1, 250), (2 * packed.MR - 1, 300, packed.W - 1)]
+          (147, 64, 49), (64, 512, 196), (33, 1, 250), (2 * packed.MR - 1, 300, packed.W - 1),
+          (20, 7, 2 * packed.CHUNK + 76), (9, 5, packed.CHUNK + 1)]
 
 
 def _window(a, fill):
