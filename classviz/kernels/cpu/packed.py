@@ -25,9 +25,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-# Vector width W (floats) and the MR x (NV*W) block of out held in registers: 16 accumulators of
-# 16 floats with AVX-512 (32 vector registers), else 12 of 8 (AVX2's 16 registers: 12 + 2 loads + 1
-# broadcast)
+
 def _has_avx512():
     # the features Numba compiles for: NUMBA_CPU_FEATURES when set (a portable build), else the host's
     if numba.config.CPU_FEATURES is not None:
@@ -41,6 +39,9 @@ def _has_avx512():
 
 
 _AVX512 = _has_avx512()
+# Vector width W (floats) and the MR x (NV*W) block of out held in registers: 16 accumulators of
+# 16 floats with AVX-512 (32 vector registers), else 12 of 8 (AVX2's 16 registers: 12 + 2 loads + 1
+# broadcast)
 W, MR, NV = (16, 8, 2) if _AVX512 else (8, 6, 2)
 NR = NV * W
 # Whether conv.py should use this kernel: measured faster than OpenBLAS only with AVX-512. Compiled
@@ -49,6 +50,7 @@ NR = NV * W
 # has no such kernels either, but that was not measured, so there OpenBLAS stays.
 PAYS = _AVX512
 CHUNK = 512  # at most this many columns of b to a task
+
 
 def pack(a):
     """The left operand a (M, K) (or a stack (S, M, K)), float32, any strides, laid out for the
@@ -61,12 +63,15 @@ def pack(a):
     padded[..., :m, :] = a
     return np.ascontiguousarray(np.swapaxes(padded.reshape(a.shape[:-2] + (p, MR, k)), -1, -2))
 
+
 def matmul(ap, m, b, out, accumulate=False):
     """out = a @ b, or out += a @ b when accumulate, for a packed by `pack`.
 
     ap: (P, K, MR) from pack(a) with a of m rows; b: (K, N) float32 with contiguous rows (any row
-    stride); out: (m, N) float32 with contiguous rows. Split by row panels over Numba's threads."""
+    stride); out: (m, N) float32 with contiguous rows. Shared out over Numba's threads by chunks of
+    columns and panels of rows."""
     _matmul(ap, m, b, b.strides[0] // 4, out, out.strides[0] // 4, accumulate)
+
 
 def matmul_stacked(ap, b, out):
     """out[i] = a[i] @ b[i] for every i, for a stack packed by `pack`.
@@ -75,11 +80,13 @@ def matmul_stacked(ap, b, out):
     C-contiguous float32. The stack is split over Numba's threads."""
     _matmul_stacked(ap, b, out)
 
+
 def _splat(builder, value, n):
     i32 = ir.IntType(32)
     undef = ir.Constant(ir.VectorType(value.type, n), ir.Undefined)
     one = builder.insert_element(undef, value, ir.Constant(i32, 0))
     return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(i32, n), [0] * n))
+
 
 def _kernel(nv, masked):
     """An intrinsic: the MR x (nv*W) block c[r, j] (+)= sum_k a[k, r] * b[k, j], with a a packed
@@ -139,9 +146,11 @@ def _kernel(nv, masked):
         return sig, codegen
     return kernel
 
+
 _block = _kernel(NV, False)   # MR x NR, the body
 _vector = _kernel(1, False)   # MR x W, the columns left after the last whole block
 _partial = _kernel(1, True)   # MR x (< W), the last few
+
 
 @njit(cache=True, inline="always")
 def _panel(a, k, rows, b, ldb, n, c, ldc, acc):
@@ -155,6 +164,7 @@ def _panel(a, k, rows, b, ldb, n, c, ldc, acc):
         j += W
     if j < n:
         _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j)
+
 
 @njit(cache=True, parallel=True)
 def _matmul(ap, m, b, ldb, out, ldc, accumulate):
@@ -172,6 +182,7 @@ def _matmul(ap, m, b, ldb, out, ldc, accumulate):
         if j < n:
             _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0 + 4 * j, ldb, min(width, n - j),
                    c0 + 4 * (p * MR * ldc + j), ldc, int(accumulate))
+
 
 @njit(cache=True, parallel=True)
 def _matmul_stacked(ap, b, out):
