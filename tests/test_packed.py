@@ -33,9 +33,9 @@ def test_matmul(m, k, n):
     for bv in (b, _window(b, np.nan)[1]):  # NaN beside b: a kernel that reads past a row fails
         big, out = _window(np.zeros((m, n), np.float32), 7.0)
         out[...] = np.nan  # overwritten, never read, when not accumulating
-        packed.matmul(ap, m, bv, out)
+        packed.matmul(ap, bv, out)
         np.testing.assert_allclose(out, want, rtol=0, atol=tol)
-        packed.matmul(ap, m, bv, out, accumulate=True)
+        packed.matmul(ap, bv, out, accumulate=True)
         np.testing.assert_allclose(out, 2 * want, rtol=0, atol=2 * tol)
         big[1:-1, 2:-3] = 7.0
         assert (big == 7.0).all()
@@ -47,7 +47,7 @@ def test_matmul_of_a_transposed_view():
     w = rng.standard_normal((64, 147)).astype(np.float32)
     gy = rng.standard_normal((64, 49)).astype(np.float32)
     out = np.empty((147, 49), np.float32)
-    packed.matmul(packed.pack(w.T), 147, gy, out)
+    packed.matmul(packed.pack(w.T), gy, out)
     np.testing.assert_allclose(out, w.T.astype(np.float64) @ gy, rtol=0, atol=2e-5 * 8)
 
 

@@ -107,13 +107,13 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
     _dgrad_cols(gy, cw, gx, accumulate, work)
 
 
-def _gemm(w, wp, rows, a_rows, b, out, accumulate=False):
+def _gemm(w, wp, a_rows, b, out, accumulate=False):
     # out (+)= a @ b with a = w[a_rows] (a view of the weights or their transpose), through the
     # packed kernel when the layer has the packed copy wp (then a_rows is all of them)
     if wp is None:
         blas.matmul(w[a_rows], b, out, accumulate)
     else:
-        packed.matmul(wp, rows, b, out, accumulate)
+        packed.matmul(wp, b, out, accumulate)
 
 
 def _conv(x, cw, y, work):
@@ -132,7 +132,7 @@ def _conv(x, cw, y, work):
             src = cols
         out = y[n].reshape(cout, hw)
         for g in range(group):
-            _gemm(w, cw.wp, rows, slice(g * rows, (g + 1) * rows), src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
+            _gemm(w, cw.wp, slice(g * rows, (g + 1) * rows), src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
 
 
 def _dgrad_cols(gy, cw, gx, accumulate, work):
@@ -147,7 +147,7 @@ def _dgrad_cols(gy, cw, gx, accumulate, work):
         g_out = gy[n].reshape(cout, hw)
         dst = gx[n].reshape(cin, hw) if pointwise else cols
         for g in range(group):
-            _gemm(w.T, cw.wp_back, kg, (slice(None), slice(g * rows, (g + 1) * rows)),
+            _gemm(w.T, cw.wp_back, (slice(None), slice(g * rows, (g + 1) * rows)),
                   g_out[g * rows:(g + 1) * rows], dst[g * kg:(g + 1) * kg], pointwise and accumulate)
         if not pointwise:
             col2im(cols, win, gx[n], accumulate, pad)

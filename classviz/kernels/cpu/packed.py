@@ -64,13 +64,13 @@ def pack(a):
     return np.ascontiguousarray(np.swapaxes(padded.reshape(a.shape[:-2] + (p, MR, k)), -1, -2))
 
 
-def matmul(ap, m, b, out, accumulate=False):
+def matmul(ap, b, out, accumulate=False):
     """out = a @ b, or out += a @ b when accumulate, for a packed by `pack`.
 
-    ap: (P, K, MR) from pack(a) with a of m rows; b: (K, N) float32 with contiguous rows (any row
-    stride); out: (m, N) float32 with contiguous rows. Shared out over Numba's threads by chunks of
+    ap: (P, K, MR) from pack(a) with a (M, K); b: (K, N) float32 with contiguous rows (any row
+    stride); out: (M, N) float32 with contiguous rows. Shared out over Numba's threads by chunks of
     columns and panels of rows."""
-    _matmul(ap, m, b, b.strides[0] // 4, out, out.strides[0] // 4, accumulate)
+    _matmul(ap, out.shape[0], b, b.strides[0] // 4, out, out.strides[0] // 4, accumulate)
 
 
 def matmul_stacked(ap, b, out):
