@@ -51,13 +51,14 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
         raise ArgumentError(f"precision {precision!r} needs the CUDA backend; the CPU computes in float32 or float64")
     cout, cg = w.shape[:2]
     cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
+    pack = w.dtype == np.float32 and packed.PAYS
     if winograd.usable(win, group):
         m = winograd.tile(win)
         u, u_back = winograd.transform_weights(w, m=m), winograd.transform_weights(w, back=True, m=m)
-        if w.dtype == np.float32 and packed.PAYS:
+        if pack:
             u, u_back = packed.pack(u), packed.pack(u_back)
         return cw._replace(u=asarray(u), u_back=asarray(u_back), zero=asarray(np.zeros_like(b, shape=cg)))
-    if w.dtype == np.float32 and group == 1 and packed.PAYS:
+    if pack and group == 1:
         w2 = w.reshape(cout, -1)
         cw = cw._replace(wp=asarray(packed.pack(w2)), wp_back=asarray(packed.pack(w2.T)))
     return cw
@@ -107,15 +108,6 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
     _dgrad_cols(gy, cw, gx, accumulate, work)
 
 
-def _gemm(w, wp, a_rows, b, out, accumulate=False):
-    # out (+)= a @ b with a = w[a_rows] (a view of the weights or their transpose), through the
-    # packed kernel when the layer has the packed copy wp (then a_rows is all of them)
-    if wp is None:
-        blas.matmul(w[a_rows], b, out, accumulate)
-    else:
-        packed.matmul(wp, b, out, accumulate)
-
-
 def _conv(x, cw, y, work):
     w, win, group = cw.w, cw.win, cw.group
     n_img, cin = x.shape[:2]
@@ -131,8 +123,11 @@ def _conv(x, cw, y, work):
             im2col(x[n], win, cols, work[ncols:])
             src = cols
         out = y[n].reshape(cout, hw)
-        for g in range(group):
-            _gemm(w, cw.wp, slice(g * rows, (g + 1) * rows), src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
+        if cw.wp is not None:  # packed weights: one group
+            packed.matmul(cw.wp, src, out)
+        else:
+            for g in range(group):
+                blas.matmul(w[g * rows:(g + 1) * rows], src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
 
 
 def _dgrad_cols(gy, cw, gx, accumulate, work):
@@ -146,9 +141,12 @@ def _dgrad_cols(gy, cw, gx, accumulate, work):
     for n in range(n_img):
         g_out = gy[n].reshape(cout, hw)
         dst = gx[n].reshape(cin, hw) if pointwise else cols
-        for g in range(group):
-            _gemm(w.T, cw.wp_back, (slice(None), slice(g * rows, (g + 1) * rows)),
-                  g_out[g * rows:(g + 1) * rows], dst[g * kg:(g + 1) * kg], pointwise and accumulate)
+        if cw.wp_back is not None:  # packed weights: one group
+            packed.matmul(cw.wp_back, g_out, dst, pointwise and accumulate)
+        else:
+            for g in range(group):
+                blas.matmul(w[g * rows:(g + 1) * rows].T, g_out[g * rows:(g + 1) * rows],
+                            dst[g * kg:(g + 1) * kg], accumulate=pointwise and accumulate)
         if not pointwise:
             col2im(cols, win, gx[n], accumulate, pad)
 
