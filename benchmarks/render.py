@@ -1,7 +1,7 @@
 """Wall time of a whole render, and what it costs outside the network.
 
     python benchmarks/render.py [--weights FILE] [--classes 1 8] [--schedule deepdraw] [--repeat 1]
-                                [--json OUT]
+                                [--busy K] [--json OUT]
 
 Without --weights it writes a synthetic full-size BVLC GoogLeNet with auxiliary heads (seeded):
 the same layer shapes as the real one, so the time is the real model's time. For each batch size
@@ -11,16 +11,21 @@ kernels), and reports the median wall time, steps per second, the time spent ins
 share of the render, and for each render the cost of a hand-off between the cores before and
 after it (step.handoff_us: a shared VM's slow spells show there). It also prints the render's time
 against the sum of its steps' median gradient times from a step benchmark run in the same process
-(per head, at that batch).
+(per head, at that batch). `--busy K` starts K processes that spin on the CPU for the duration of
+the timed renders (after the warm-up) and stops them after: K = the core count is "one other
+CPU-bound process per core", the render's speed on a shared machine.
 """
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import sys
 import tempfile
 import time
 
+import numba
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,6 +61,25 @@ class Timed:
     def restore(self):
         for name, fn in self.inner.items():
             setattr(Plan, name, fn)
+
+
+def _spin():
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def busy(k):
+    """K processes spinning on the CPU for the duration of the block."""
+    spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(k)]
+    for p in spinners:
+        p.start()
+    try:
+        yield
+    finally:
+        for p in spinners:
+            p.terminate()
+            p.join()
 
 
 def one(net, n, schedule, repeat):
@@ -101,6 +125,8 @@ def main():
     ap.add_argument("--classes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--schedule", default="deepdraw")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--busy", type=int, default=0, metavar="K",
+                    help="K processes spinning on the CPU beside the timed renders (default 0)")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "render.json"))
     args = ap.parse_args()
     path = args.weights
@@ -109,9 +135,14 @@ def main():
         write_googlenet(path, "bvlc_aux", width=1, seed=0)
     net = classviz.load(path, backend=args.backend, precision=args.precision)
     classviz.render(net, [0], "quick", seed=0)  # compile every kernel once
+    if args.backend == "cpu":
+        print(f"Numba threading layer: {numba.threading_layer()}, {numba.config.NUMBA_NUM_THREADS} threads; "
+              f"{args.busy} spinning process(es) beside the timed renders", flush=True)
     rows = []
     for n in args.classes:
-        r = one(net, n, args.schedule, args.repeat)
+        with busy(args.busy):
+            r = one(net, n, args.schedule, args.repeat)
+        r["busy"] = args.busy
         rows.append(r)
         if "gradient_s" not in r:
             print(f"{n} class(es), {args.schedule}: {r['wall_s']:.3f} s ({r['steps_per_s']:.1f} steps/s, "
@@ -127,7 +158,9 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                   "backend": args.backend, "precision": args.precision, "results": rows}, f, indent=1)
+                   "backend": args.backend, "precision": args.precision, "busy": args.busy,
+                   "threading_layer": numba.threading_layer() if args.backend == "cpu" else None,
+                   "results": rows}, f, indent=1)
     print(f"wrote {args.json}")
 
 

@@ -2,10 +2,22 @@
 
 Each op module here has a twin of the same name in `classviz.kernels.cuda` with the same function
 signatures; `classviz.graph` only ever talks to a backend through this module's names.
+
+Threads: Numba's parallel regions run on Intel TBB (the `tbb` package, a dependency where it has a
+wheel). A step is hundreds of short parallel regions; OpenMP's threads spin-wait at the end of
+each, so while another process holds a core, every region waits out a time slice for a descheduled
+sibling and a render runs 20-30x slower. TBB's workers yield instead, at the same quiet-machine
+speed (benchmarks/threading_layers.py; numbers in benchmarks/README.md). Without TBB, Numba falls
+back to OpenMP, then its own workqueue; $NUMBA_THREADING_LAYER still chooses.
 """
 import contextlib
+import os
 
+import numba
 import numpy as np
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
 
 from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, objective, pixels, relu, resize
 
@@ -42,6 +54,19 @@ def is_array(a):
 def all_finite(a):
     """True when `a` holds no NaN or Inf."""
     return bool(np.isfinite(a).all())
+
+
+def available_memory():
+    """Bytes (int) of memory a new allocation can use now: Linux's MemAvailable (elsewhere, a
+    number so large that it never refuses)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 1 << 62
 
 
 def upload(dst, src):
