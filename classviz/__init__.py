@@ -6,11 +6,23 @@
     obj, grad = net.gradient(x, classes, head="aux2")
     images = classviz.render(net, ["tabby cat", 251], schedule="quick", seed=0)  # uint8 (H, W, 3) each
 """
-from .ascent import Step, render
-from .errors import ArgumentError, ClassvizError, ModelError, Notice, RenderInterrupted
-from .net import Net, load
+from .errors import ArgumentError, ClassvizError, ModelError, Notice, RenderFailed, RenderInterrupted
 
 __version__ = "0.1.0"
 
-__all__ = ["ArgumentError", "ClassvizError", "ModelError", "Net", "Notice", "RenderInterrupted", "Step", "load",
-           "render", "__version__"]
+# The engine (NumPy, ONNX, Numba) is imported on first use, so that `classviz --help`, a bad
+# argument or a Ctrl-C during start-up answers at once and without a traceback.
+_LAZY = {"load": "net", "Net": "net", "render": "ascent", "Step": "ascent"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'classviz' has no attribute {name!r}")
+
+
+__all__ = ["ArgumentError", "ClassvizError", "ModelError", "Net", "Notice", "RenderFailed", "RenderInterrupted",
+           "Step", "load", "render", "__version__"]

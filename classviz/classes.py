@@ -4,6 +4,7 @@ The names ship as `classviz/data/imagenet1k_names.tsv` (index, then WordNet syno
 commas); its header keeps the source's MIT attribution."""
 import difflib
 import functools
+import re
 from importlib import resources
 
 from .errors import ArgumentError
@@ -35,6 +36,9 @@ def _by_synonym():
     return table
 
 
+_INDEX = re.compile(r"[+-]?[0-9]+")
+
+
 def lookup(cls, classes=1000):
     """The class index (int) that `cls` names.
 
@@ -44,10 +48,10 @@ def lookup(cls, classes=1000):
     ambiguous one (with every index it could mean)."""
     if isinstance(cls, bool) or not isinstance(cls, (int, str)) and not hasattr(cls, "__index__"):
         raise ArgumentError(f"a class is an index or a name, got {type(cls).__name__}")
-    if not isinstance(cls, str) or cls.strip().isdigit():
-        i = int(cls)
+    if not isinstance(cls, str) or _INDEX.fullmatch(cls.strip()):
+        i = int(cls)  # ASCII digits only: int('²') and other Unicode digits would raise
         if not 0 <= i < classes:
-            raise ArgumentError(f"class index {i} is out of range: the model has {classes} classes (0 to {classes - 1})")
+            raise ArgumentError(f"class index {i} is out of range 0..{classes - 1} (the model has {classes} classes)")
         return i
     key = " ".join(cls.lower().replace("_", " ").split())
     hits = _by_synonym().get(key, set())

@@ -1,12 +1,13 @@
 """The `classviz` command. It only parses arguments, calls the public API and formats errors:
 a classviz error (or an OS error on a file) is one line on stderr and exit code 2, never a
-traceback; Ctrl-C is exit code 130."""
+traceback; Ctrl-C, SIGTERM and SIGHUP stop a render after its current step, write what it has
+(marked incomplete) and exit with 130, 143 and 129 (see `signals`)."""
 import argparse
 import sys
 import warnings
 
 from ..errors import ClassvizError, Notice
-from . import render, weights
+from . import signals
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,6 +19,23 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv=None):
     """Entry point of the `classviz` console script; returns the process exit code."""
+    sig = signals.current = signals.Signals()
+    sig.install()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # an interrupt inside Numba's compiler leaves half-built LLVM objects whose destructors
+        # complain at exit ("Exception ignored in ..."): nothing to tell the user beyond this line
+        sys.unraisablehook = lambda unraisable: None
+        print("classviz: interrupted", file=sys.stderr)
+        return sig.exit_code
+    finally:
+        sig.restore()
+
+
+def _main(argv):
+    # imported once the signal handlers are in place: NumPy, ONNX and Pillow take a while to load
+    from . import render, weights
     ap = _Parser(prog="classviz", description="GoogLeNet draws ImageNet classes.")
     sub = ap.add_subparsers(dest="command", required=True)
     render.add_parsers(sub)
@@ -47,9 +65,6 @@ def main(argv=None):
         where = f" {e.filename!r}" if e.filename else ""
         print(f"classviz: error: cannot write or read{where}: {e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("classviz: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

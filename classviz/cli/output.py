@@ -7,7 +7,8 @@ import re
 from PIL import Image, PngImagePlugin
 
 from .. import classes as classnames
-from ..atomic import atomic
+from ..atomic import atomic, probe_folder, target
+from ..errors import ArgumentError
 
 
 def save_png(path, image, text):
@@ -33,11 +34,42 @@ def stem(index):
     return f"{index}-" + re.sub(r"[^a-z0-9]+", "-", classnames.name(index).lower()).strip("-")
 
 
-def check_writable_dir(folder, what):
-    """None when files can be created in `folder`; else an error message (str) naming `what`."""
-    folder = folder or "."
-    if not os.path.isdir(folder):
-        return f"cannot write {what}: folder {folder!r} does not exist"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"cannot write {what}: folder {folder!r} is not writable"
-    return None
+def stems(indices):
+    """File stems for a batch of classes (list of str): `stem` of each, with '-2', '-3', ... on the
+    second and later images of a class given more than once, so no image overwrites another."""
+    seen, out = {}, []
+    for i in indices:
+        seen[i] = seen.get(i, 0) + 1
+        out.append(stem(i) + (f"-{seen[i]}" if seen[i] > 1 else ""))
+    return out
+
+
+def check_outputs(outputs, force=False):
+    """Raise ArgumentError naming the path and the option unless every output can be written:
+    outputs: [(path, option)]. Refused: two options naming one file, a path that is a folder or
+    whose folder is missing or cannot take a new file, and an existing file unless `force`."""
+    owner, folders = {}, {}
+    for path, option in outputs:
+        real = target(path)
+        if real in owner:
+            raise ArgumentError(f"{owner[real]} and {option} both name {path!r}: give each output its own file")
+        owner[real] = option
+    for path, option in outputs:
+        real = target(path)
+        if os.path.isdir(real):
+            raise ArgumentError(f"{option} {path!r} is a folder")
+        folder = os.path.dirname(real)
+        if not os.path.isdir(folder):
+            raise ArgumentError(f"cannot write {option} {path!r}: folder {os.path.dirname(path) or '.'!r} does not "
+                                "exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ArgumentError(f"cannot write {option} {path!r}: folder {os.path.dirname(path) or '.'!r} is not "
+                                "writable")
+        if os.path.exists(real) and not force:  # a dangling symlink names a file yet to be made
+            raise ArgumentError(f"{option} {path!r} exists; pass --force to overwrite it")
+        folders.setdefault(folder, (path, option))
+    for folder, (path, option) in folders.items():
+        try:  # the permission bits do not tell of read-only mounts, /proc or /sys
+            probe_folder(folder)
+        except OSError as e:
+            raise ArgumentError(f"cannot write {option} {path!r}: {e.strerror}") from None

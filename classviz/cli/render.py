@@ -15,7 +15,7 @@ from .. import schedule as sched
 from ..errors import ArgumentError, RenderInterrupted
 from ..kernels import BACKENDS, PRECISIONS
 from ..weights.cache import file_digest
-from . import output, weights
+from . import output, signals, weights
 
 
 def add_parsers(sub):
@@ -27,10 +27,12 @@ def add_parsers(sub):
     r.add_argument("--weights", metavar="FILE", help="ONNX GoogLeNet or .caffemodel (default: the cached BVLC GoogLeNet)")
     out = r.add_mutually_exclusive_group()
     out.add_argument("-o", "--out", metavar="OUT.png", help="output file (one class only)")
-    out.add_argument("--out-dir", metavar="DIR", help="folder for one INDEX-NAME.png per class (default: .)")
+    out.add_argument("--out-dir", metavar="DIR", help="folder for one INDEX-NAME.png per class (default: .); a "
+                     "class given twice gets INDEX-NAME-2.png")
     r.add_argument("--schedule", default="deepdraw", metavar="NAME|FILE",
                    help=f"{', '.join(sched.SCHEDULES)} or a JSON/TOML file (default: deepdraw)")
-    r.add_argument("--seed", type=int, help="random seed (default: a fresh one, recorded in the PNG)")
+    r.add_argument("--seed", type=int, help="random seed, a whole number >= 0 (default: a fresh one, recorded "
+                   "in the PNG)")
     r.add_argument("--backend", default="auto", choices=BACKENDS)
     r.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="arithmetic of the convolutions: tf32 and bf16 (faster, less exact) need --backend cuda")
@@ -39,6 +41,8 @@ def add_parsers(sub):
     r.add_argument("--frames", metavar="DIR", help="also write a PNG of every image every K steps here")
     r.add_argument("--every", type=int, default=10, metavar="K", help="steps between frames (default 10)")
     r.add_argument("--gif", metavar="FILE", help="also write the whole generation as an animated GIF")
+    r.add_argument("-f", "--force", action="store_true",
+                   help="overwrite files that exist (without it, an existing output is an error before any work)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes")
     r.set_defaults(run=run_render)
     c = sub.add_parser("classes", help="list ImageNet classes whose names contain QUERY")
@@ -58,21 +62,31 @@ def run_classes(args, note):
 
 
 def run_render(args, note):
-    """The render command; returns the exit code. `note(msg)` prints a remark unless quiet."""
+    """The render command; returns the exit code. `note(msg)` prints a remark unless quiet.
+    Every argument and every output path is checked before the model loads."""
     import classviz
     octaves = sched.get(args.schedule)
     if args.every < 1:
         raise ArgumentError(f"--every must be >= 1, got {args.every}")
+    if args.seed is not None and args.seed < 0:
+        raise ArgumentError(f"--seed must be >= 0, got {args.seed}")
     targets = [classnames.lookup(c) for c in args.classes]
-    paths = _output_paths(args, targets)
+    stems = output.stems(targets)
+    paths = _output_paths(args, stems)
+    total = sched.total_steps(octaves)
+    frame_paths = []
     if args.frames:
         _make_folder(args.frames)
-        _fail_if(output.check_writable_dir(args.frames, "frames"))
-    if args.gif:
-        _fail_if(output.check_writable_dir(os.path.dirname(args.gif), f"{args.gif!r}"))
+        frame_paths = [os.path.join(args.frames, f"{st}-{k:04d}.png") for st in stems
+                       for k in sorted({*range(args.every, total + 1, args.every), total})]
+    if args.gif and not args.gif.lower().endswith(".gif"):
+        raise ArgumentError(f"--gif {args.gif!r} must end in .gif")
+    output.check_outputs([(p, "-o" if args.out else "--out-dir") for p in paths]
+                         + ([(args.gif, "--gif")] if args.gif else [])
+                         + [(p, "--frames") for p in frame_paths], force=args.force)
 
     wpath = args.weights or weights.default_weights(note, args.quiet)
-    net = classviz.load(wpath, backend=args.backend, precision=args.precision)
+    net = weights.load_net(classviz, wpath, args.backend, args.precision, default=not args.weights)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")
@@ -84,9 +98,8 @@ def run_render(args, note):
             "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,
             "classviz:precision": net.precision,
             "Software": f"classviz {__version__}"}
-    total = sched.total_steps(octaves)
     final = sched.final_size(octaves)
-    recorder = _Recorder(args, targets, final)
+    recorder = _Recorder(args, targets, stems, final)
     bar = _progress(args, total, len(octaves))
     started = time.perf_counter()
 
@@ -109,35 +122,27 @@ def run_render(args, note):
             bar.close()
     meta["classviz:steps"] = f"{done}/{total}"
     meta["classviz:complete"] = "true" if complete else "false"
-    for t, img, path in zip(targets, images, paths):
-        output.save_png(path, img, {"classviz:class": t, "classviz:class_name": classnames.name(t), **meta})
-        print(path if complete else f"{path} (incomplete: {done} of {total} steps)")
-    recorder.finish(images, done)
+    with signals.current.deferred():  # a signal now waits until every file is whole
+        for t, img, path in zip(targets, images, paths):
+            output.save_png(path, img, {"classviz:class": t, "classviz:class_name": classnames.name(t), **meta})
+            print(path if complete else f"{path} (incomplete: {done} of {total} steps)", flush=True)
+        recorder.finish(images, done)
     if not complete:
-        return 130
+        return signals.current.exit_code
     note(f"{total} steps in {time.perf_counter() - started:.1f} s, seed {seed}")
     return 0
 
 
-def _fail_if(msg):
-    if msg:
-        raise ArgumentError(msg)
-
-
-def _output_paths(args, targets):
+def _output_paths(args, stems):
     if args.out:
-        if len(targets) > 1:
-            raise ArgumentError(f"-o names one file but {len(targets)} classes were given; use --out-dir")
+        if len(stems) > 1:
+            raise ArgumentError(f"-o names one file but {len(stems)} classes were given; use --out-dir")
         if not args.out.lower().endswith(".png"):
             raise ArgumentError(f"output {args.out!r} must end in .png")
-        if os.path.isdir(args.out):
-            raise ArgumentError(f"output {args.out!r} is a folder")
-        _fail_if(output.check_writable_dir(os.path.dirname(args.out), repr(args.out)))
         return [args.out]
     folder = args.out_dir or "."
     _make_folder(folder)
-    _fail_if(output.check_writable_dir(folder, "images"))
-    return [os.path.join(folder, output.stem(t) + ".png") for t in targets]
+    return [os.path.join(folder, st + ".png") for st in stems]
 
 
 def _make_folder(folder):
@@ -160,8 +165,8 @@ class _Recorder:
     """Frames every `--every` steps: PNGs into --frames, and the GIF's frames in memory (the
     images side by side, scaled to the final size so every frame has one size)."""
 
-    def __init__(self, args, targets, final):
-        self.args, self.targets, self.final = args, targets, final
+    def __init__(self, args, targets, stems, final):
+        self.args, self.targets, self.stems, self.final = args, targets, stems, final
         self.gif = []
 
     def wanted(self):
@@ -173,8 +178,8 @@ class _Recorder:
 
     def record(self, images, step):
         if self.args.frames:
-            for t, img in zip(self.targets, images):
-                path = os.path.join(self.args.frames, f"{output.stem(t)}-{step:04d}.png")
+            for t, st, img in zip(self.targets, self.stems, images):
+                path = os.path.join(self.args.frames, f"{st}-{step:04d}.png")
                 output.save_png(path, img, {"classviz:class": t, "classviz:step": step})
         if self.args.gif:
             tiles = [np.asarray(Image.fromarray(im).resize((self.final, self.final), Image.BICUBIC))

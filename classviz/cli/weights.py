@@ -1,9 +1,10 @@
-"""`classviz weights fetch|convert|info|path`, and the default weights that `render` uses."""
+"""`classviz weights fetch|convert|demo|info|path`, and the default weights that `render` uses."""
 import collections
 import os
 import sys
 
-from ..errors import ArgumentError, FetchError
+from ..errors import ArgumentError, FetchError, ModelError
+from . import output, signals
 
 
 def add_parsers(sub):
@@ -14,12 +15,21 @@ def add_parsers(sub):
     f.add_argument("--mirror", action="append", default=[], metavar="URL",
                    help="another URL of bvlc_googlenet.caffemodel, tried after the original (repeatable)")
     f.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds without data before giving up")
+    f.add_argument("--deadline", type=float, default=1800.0, metavar="S",
+                   help="seconds the whole download of one URL may take (default 1800)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     f.set_defaults(run=run_fetch)
     c = ws.add_parser("convert", help="convert a .caffemodel to ONNX")
     c.add_argument("caffemodel")
     c.add_argument("-o", "--out", required=True, metavar="OUT.onnx")
+    c.add_argument("-f", "--force", action="store_true", help="overwrite OUT.onnx if it exists")
     c.set_defaults(run=run_convert)
+    d = ws.add_parser("demo", help="write a GoogLeNet with seeded random weights, to try classviz offline "
+                      "(its pictures are noise, not classes)")
+    d.add_argument("out", metavar="OUT.onnx")
+    d.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite OUT.onnx if it exists")
+    d.set_defaults(run=run_demo)
     for parent in (ws, sub):
         i = parent.add_parser("info", help="heads, input, preprocessing, parameters and ops of a weights file")
         i.add_argument("weights", help="ONNX GoogLeNet or .caffemodel")
@@ -31,7 +41,11 @@ def add_parsers(sub):
 def run_fetch(args, note):
     """Fetch the default weights into the cache; prints the ONNX path."""
     from ..weights import fetch
-    path = fetch.fetch(mirrors=args.mirror, timeout=args.timeout, progress=_bar(args.quiet), note=note)
+    for name, value in (("--timeout", args.timeout), ("--deadline", args.deadline)):
+        if not 0 < value < float("inf"):
+            raise ArgumentError(f"{name} must be a number of seconds above 0, got {value:g}")
+    path = fetch.fetch(mirrors=args.mirror, timeout=args.timeout, deadline=args.deadline, progress=_bar(args.quiet),
+                       note=note)
     print(path)
     return 0
 
@@ -39,14 +53,36 @@ def run_fetch(args, note):
 def run_convert(args, note):
     """Convert a .caffemodel to an ONNX file; prints the output path."""
     from ..weights import cache, caffe
-    if not args.out.lower().endswith(".onnx"):
-        raise ArgumentError(f"output {args.out!r} must end in .onnx")
-    folder = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(folder):
-        raise ArgumentError(f"cannot write {args.out!r}: folder {folder!r} does not exist")
-    cache.save_model(caffe.convert(args.caffemodel), args.out)
+    _check_onnx_output(args.out, "-o", args.force)
+    model = caffe.convert(args.caffemodel)
+    with signals.current.deferred():
+        cache.save_model(model, args.out)
     print(args.out)
     return 0
+
+
+def run_demo(args, note):
+    """Write the demo model (a synthetic full-size GoogLeNet with auxiliary heads); prints its path."""
+    from ..weights import cache
+    from ..weights.synthetic import googlenet
+    if args.seed < 0:
+        raise ArgumentError(f"--seed must be >= 0, got {args.seed}")
+    _check_onnx_output(args.out, "OUT.onnx", args.force)
+    model = googlenet("bvlc_aux", seed=args.seed)
+    model.metadata_props.add(key="classviz.source", value=f"classviz weights demo --seed {args.seed}: random "
+                             "weights, so its pictures are noise, not classes")
+    with signals.current.deferred():
+        cache.save_model(model, args.out)
+    print(args.out)
+    note("its weights are random: the pictures it draws are noise, not classes. Try "
+         f"`classviz render --class 'tabby cat' --weights {args.out} --schedule quick -o cat.png`")
+    return 0
+
+
+def _check_onnx_output(path, option, force):
+    if not path.lower().endswith(".onnx"):
+        raise ArgumentError(f"output {path!r} must end in .onnx")
+    output.check_outputs([(path, option)], force=force)
 
 
 def run_info(args, note):
@@ -77,6 +113,18 @@ def run_path(args, note):
     if not os.path.isfile(path):
         note("not fetched yet: run `classviz weights fetch`")
     return 0
+
+
+def load_net(classviz, path, backend, precision, default):
+    """classviz.load(path, backend, precision); when `default` (the cached default model) cannot be
+    read, the error says how to replace the damaged cache entry."""
+    try:
+        return classviz.load(path, backend=backend, precision=precision)
+    except ModelError as e:
+        if not default:
+            raise
+        raise ModelError(f"{e}. The cached default model is damaged: delete {path} (`classviz weights path` "
+                         "prints it) or run `classviz weights fetch` to fetch it again") from None
 
 
 def default_weights(note, quiet=False):
