@@ -13,7 +13,7 @@ import numpy as np
 from . import classes as classnames
 from . import preprocess as prep
 from . import schedule as sched
-from .errors import ArgumentError, Notice, RenderInterrupted
+from .errors import ArgumentError, Notice, RenderFailed, RenderInterrupted
 
 CROP = 224
 ROLES = ("main", "aux2", "aux1")
@@ -54,7 +54,9 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     every step, returning True stops the render early; preprocess: None (from the model), 'caffe',
     'torchvision' or a Preprocess.
     Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size).
-    Raises ArgumentError for bad classes or schedules; RenderInterrupted on Ctrl-C."""
+    Raises ArgumentError for bad classes, schedules or seeds; RenderInterrupted on Ctrl-C;
+    RenderFailed when an image's gradient becomes NaN/Inf or is identically zero."""
+    check_seed(seed)
     octaves = sched.get(schedule)
     pre, _ = prep.for_model(net.model, preprocess)
     heads = octave_heads(net, octaves)
@@ -80,6 +82,16 @@ def octave_heads(net, octaves):
         else:
             out.append(net.head_name(o.head))
     return out
+
+
+def check_seed(seed):
+    """Raise ArgumentError unless `seed` is None or an integer >= 0 (what NumPy's SeedSequence takes)."""
+    if seed is None:
+        return
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ArgumentError(f"seed must be a whole number >= 0 or None, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ArgumentError(f"seed must be >= 0, got {seed}")
 
 
 def seeds(seed, n):
@@ -113,7 +125,7 @@ class Renderer:
     def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32):
         self.net, self.be = net, net.backend
         self.octaves, self.heads = octaves, heads
-        self.n = len(cls)
+        self.n, self.cls = len(cls), list(cls)
         self.rngs = seeds(seed, self.n)
         be, dt = self.be, np.dtype(dtype)
         self.order = be.asarray(pre.order())
@@ -127,6 +139,7 @@ class Renderer:
         self.classes = be.asarray(np.asarray(cls, np.int64))
         self.obj = be.zeros((self.n,), dt)
         self.step_size = be.zeros((1,), dt)
+        self.norm = be.zeros((self.n,), np.float64)  # each image's mean |gradient| in the last step
         self.done, self.steps = 0, sched.total_steps(octaves)
 
     def run(self, on_step=None):
@@ -140,6 +153,7 @@ class Renderer:
                     for i in range(o.iter_n):
                         self.set_step(o.sigma(i), o.step_size(i))
                         replay()
+                        self.check(k, head)
                         self.done += 1
                         if on_step is not None and on_step(Step(
                                 self.be, self.obj, octave=k, iteration=i, step=self.done - 1, steps=self.steps,
@@ -149,6 +163,21 @@ class Renderer:
         except KeyboardInterrupt:
             raise RenderInterrupted(self.images(), self.done, self.steps) from None
         return self.images()
+
+    def check(self, octave, head):
+        """Raise RenderFailed when the step just run met a gradient that is NaN/Inf or identically
+        zero for some image (the update then left that image as it was)."""
+        norm = self.be.to_numpy(self.norm)
+        bad = np.flatnonzero(~(np.isfinite(norm) & (norm > 0)))
+        if not bad.size:
+            return
+        n = int(bad[0])
+        what = "is identically zero" if norm[n] == 0 else "became NaN or Inf"
+        why = ("the objective does not depend on the pixels (dead weights or an all-zero classifier?)"
+               if norm[n] == 0 else "the model computes non-finite values")
+        raise RenderFailed(f"the gradient of class {self.cls[n]} (image {n + 1} of {self.n}) {what} at step "
+                           f"{self.done + 1} of {self.steps} (octave {octave + 1}, head {head}): {why}",
+                           self.done, self.steps)
 
     def octave_step(self, octave, head):
         """Allocate what this octave's steps share and return the step as a callable of no arguments;
@@ -185,7 +214,7 @@ class Renderer:
         be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
         be.objective.gather(self.plan.forward(self.model_in), self.classes, self.obj)
         grad = self.plan.backward(lambda g: be.objective.seed(g, self.classes))
-        be.pixels.ascent(window, grad, self.order, self.scale, self.step_size, 0.0, 255.0)
+        be.pixels.ascent(window, grad, self.order, self.scale, self.step_size, 0.0, 255.0, self.norm)
         be.blur.forward(window, self.taps, self.blur_work)
         if not self.whole:
             be.crop.paste(window, self.offsets, self.pixels)

@@ -29,5 +29,16 @@ class RenderInterrupted(KeyboardInterrupt):
         self.images, self.steps_done, self.steps = images, steps_done, steps
 
 
+class RenderFailed(ClassvizError):
+    """A render that cannot go on: the gradient of some image became NaN or Inf, or is identically
+    zero (broken weights, a dead objective). Nothing it drew is worth keeping as complete.
+
+    steps_done: finished steps (int) before the failing one; steps: planned (int)."""
+
+    def __init__(self, message, steps_done, steps):
+        super().__init__(message)
+        self.steps_done, self.steps = steps_done, steps
+
+
 class FetchError(ClassvizError):
     """Weights that could not be downloaded or verified (network, server, SHA-1 mismatch)."""

@@ -1,29 +1,40 @@
 """The engine's public face: `load` a GoogLeNet, then `forward` and `gradient` on input images."""
+import os
+
 import numpy as np
 
 from . import weights
 from .errors import ArgumentError
 from .graph import Network, Plan
-from .kernels import PRECISIONS, get_backend
+from .kernels import BACKENDS, PRECISIONS, get_backend
 
 DTYPES = (np.float32, np.float64)
 
 
-def load(path, backend="auto", precision="fp32"):
+def load(path, backend="auto", precision="fp32", max_memory=None):
     """Load the network in the weights file at `path` (ONNX, or a .caffemodel converted and cached)
     onto `backend`: 'cpu', 'cuda' (CuPy + cuDNN) or 'auto' (CUDA when it can run here, else the
     CPU). precision: how float32 convolutions compute: 'fp32' (true float32, the default), or on
     CUDA 'tf32' (tensor cores, inputs read with a 10-bit mantissa) or 'bf16' (bfloat16 operands and
-    outputs, float accumulation); float64 inputs always compute in float64. Returns a `Net`.
+    outputs, float accumulation); float64 inputs always compute in float64. max_memory: bytes
+    that one plan's buffers may take (None: the memory available when the plan is built); a larger
+    input is refused with the estimate before anything is allocated. Returns a `Net`.
     Raises ModelError, ArgumentError (also for a precision the backend cannot do)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
+    if max_memory is not None and (isinstance(max_memory, bool) or not isinstance(max_memory, (int, np.integer))
+                                   or max_memory <= 0):
+        raise ArgumentError(f"max_memory must be a number of bytes above 0 or None, got {max_memory!r}")
+    if not isinstance(backend, str):
+        raise ArgumentError(f"backend must be a name ({', '.join(BACKENDS)}), got {type(backend).__name__}")
     be = get_backend(backend)
     _check_precision(precision, be)
-    return Net(Network(weights.read(path)), be, precision)
+    return Net(Network(weights.read(path)), be, precision, max_memory)
 
 
 def _check_precision(precision, be):
     """Raise ArgumentError unless `precision` (str) is one of PRECISIONS that backend `be` runs."""
-    if precision not in PRECISIONS:
+    if not isinstance(precision, str) or precision not in PRECISIONS:
         raise ArgumentError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision not in be.precisions:
         raise ArgumentError(f"precision {precision!r} needs the CUDA backend; the {be.name} backend computes "
@@ -37,10 +48,12 @@ class Net:
     roles: {'main': ..., 'aux2': ..., 'aux1': ...} for the heads present.
     backend: the backend module in use ('cpu' or 'cuda' as `backend.name`).
     precision: the arithmetic of float32 convolutions ('fp32', 'tf32', 'bf16'; see `load`).
+    max_memory: bytes one plan may take, or None (see `load`).
     Plans are built on first use for each (head, input shape, dtype) and cached."""
 
-    def __init__(self, network, backend, precision="fp32"):
+    def __init__(self, network, backend, precision="fp32", max_memory=None):
         self.network, self.backend, self.precision = network, backend, precision
+        self.max_memory = max_memory
         self.model = network.model
         self.heads, self.roles = network.heads, dict(network.roles)
         self.channels = self.model.input_shape[1] or 3
@@ -56,7 +69,8 @@ class Net:
         key = (t, tuple(shape), np.dtype(dtype))
         if key not in self._plans:
             try:
-                self._plans[key] = Plan(self.network, t, shape, np.dtype(dtype), self.backend, self.precision)
+                self._plans[key] = Plan(self.network, t, shape, np.dtype(dtype), self.backend, self.precision,
+                                        self.max_memory)
             except ArgumentError as e:
                 raise ArgumentError(f"x of shape {tuple(shape)} does not fit head {t!r}: {e}") from None
         return self._plans[key]
@@ -76,9 +90,12 @@ class Net:
         obj[n] = head_output[n, classes[n]] (for a feature head of shape (N, C, H, W): the mean of
         channel classes[n] over H, W); grad = d(sum_n obj[n]) / dx.
         x: as in `forward`; classes: int or int sequence of length N, each in [0, K);
-        out: optional array like x to receive the gradient (saves an allocation).
+        out: optional array of x's shape and dtype on this backend to receive the gradient (saves an
+        allocation); checked before any work.
         Returns (obj: (N,) array of x's dtype, grad: array of x's shape and dtype)."""
         x = self._check_x(x)
+        if out is not None:
+            self._check_out(out, x)
         plan = self.plan(head, x.shape, x.dtype)
         cls = self._check_classes(classes, x.shape[0], plan.shapes[plan.head])
         be = self.backend
@@ -110,6 +127,15 @@ class Net:
             raise ArgumentError("x contains NaN or Inf")
         return x
 
+    def _check_out(self, out, x):
+        if not self.backend.is_array(out):
+            raise ArgumentError(f"out must be a {self.backend.name} backend array like x, got {type(out).__name__}")
+        if tuple(out.shape) != tuple(x.shape) or out.dtype != x.dtype:
+            raise ArgumentError(f"out must have x's shape {tuple(x.shape)} and dtype {x.dtype}, got shape "
+                                f"{tuple(out.shape)} and dtype {out.dtype}")
+        if not getattr(out.flags, "writeable", True):  # CuPy arrays are always writeable
+            raise ArgumentError("out is read-only")
+
     def _check_classes(self, classes, n, head_shape):
         k = head_shape[1]
         c = np.asarray(classes.get() if hasattr(classes, "get") else classes)
@@ -121,5 +147,5 @@ class Net:
             raise ArgumentError(f"classes must be integers, got {c.dtype}")
         bad = c[(c < 0) | (c >= k)]
         if bad.size:
-            raise ArgumentError(f"class index {int(bad[0])} is out of range: this head has {k} classes (0 to {k - 1})")
+            raise ArgumentError(f"class index {int(bad[0])} is out of range 0..{k - 1} (this head has {k} classes)")
         return self.backend.asarray(c.astype(np.int64))

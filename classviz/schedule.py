@@ -62,6 +62,14 @@ SCHEDULES = {
 
 _FIELDS = Octave._fields
 _REQUIRED = ("head", "iter_n", "start_sigma", "end_sigma", "start_step_size", "end_step_size")
+# What the method can use. The blur runs on 224-pixel crops: sigma 50 is a radius of 200 pixels
+# (and costs a Ctrl-C's worth of time per step beyond that). A step moves the mean pixel by
+# step_size values out of 0..255. An image side beyond 4096 pixels needs gigabytes per batch.
+MAX_ITER_N = 100_000
+MAX_SIGMA = 50.0
+MAX_STEP_SIZE = 255.0
+MAX_SCALE = 4.0
+MAX_SIZE = 4096
 
 
 def get(schedule):
@@ -104,7 +112,12 @@ def validate(items, where):
     """Octaves from a sequence of Octave or dicts; `where` names the source in error messages."""
     if not items:
         raise ArgumentError(f"{where}: no octaves")
-    return tuple(_octave(o, f"{where}: octave {k + 1}") for k, o in enumerate(items))
+    octaves = tuple(_octave(o, f"{where}: octave {k + 1}") for k, o in enumerate(items))
+    for k, size in enumerate(sizes(octaves)):
+        if size > MAX_SIZE:
+            raise ArgumentError(f"{where}: octave {k + 1}: the scales so far make the image {size} pixels wide, "
+                                f"more than the {MAX_SIZE} allowed")
+    return octaves
 
 
 def _octave(o, where):
@@ -121,8 +134,8 @@ def _octave(o, where):
     if not isinstance(o["head"], str) or not o["head"]:
         raise ArgumentError(f"{where}: 'head' must be a role (main, aux2, aux1) or a tensor name")
     n = o["iter_n"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ArgumentError(f"{where}: 'iter_n' must be a positive integer, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_ITER_N:
+        raise ArgumentError(f"{where}: 'iter_n' must be a whole number from 1 to {MAX_ITER_N}, got {n!r}")
     vals = {}
     for f in _FIELDS[2:]:
         v = o.get(f)
@@ -132,13 +145,16 @@ def _octave(o, where):
             raise ArgumentError(f"{where}: {f!r} must be a number, got {v!r}")
         vals[f] = float(v)
     for f in ("start_sigma", "end_sigma"):
-        if vals[f] < 0:
-            raise ArgumentError(f"{where}: {f!r} must be >= 0, got {vals[f]}")
+        if not 0 <= vals[f] <= MAX_SIGMA:
+            raise ArgumentError(f"{where}: {f!r} must be from 0 to {MAX_SIGMA:g} pixels (the blur works on "
+                                f"224-pixel crops), got {vals[f]:g}")
     for f in ("start_step_size", "end_step_size"):
-        if vals[f] <= 0:
-            raise ArgumentError(f"{where}: {f!r} must be > 0, got {vals[f]}")
-    if "scale" in vals and not 1 <= vals["scale"] <= 4:
-        raise ArgumentError(f"{where}: 'scale' must be between 1 and 4 (crops are 224 pixels), got {vals['scale']}")
+        if not 0 < vals[f] <= MAX_STEP_SIZE:
+            raise ArgumentError(f"{where}: {f!r} must be above 0 and at most {MAX_STEP_SIZE:g} (pixel values "
+                                f"span 0..255), got {vals[f]:g}")
+    if "scale" in vals and not 1 <= vals["scale"] <= MAX_SCALE:
+        raise ArgumentError(f"{where}: 'scale' must be from 1 to {MAX_SCALE:g} (crops are 224 pixels), "
+                            f"got {vals['scale']:g}")
     return Octave(o["head"], n, **vals)
 
 

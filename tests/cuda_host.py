@@ -65,7 +65,7 @@ static cvh_dim3 threadIdx, blockIdx, blockDim, gridDim;
 // CUDA's min/max take mixed integer and floating types through the usual promotions
 template <class A, class B> inline auto min(A a, B b) -> decltype(a + b) { return b < a ? b : a; }
 template <class A, class B> inline auto max(A a, B b) -> decltype(a + b) { return a < b ? b : a; }
-using std::fabs; using std::pow; using std::sqrt; using std::exp; using std::log;
+using std::fabs; using std::pow; using std::sqrt; using std::exp; using std::log; using std::isfinite;
 inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 
@@ -339,7 +339,7 @@ def backend():
     arrays between guard zones. With cupy in sys.modules set to `fake_cupy()`."""
     from classviz.kernels import cpu
     be = types.SimpleNamespace(**{k: getattr(cpu, k) for k in (
-        "xp", "to_numpy", "all_finite", "upload", "stream", "capture")})
+        "xp", "to_numpy", "all_finite", "available_memory", "upload", "stream", "capture")})
     be.precisions = classviz.kernels.PRECISIONS
     be.__dict__.update(vars(wrappers(*WRAPPERS)))
     be.name = "cuda-kernels-on-host"

@@ -13,6 +13,7 @@ Building it decides everything that does not change between steps:
 """
 import numpy as np
 
+from ..errors import ArgumentError
 from ..weights.model import Node
 from .ops import REGISTRY
 
@@ -31,15 +32,20 @@ class Plan:
     network: graph.Network; head: a tensor name (already resolved); shape: (N, C, H, W);
     dtype: numpy float32 or float64; be: a backend module from `classviz.kernels`; precision:
     the arithmetic of float32 convolutions, 'fp32', 'tf32' or 'bf16' (the last two CUDA only).
-    Raises ArgumentError when the network cannot take this input shape."""
+    max_memory: bytes the plan may take (None: what the backend has available).
+    Raises ArgumentError when the network cannot take this input shape, or when the plan would need
+    more memory than it may take (saying how much, before allocating any of it)."""
 
-    def __init__(self, network, head, shape, dtype, be, precision="fp32"):
+    def __init__(self, network, head, shape, dtype, be, precision="fp32", max_memory=None):
         self.be, self.head, self.shape, self.dtype, self.precision = be, head, tuple(shape), dtype, precision
         self.input = network.model.input_name
         nodes = _merge_siblings(network.ancestors(head), keep={head, self.input})
         consumers = _count_consumers(nodes)
         self.steps = self._fuse(nodes, consumers)
-        self._infer_shapes()
+        relus = self._infer_shapes()
+        self._check_memory(max_memory)
+        for s, relu in zip(self.steps, relus):
+            s.op.prepare(be, relu)
         self._place_values(consumers)
         self._place_grads(consumers)
         self.work = be.empty((max([s.op.work for s in self.steps] + [1]),), dtype)
@@ -61,14 +67,37 @@ class Plan:
         return steps
 
     def _infer_shapes(self):
+        """Shapes of every tensor, and the plan's Steps (ops not yet prepared); returns each step's
+        fused-ReLU flag."""
         self.shapes = {self.input: self.shape}
-        steps = []
+        steps, relus = [], []
         for node, relu, out in self.steps:
             op = REGISTRY[node.op](node, [self.shapes[i] for i in node.inputs], self.dtype, self.be, self.precision)
-            op.prepare(self.be, relu)
             self.shapes[out] = op.out_shape
             steps.append(Step(op, list(node.inputs), out))
+            relus.append(relu)
         self.steps = steps
+        return relus
+
+    def memory_estimate(self):
+        """Bytes (int) this plan's buffers take, at most: a value and a gradient per tensor, and the
+        largest convolution's im2col scratch. Weights are not counted (they are the model's size)."""
+        item = np.dtype(self.dtype).itemsize
+        tensors = sum(int(np.prod(shape)) for shape in self.shapes.values())
+        scratch = 0
+        for s in self.steps:
+            if s.op.node.op == "Conv":
+                kh, kw = s.op.node.attrs["kernel"]
+                scratch = max(scratch, int(np.prod(self.shapes[s.ins[0]][:2])) // s.op.group * kh * kw
+                              * int(np.prod(s.op.out_shape[2:])))
+        return item * (2 * tensors + scratch)
+
+    def _check_memory(self, max_memory):
+        need = self.memory_estimate()
+        limit, what = (max_memory, "max_memory") if max_memory is not None else \
+            (self.be.available_memory(), f"the memory available to the {self.be.name} backend")
+        if need > limit:
+            raise ArgumentError(f"its buffers would need about {_gb(need)}, more than {what} ({_gb(limit)})")
 
     def _place_values(self, consumers):
         be = self.be
@@ -199,3 +228,7 @@ def _count_consumers(nodes):
         for t in n.inputs:
             counts[t] = counts.get(t, 0) + 1
     return counts
+
+
+def _gb(n):
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"

@@ -1,4 +1,6 @@
 """Kernels: one module per op per backend (`cpu/`, `cuda/`), with identical signatures."""
+import os
+
 from ..errors import ArgumentError
 
 BACKENDS = ("auto", "cpu", "cuda")
@@ -21,8 +23,18 @@ def get_backend(name="auto"):
             return cuda
         if name == "cuda":
             raise ArgumentError(f"backend 'cuda' cannot run here: {reason}")
+    check_thread_setting()
     from . import cpu
     return cpu
+
+
+def check_thread_setting():
+    """Raise ArgumentError unless $NUMBA_NUM_THREADS is unset or a whole number >= 1 (Numba's own
+    import would raise a ValueError for 0, and ignore other values with a warning)."""
+    value = os.environ.get("NUMBA_NUM_THREADS")
+    if value is not None and not (value.strip().isascii() and value.strip().isdigit() and int(value) >= 1):
+        raise ArgumentError(f"NUMBA_NUM_THREADS must be a whole number >= 1 (threads for the CPU backend), got "
+                            f"{value!r}")
 
 
 def cuda_unavailable():

@@ -91,9 +91,15 @@ class _Reader:
 
     def _array(self, tensor):
         try:
-            return numpy_helper.to_array(tensor)
+            a = numpy_helper.to_array(tensor)
         except Exception as e:
             raise ModelError(f"{self.path}: cannot decode tensor '{tensor.name}': {_one_line(e)}") from None
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            # one NaN in a weight makes every gradient NaN while the scores can stay finite
+            nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+            raise ModelError(f"{self.path}: weights tensor '{tensor.name}' holds {nan} NaN and {inf} Inf values "
+                             f"(of {a.size}): the file is damaged")
+        return a
 
     def read(self):
         dims = self.input.type.tensor_type.shape.dim

@@ -6,6 +6,8 @@ The renderer keeps images as RGB pixels in [0, 255] (N, 3, H, W). A model sees
 gradient in pixel space is g_pix[:, order[c]] = g[:, c] * scale[c]. The update of the method,
     pixels += step / mean|g_pix| * g_pix,  then clip to [lo, hi],
 is one fused pass per image after one pass for the mean: no temporaries."""
+import math
+
 import numpy as np
 from numba import njit
 
@@ -18,15 +20,17 @@ def to_model(pixels, order, scale, shift, out):
     _to_model(pixels, order, scale, shift, out)
 
 
-def ascent(pixels, grad, order, scale, step, lo, hi):
+def ascent(pixels, grad, order, scale, step, lo, hi, norm):
     """One gradient-ascent step on pixels, in place, image by image.
 
     pixels: (N, C, H, W) float; grad: d objective / d model input, same shape and dtype;
     order, scale: as in `to_model`; step: (1,) array of the pixels' dtype holding the step size
     (pixels per unit of mean |gradient|; an array so that a captured step reads the new value);
-    lo, hi: float clip range of pixel values. An image whose gradient is exactly 0 is left
-    unchanged (the published method would divide by zero)."""
-    _ascent(pixels, grad, order, scale, step[0], pixels.dtype.type(lo), pixels.dtype.type(hi))
+    lo, hi: float clip range of pixel values; norm: (N,) float64 array that receives each image's
+    mean |g_pix| (the host checks it: 0 or NaN/Inf means the render cannot go on). An image whose
+    mean |g_pix| is 0 (the published method would divide by zero), NaN or Inf is left unchanged,
+    so the images stay finite whatever the gradient."""
+    _ascent(pixels, grad, order, scale, step[0], pixels.dtype.type(lo), pixels.dtype.type(hi), norm)
 
 
 def to_uint8(pixels):
@@ -48,8 +52,9 @@ def _to_model(pixels, order, scale, shift, out):
                     dst[i, j] = src[i, j] * a + b
 
 
-@njit(cache=True, fastmath=True)
-def _ascent(pixels, grad, order, scale, step, lo, hi):
+# fastmath without 'nnan' and 'ninf': the NaN/Inf test below must survive optimisation
+@njit(cache=True, fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
+def _ascent(pixels, grad, order, scale, step, lo, hi, norm):
     N, C, H, W = grad.shape
     for n in range(N):
         total = 0.0  # float64 sum: 150k terms of float32 would lose digits
@@ -59,9 +64,11 @@ def _ascent(pixels, grad, order, scale, step, lo, hi):
             for i in range(H):
                 for j in range(W):
                     total += abs(g[i, j]) * a
-        if total == 0.0:
+        mean = total / (C * H * W)
+        norm[n] = mean
+        if mean == 0.0 or not math.isfinite(mean):
             continue
-        k = step / (total / (C * H * W))
+        k = step / mean
         for c in range(C):
             ka = k * scale[c]  # d pixel = k * g_pix, and g_pix = g * scale
             g = grad[n, c]

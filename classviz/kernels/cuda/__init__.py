@@ -51,6 +51,14 @@ def all_finite(a):
     return bool(cupy.isfinite(a).all())
 
 
+def available_memory():
+    """Bytes (int) a new allocation can use now: the device's free memory plus what CuPy's pool
+    holds unused."""
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    pool = cupy.get_default_memory_pool()
+    return int(free + pool.free_bytes())
+
+
 def upload(dst, src):
     """dst[...] = src (a NumPy value) on the current stream, so it lands before the next replay."""
     dst.set(np.ascontiguousarray(src, dtype=dst.dtype), stream=cupy.cuda.get_current_stream())

@@ -41,13 +41,16 @@ __global__ void abs_partials(const T* __restrict__ g, const T* __restrict__ scal
 template <typename T>
 __global__ void ascent_update(T* __restrict__ px, const T* __restrict__ g, const long long* __restrict__ order,
                               const T* __restrict__ scale, const double* __restrict__ parts, const T* __restrict__ step,
-                              int C, long long P, T lo, T hi) {
+                              double* __restrict__ norm, int C, long long P, T lo, T hi) {
     __shared__ double k_shared;
     long long n = blockIdx.y, inner = (long long)C * P;
     if (threadIdx.x == 0) {
         double total = 0;
         for (int b = 0; b < CV_PARTS; ++b) total += parts[n * CV_PARTS + b];
-        k_shared = total == 0 ? 0 : (double)step[0] / (total / (double)inner);
+        double mean = total / (double)inner;
+        if (blockIdx.x == 0) norm[n] = mean;
+        // no gradient, or a NaN/Inf one: the image stays as it is (the host reads norm and stops)
+        k_shared = (mean == 0 || !isfinite(mean)) ? 0 : (double)step[0] / mean;
     }
     __syncthreads();
     double k = k_shared;

@@ -19,10 +19,11 @@ def to_model(pixels, order, scale, shift, out):
            (pixels, order, scale, shift, out, i32(n), i32(c), np.int64(pixels[0, 0].size)))
 
 
-def ascent(pixels, grad, order, scale, step, lo, hi):
-    """pixels += step / mean|g_pix| * g_pix per image, then clip to [lo, hi]; an image with no
-    gradient stays. pixels, grad: (N, C, H, W) contiguous; order, scale: as in `to_model`; step:
-    (1,) device array of the pixels' dtype; lo, hi: float."""
+def ascent(pixels, grad, order, scale, step, lo, hi, norm):
+    """pixels += step / mean|g_pix| * g_pix per image, then clip to [lo, hi]; an image whose mean
+    |g_pix| is 0, NaN or Inf stays. pixels, grad: (N, C, H, W) contiguous; order, scale: as in
+    `to_model`; step: (1,) device array of the pixels' dtype; lo, hi: float; norm: (N,) float64
+    device array that receives each image's mean |g_pix|."""
     n, c = pixels.shape[:2]
     p = np.int64(pixels[0, 0].size)
     if n not in _partials:  # allocated on the warm-up step, before any graph capture
@@ -33,4 +34,4 @@ def ascent(pixels, grad, order, scale, step, lo, hi):
     t = pixels.dtype.type
     blocks = max(1, min(-(-int(c * p) // THREADS), 256))
     kernel("pixels", "ascent_update", pixels.dtype)((blocks, n), (THREADS,),
-                                                    (pixels, grad, order, scale, parts, step, i32(c), p, t(lo), t(hi)))
+                                                    (pixels, grad, order, scale, parts, step, norm, i32(c), p, t(lo), t(hi)))
