@@ -268,20 +268,24 @@ def test_conv_matches_cpu(dev, dtype, shape):
         assert rel(got, want) < TOL[dtype] * 10, what
 
 
-def test_gemm_matches_cpu(dev):
-    rng = np.random.default_rng(2)
-    f32 = np.float32
-    x, w, b = rand(rng, (3, 50), f32), rand(rng, (7, 50), f32), rand(rng, (7,), f32)
-    y = np.empty((3, 7), f32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, k, c", [(3, 7, 50), (1, 1000, 1024), (5, 13, 3)])
+def test_gemm_matches_cpu(dev, dtype, n, k, c):
+    """gemm.cu's kernels (no cuBLAS: they must capture) against the CPU's BLAS, at sizes with and
+    without a remainder past the four-way unrolled sum, overwriting and accumulating."""
+    rng = np.random.default_rng(n * k + c)
+    x, w, b = rand(rng, (n, c), dtype), rand(rng, (k, c), dtype), rand(rng, (k,), dtype)
+    y = np.empty((n, k), dtype)
     cpu.gemm.forward(x, w, b, y)
-    gy = dev.xp.empty((3, 7), f32)
+    gy = dev.xp.empty((n, k), dtype)
     dev.ops.gemm.forward(dev.xp.asarray(x), dev.xp.asarray(w), dev.xp.asarray(b), gy)
-    assert rel(gy.get(), y) < 1e-5
-    gx = rand(rng, x.shape, f32)
-    ggx = dev.xp.asarray(gx)
-    cpu.gemm.backward(y, w, gx, True)
-    dev.ops.gemm.backward(gy, dev.xp.asarray(w), ggx, True)
-    assert rel(ggx.get(), gx) < 1e-5
+    assert rel(gy.get(), y) < TOL[dtype] * 10
+    for acc in (False, True):
+        gx = rand(rng, x.shape, dtype)
+        ggx = dev.xp.asarray(gx)
+        cpu.gemm.backward(y, w, gx, acc)
+        dev.ops.gemm.backward(gy, dev.xp.asarray(w), ggx, acc)
+        assert rel(ggx.get(), gx) < TOL[dtype] * 10
 
 
 def test_blur_crop_pixels_objective_match_cpu(dev):
@@ -318,12 +322,17 @@ def test_blur_crop_pixels_objective_match_cpu(dev):
     args = [dev.xp.asarray(a) for a in (order, scale, shift)]
     dev.ops.pixels.to_model(dev.xp.asarray(px), *args, gm)
     assert rel(gm.get(), m) < 1e-6
+    px = np.concatenate([px, px])
     g = rand(rng, px.shape, f32)
     g[1] = 0
+    g[2, 1, 3, 4] = np.nan
+    g[3, 0, 0, 0] = np.inf
     gpx = dev.xp.asarray(px)
-    cpu.pixels.ascent(px, g, order, scale, np.array([6.0], f32), 0.0, 255.0)
-    dev.ops.pixels.ascent(gpx, dev.xp.asarray(g), args[0], args[1], dev.xp.asarray([6.0], f32), 0.0, 255.0)
+    norm, gnorm = np.empty(4), dev.xp.asarray(np.full(4, -1.0))
+    cpu.pixels.ascent(px, g, order, scale, np.array([6.0], f32), 0.0, 255.0, norm)
+    dev.ops.pixels.ascent(gpx, dev.xp.asarray(g), args[0], args[1], dev.xp.asarray([6.0], f32), 0.0, 255.0, gnorm)
     assert rel(gpx.get(), px) < 1e-5
+    assert rel(gnorm.get()[:2], norm[:2]) < 1e-6 and np.isnan(gnorm.get()[2]) and gnorm.get()[3] == np.inf
 
     cls = np.array([3, 0], np.int64)
     for shape in ((2, 10), (2, 6, 5, 7)):

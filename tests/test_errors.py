@@ -153,3 +153,118 @@ def test_unflattenable_reshape(tmp_path):
     with pytest.raises(ModelError) as e:
         classviz.load(path, backend="cpu")
     one_line(e, "Reshape", "odd")
+
+
+def _damaged(model_path, tmp_path, name, value, where=(0, 0, 0, 0)):
+    """The narrow BVLC model with one value of initializer `name` set to `value`; returns its path."""
+    m = onnx.load(model_path("bvlc_aux", 8))
+    i = [t.name for t in m.graph.initializer].index(name)
+    a = numpy_helper.to_array(m.graph.initializer[i]).copy()
+    a[where[:a.ndim]] = value
+    m.graph.initializer[i].CopyFrom(numpy_helper.from_array(a, name))
+    path = str(tmp_path / f"damaged_{abs(hash((name, str(value))))}.onnx")
+    onnx.save(m, path)
+    return path
+
+
+@pytest.mark.parametrize("value, words", [(np.nan, "1 NaN and 0 Inf"), (np.inf, "0 NaN and 1 Inf")])
+def test_nan_or_inf_weights_are_refused_at_load_naming_the_tensor(model_path, tmp_path, value, words):
+    path = _damaged(model_path, tmp_path, "conv1/7x7_s2.weight", value)
+    with pytest.raises(ModelError) as e:
+        classviz.load(path, backend="cpu")
+    one_line(e, "'conv1/7x7_s2.weight'", words, "damaged")
+
+
+def test_a_render_stops_when_the_gradient_turns_nan(model_path):
+    # weights that were finite at load and turned NaN later: the render must not go on drawing noise
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    node = next(n for n in net.network.model.nodes if n.op == "Conv")
+    node.params["W"] = node.params["W"].copy()
+    node.params["W"][0, 0, 0, 0] = np.nan
+    with pytest.raises(classviz.RenderFailed) as e:
+        classviz.render(net, [3, 4], "quick", seed=0)
+    one_line(e, "class 3 (image 1 of 2)", "became NaN or Inf at step 1 of 60", "octave 1", "loss3/classifier")
+    assert e.value.steps_done == 0 and e.value.steps == 60
+
+
+def test_a_render_stops_when_the_gradient_is_identically_zero(model_path, tmp_path):
+    m = onnx.load(model_path("bvlc_aux", 8))
+    for i, t in enumerate(m.graph.initializer):
+        if t.name.startswith("loss3/classifier."):  # an all-zero main classifier: every score is 0
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(t)), t.name))
+    onnx.save(m, tmp_path / "zero.onnx")
+    net = classviz.load(tmp_path / "zero.onnx", backend="cpu")
+    with pytest.raises(classviz.RenderFailed) as e:
+        classviz.render(net, 7, "quick", seed=0)
+    one_line(e, "class 7", "is identically zero at step 1 of 60", "loss3/classifier", "does not depend on the pixels")
+
+
+@pytest.mark.parametrize("seed, words", [(-1, "seed must be >= 0, got -1"), (1.5, "got float 1.5"),
+                                         ("7", "got str '7'"), (True, "got bool")])
+def test_bad_seeds_are_one_line(net, seed, words):
+    with pytest.raises(ArgumentError) as e:
+        classviz.render(net, 1, "quick", seed=seed)
+    one_line(e, words)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"path": None}, ["path must be a file name", "NoneType"]),
+    ({"path": 3}, ["path must be a file name", "int"]),
+    ({"backend": None}, ["backend must be a name"]),
+    ({"precision": None}, ["unknown precision None"]),
+    ({"max_memory": 0}, ["max_memory must be a number of bytes above 0"]),
+    ({"max_memory": "1G"}, ["max_memory must be"]),
+])
+def test_load_rejects_wrong_types_in_one_line(model_path, kw, words):
+    kw = {"path": model_path("bvlc_aux", 8), "backend": "cpu", **kw}
+    with pytest.raises(ArgumentError) as e:
+        classviz.load(**kw)
+    one_line(e, *words)
+
+
+@pytest.mark.parametrize("out, words", [
+    (np.zeros((2, 3, 224, 224), np.int8), ["dtype float32, got shape (2, 3, 224, 224) and dtype int8"]),
+    (np.zeros((2, 3, 224, 223), np.float32), ["x's shape (2, 3, 224, 224)", "got shape (2, 3, 224, 223)"]),
+    ([[0.0]], ["out must be a cpu backend array like x, got list"]),
+])
+def test_gradient_out_is_checked_before_any_work(net, monkeypatch, out, words):
+    x = np.zeros((2, 3, 224, 224), np.float32)
+    monkeypatch.setattr(net, "plan", lambda *a, **k: pytest.fail("no work may start"))
+    with pytest.raises(ArgumentError) as e:
+        net.gradient(x, [1, 2], out=out)
+    one_line(e, *words)
+
+
+def test_read_only_out_is_refused(net):
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    out = np.zeros_like(x)
+    out.flags.writeable = False
+    with pytest.raises(ArgumentError) as e:
+        net.gradient(x, [1], out=out)
+    one_line(e, "read-only")
+
+
+def test_a_plan_larger_than_the_memory_is_refused_with_its_estimate(model_path, monkeypatch):
+    net = classviz.load(model_path("torchvision", 8), backend="cpu", max_memory=20 << 20)
+    net.forward(np.zeros((1, 3, 224, 224), np.float32))  # about 7 MiB: fits
+    with pytest.raises(ArgumentError) as e:
+        net.forward(np.zeros((1, 3, 800, 800), np.float32))
+    one_line(e, "(1, 3, 800, 800)", "buffers would need about", "more than max_memory (20 MiB)")
+    # without max_memory the limit is what the backend has available now
+    free = classviz.load(model_path("torchvision", 8), backend="cpu")
+    monkeypatch.setattr(free.backend, "available_memory", lambda: 1 << 20)
+    with pytest.raises(ArgumentError) as e:
+        free.forward(np.zeros((1, 3, 224, 224), np.float32))
+    one_line(e, "more than the memory available to the cpu backend (1 MiB)")
+
+
+def test_estimate_covers_what_a_plan_allocates(model_path):
+    import tracemalloc
+    net = classviz.load(model_path("torchvision", 8), backend="cpu")
+    tracemalloc.start()
+    plan = net.plan(None, (2, 3, 320, 320))
+    got = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    weights = 4 * net.model.parameter_count()
+    # the estimate (buffers only) may exceed what was allocated, but not fall far short of it
+    assert got - 3 * weights <= plan.memory_estimate() <= 4 * got, (got, plan.memory_estimate(), weights)

@@ -92,14 +92,14 @@ def test_failures_leave_nothing_in_the_cache(server, home, name, words):
     with pytest.raises(FetchError) as e:
         fetch.fetch(origin=f"{base}/{name}.caffemodel", sha1=SHA1)
     assert all(w in str(e.value) for w in words) and "\n" not in str(e.value)
-    assert os.listdir(home) == []
+    assert not home.exists()  # the cache folder this fetch created is gone again
 
 
 def test_a_retry_after_an_interrupted_download_succeeds(server, home):
     base, _ = server
     with pytest.raises(FetchError):
         fetch.fetch(origin=base + "/broken.caffemodel", sha1=SHA1)
-    assert os.listdir(home) == []
+    assert not home.exists()
     assert fetch.fetch(origin=base + "/good.caffemodel", sha1=SHA1) == cache.default_path()
 
 
@@ -131,16 +131,102 @@ class _FakeResponse(io.BytesIO):
             raise self.exc
         return super().read(min(n, 4096))
 
+    read1 = read  # what download() calls on a real HTTP response
+
 
 def test_timeout_and_ctrl_c_through_an_injected_opener(home):
     with pytest.raises(FetchError, match="time-out"):
         fetch.fetch(origin="http://x/a", sha1=SHA1, opener=lambda u, t: _FakeResponse(GOOD, 8192, TimeoutError()))
-    assert os.listdir(home) == []
+    assert not home.exists()
+    home.mkdir()  # a cache folder that was there before stays
     with pytest.raises(KeyboardInterrupt):
         fetch.fetch(origin="http://x/a", sha1=SHA1, opener=lambda u, t: _FakeResponse(GOOD, 8192, KeyboardInterrupt()))
     assert os.listdir(home) == []
     got = fetch.fetch(origin="http://x/a", sha1=SHA1, opener=lambda u, t: _FakeResponse(GOOD))
     assert os.path.isfile(got)
+
+
+class _Trickle(io.BytesIO):
+    """A server that sends one byte per read1 while `clock` says 5 s went by each time."""
+
+    def __init__(self, body, clock):
+        super().__init__(body)
+        self.headers, self.clock = {"Content-Length": str(len(body))}, clock
+
+    def read1(self, n):
+        self.clock.now += 5.0
+        return self.read(1)
+
+
+class _Clock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_trickling_server_fails_by_rate_and_by_deadline_not_never(home):
+    clock = _Clock()
+    with pytest.raises(FetchError, match=r"sends 0 bytes/s, below the 8192 bytes/s needed \(12 bytes so far\)"):
+        fetch.fetch(origin="http://x/a", sha1=SHA1, opener=lambda u, t: _Trickle(GOOD, clock), clock=clock)
+    assert clock.now == 60.0 and not home.exists()
+    clock = _Clock()
+    with pytest.raises(FetchError, match=r"took longer than 30 s \(7 bytes so far\)"):
+        fetch.fetch(origin="http://x/a", sha1=SHA1, opener=lambda u, t: _Trickle(GOOD, clock), clock=clock,
+                    deadline=30)
+
+
+def test_a_real_trickle_over_http_ends_by_the_deadline(home):
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            try:
+                for _ in range(200):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    threading.Event().wait(0.05)
+            except OSError:
+                pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(FetchError, match="took longer than 0.5 s"):
+            fetch.fetch(origin=f"http://127.0.0.1:{srv.server_address[1]}/g.caffemodel", sha1=SHA1, deadline=0.5)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert not home.exists()
+
+
+@pytest.mark.parametrize("kw, env, words", [
+    ({"mirrors": ["ftp://example.org/g.caffemodel"]}, {}, ["--mirror 'ftp://example.org/g.caffemodel'"]),
+    ({"mirrors": ["http://"]}, {}, ["--mirror 'http://'"]),
+    ({"mirrors": ["http://host:port/x"]}, {}, ["--mirror 'http://host:port/x'"]),
+    ({}, {"CLASSVIZ_WEIGHTS_URL": "not a url"}, ["$CLASSVIZ_WEIGHTS_URL 'not a url'"]),
+    ({}, {"CLASSVIZ_MIRRORS": "http://ok.org/a file:///etc/passwd"}, ["$CLASSVIZ_MIRRORS 'file:///etc/passwd'"]),
+])
+def test_malformed_urls_are_refused_before_any_work(home, monkeypatch, kw, env, words):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(FetchError) as e:
+        fetch.fetch(sha1=SHA1, opener=lambda u, t: pytest.fail("nothing may be fetched"), **kw)
+    assert all(w in str(e.value) for w in words) and "is not an http:// or https:// URL" in str(e.value)
+    assert not home.exists()
+
+
+def test_a_killed_downloads_part_file_is_removed_by_the_next_fetch(home):
+    home.mkdir()
+    stale, fresh = home / ".classviz-download-dead.part", home / ".classviz-download-live.part"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"live")
+    os.utime(stale, (0, 0))
+    fetch.fetch(origin="http://x/a", sha1=SHA1, opener=lambda u, t: _FakeResponse(GOOD))
+    assert sorted(os.listdir(home)) == [".classviz-download-live.part", "bvlc_googlenet.onnx"]
 
 
 def test_caffemodel_as_weights_is_converted_once_and_cached_by_hash(home, tmp_path):
@@ -190,3 +276,33 @@ def test_cli_uses_the_cached_default_and_weights_commands(home, tmp_path, model_
     assert "fetching" not in r.stderr and (tmp_path / "x.png").is_file()
     r = _cli("weights", "convert", tmp_path / "none.caffemodel", "-o", tmp_path / "n.onnx", env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "none.caffemodel" in r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--timeout", "-1"], ["--timeout must be a number of seconds above 0, got -1"]),
+    (["--timeout", "0"], ["--timeout must be a number of seconds above 0, got 0"]),
+    (["--timeout", "nan"], ["--timeout"]),
+    (["--deadline", "0"], ["--deadline must be"]),
+    (["--mirror", "mirror.example.org/g.caffemodel"], ["--mirror 'mirror.example.org/g.caffemodel' is not"]),
+])
+def test_fetch_arguments_fail_in_one_line_before_any_work(home, args, words):
+    r = _cli("weights", "fetch", *args, env={"CLASSVIZ_HOME": str(home)})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in r.stderr for w in words), r.stderr
+    assert not home.exists()
+
+
+def test_bad_weights_url_in_the_environment_is_one_line(home, tmp_path):
+    r = _cli("render", "--class", 1, "-o", tmp_path / "c.png", env={"CLASSVIZ_HOME": str(home),
+                                                                    "CLASSVIZ_WEIGHTS_URL": "htp:/x"})
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].count("$CLASSVIZ_WEIGHTS_URL 'htp:/x'") == 1
+    assert "Traceback" not in r.stderr and not home.exists()
+
+
+def test_a_damaged_cached_default_says_how_to_replace_it(home, tmp_path):
+    home.mkdir()
+    (home / "bvlc_googlenet.onnx").write_bytes(b"\x08\x07garbage" * 50)
+    r = _cli("render", "--class", 1, "-o", tmp_path / "c.png", env={"CLASSVIZ_HOME": str(home)})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "is damaged: delete" in r.stderr and "classviz weights fetch" in r.stderr
+    assert str(home / "bvlc_googlenet.onnx") in r.stderr

@@ -137,9 +137,19 @@ def test_ctrl_c_raises_with_the_images_so_far(narrow):
     ('{"octaves": [{"head": "main", "iter_n": 5, "start_sigma": 1, "end_sigma": 1, "start_step_size": 2}]}',
      ".json", "octave 1: missing field 'end_step_size'"),
     ('[{"head": "main", "iter_n": 0, "start_sigma": 1, "end_sigma": 1, "start_step_size": 2, "end_step_size": 2}]',
-     ".json", "'iter_n' must be a positive integer"),
+     ".json", "'iter_n' must be a whole number from 1 to 100000, got 0"),
     ('[{"head": "main", "iter_n": 3, "start_sigma": -1, "end_sigma": 1, "start_step_size": 2, "end_step_size": 2}]',
-     ".json", "'start_sigma' must be >= 0"),
+     ".json", "'start_sigma' must be from 0 to 50 pixels"),
+    # unbounded values used to hang a render (a blur radius of 4 million pixels)
+    ('[{"head": "main", "iter_n": 3, "start_sigma": 1e6, "end_sigma": 1, "start_step_size": 2, "end_step_size": 2}]',
+     ".json", "'start_sigma' must be from 0 to 50 pixels (the blur works on 224-pixel crops), got 1e+06"),
+    ('[{"head": "main", "iter_n": 3, "start_sigma": 1, "end_sigma": 1, "start_step_size": 2, "end_step_size": 1e9}]',
+     ".json", "'end_step_size' must be above 0 and at most 255"),
+    ('[{"head": "main", "iter_n": 1000000000, "start_sigma": 1, "end_sigma": 1, "start_step_size": 2,'
+     ' "end_step_size": 2}]', ".json", "'iter_n' must be a whole number from 1 to 100000"),
+    ('[' + ', '.join(['{"head": "main", "iter_n": 1, "start_sigma": 1, "end_sigma": 1, "start_step_size": 2,'
+                      ' "end_step_size": 2, "scale": 4}'] * 3) + ']',
+     ".json", "octave 3: the scales so far make the image 14336 pixels wide, more than the 4096 allowed"),
     ('[{"head": "main", "iter_n": 3, "start_sigma": 1, "end_sigma": 1, "start_step_size": 2, "end_step_size": 2,'
      ' "colour": 1}]', ".json", "unknown field 'colour'"),
     ('{"octaves": [', ".json", "cannot be read"),
@@ -148,7 +158,7 @@ def test_ctrl_c_raises_with_the_images_so_far(narrow):
     ('[[octaves]]\nhead = "main"\niter_n = 2\nstart_sigma = 1\nend_sigma = 1\nstart_step_size = "big"\n'
      'end_step_size = 1\n', ".toml", "'start_step_size' must be a number"),
     ('[[octaves]]\nhead = "main"\niter_n = 2\nstart_sigma = 1\nend_sigma = 1\nstart_step_size = 1\n'
-     'end_step_size = 1\nscale = 9\n', ".toml", "'scale' must be between 1 and 4"),
+     'end_step_size = 1\nscale = 9\n', ".toml", "'scale' must be from 1 to 4"),
     ('[[octaves]\n', ".toml", "cannot be read"),
 ])
 def test_schedule_file_errors_name_the_problem(tmp_path, text, suffix, message):

@@ -10,6 +10,7 @@ import sys
 import termios
 import time
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -202,3 +203,207 @@ def test_classes_command_searches_names():
 def test_schedule_names_listed_in_help():
     r = run("render", "--help")
     assert r.returncode == 0 and all(name in r.stdout for name in sched.SCHEDULES)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--class", "1", "--seed", "-1"], ["--seed must be >= 0, got -1"]),
+    (["--class", "1", "--seed", "1.5"], ["--seed", "invalid int value"]),
+    (["--class", "²"], ["unknown class name '²'"]),
+    (["--class", "-1"], ["class index -1 is out of range 0..999"]),
+    (["--class", "1", "--gif", "anim.png"], ["--gif 'anim.png' must end in .gif"]),
+])
+def test_more_bad_arguments_exit_2_in_one_line(weights, tmp_path, args, words):
+    one_line_error(run("render", "--weights", weights, "-o", "x.png", *args, cwd=tmp_path), *words)
+    assert os.listdir(tmp_path) == []
+
+
+def test_zero_numba_threads_is_one_line(weights, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "classviz", "render", "--class", "1", "--weights", weights,
+                        "-o", tmp_path / "x.png"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "NUMBA_NUM_THREADS": "0"})
+    one_line_error(r, "NUMBA_NUM_THREADS must be a whole number >= 1", "'0'")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_existing_output_is_kept_unless_forced(weights, tiny, tmp_path):
+    out = tmp_path / "cat.png"
+    out.write_bytes(b"precious")
+    one_line_error(run("render", "--class", 1, "--weights", weights, "--schedule", tiny, "-o", out),
+                   f"-o '{out}' exists; pass --force to overwrite it")
+    assert out.read_bytes() == b"precious"
+    r = run("render", "--class", 1, "--weights", weights, "--schedule", tiny, "-o", out, "--force")
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out).format == "PNG"
+
+
+def test_outputs_never_name_one_file_twice(weights, tiny, tmp_path):
+    (tmp_path / "link.gif").symlink_to(tmp_path / "x.gif")
+    one_line_error(run("render", "--class", 1, "--weights", weights, "--schedule", tiny, "-o", tmp_path / "x.png",
+                       "--gif", tmp_path / "x.png"), "--gif", "must end in .gif")
+    os.rename(tmp_path / "link.gif", tmp_path / "link.png")  # -o through a symlink onto the GIF's file
+    one_line_error(run("render", "--class", 1, "--weights", weights, "--schedule", tiny, "-o", tmp_path / "link.png",
+                       "--gif", tmp_path / "x.gif"), "-o and --gif both name")
+    assert sorted(os.listdir(tmp_path)) == ["link.png", "tiny.json"]
+
+
+def test_the_same_class_twice_gets_two_files(weights, tiny, tmp_path):
+    r = run("render", "--class", 281, "--class", "tabby cat", "--weights", weights, "--out-dir", tmp_path / "o",
+            "--schedule", tiny, "--seed", 3, "--frames", tmp_path / "f", "--every", 7, "-q")
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "o")) == ["281-tabby-2.png", "281-tabby.png"]
+    assert sorted(os.listdir(tmp_path / "f")) == ["281-tabby-0007.png", "281-tabby-2-0007.png"]
+    a, b = (Image.open(tmp_path / "o" / n) for n in ("281-tabby.png", "281-tabby-2.png"))
+    assert a.tobytes() != b.tobytes()  # two images of one class, each with its own stream
+
+
+@pytest.mark.parametrize("where, words", [
+    (lambda t: t / "gifdir.gif", ["--gif", "is a folder"]),
+    (lambda t: "/proc/x.gif", ["cannot write --gif '/proc/x.gif'"]),
+    (lambda t: "/sys/x.gif", ["cannot write --gif '/sys/x.gif'"]),
+])
+def test_unwritable_outputs_fail_before_the_model_loads(tmp_path, where, words):
+    (tmp_path / "gifdir.gif").mkdir()
+    # the weights file does not exist: an error about the output proves no work started
+    one_line_error(run("render", "--class", 1, "--weights", tmp_path / "none.onnx", "-o", tmp_path / "x.png",
+                       "--gif", where(tmp_path)), *words)
+    assert sorted(os.listdir(tmp_path)) == ["gifdir.gif"]
+
+
+def test_outputs_under_proc_fail_before_the_model_loads(tmp_path):
+    one_line_error(run("render", "--class", 1, "--weights", tmp_path / "none.onnx", "-o", "/proc/x.png"),
+                   "cannot write -o '/proc/x.png'")
+
+
+def test_files_get_the_umask_mode_keep_an_existing_mode_and_follow_symlinks(weights, tiny, tmp_path):
+    def render(out, *extra, umask=0o022):
+        r = subprocess.run([sys.executable, "-m", "classviz", "render", "--class", "1", "--weights", weights,
+                            "--schedule", tiny, "-o", str(out), *map(str, extra)], capture_output=True, text=True,
+                           timeout=300, umask=umask)
+        assert r.returncode == 0, r.stderr
+
+    mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
+    render(tmp_path / "a.png", "--gif", tmp_path / "a.gif", "--frames", tmp_path / "f", "--every", 7)
+    assert mode(tmp_path / "a.png") == mode(tmp_path / "a.gif") == mode(tmp_path / "f" / "1-goldfish-0007.png") \
+        == 0o644
+    render(tmp_path / "b.png", umask=0o027)
+    assert mode(tmp_path / "b.png") == 0o640
+    os.chmod(tmp_path / "a.png", 0o604)  # an overwritten file keeps its mode, whatever the umask
+    render(tmp_path / "a.png", "--force", umask=0o077)
+    assert mode(tmp_path / "a.png") == 0o604
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link.png").symlink_to(tmp_path / "real" / "target.png")
+    render(tmp_path / "link.png")
+    assert (tmp_path / "link.png").is_symlink() and Image.open(tmp_path / "real" / "target.png").format == "PNG"
+    render(tmp_path / "link.png", "--force")
+    assert (tmp_path / "link.png").is_symlink()
+    assert [p for p in os.listdir(tmp_path) + os.listdir(tmp_path / "real") if p.startswith(".classviz")] == []
+
+
+def _wait_for_frames(frames, n, deadline=120):
+    end = time.time() + deadline
+    while not (frames.is_dir() and len(os.listdir(frames)) >= n) and time.time() < end:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_write_the_image_so_far_like_ctrl_c(weights, tmp_path, sig, code):
+    frames = tmp_path / "frames"
+    p = subprocess.Popen([sys.executable, "-m", "classviz", "render", "--class", "3", "--weights", weights,
+                          "-o", str(tmp_path / "i.png"), "--schedule", "deepdraw", "--seed", "2",
+                          "--frames", str(frames), "--every", "1", "--gif", str(tmp_path / "i.gif")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_frames(frames, 3)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == code, err
+    assert "incomplete" in out and "Traceback" not in err
+    meta = Image.open(tmp_path / "i.png").text
+    done, total = map(int, meta["classviz:steps"].split("/"))
+    assert meta["classviz:complete"] == "false" and 3 <= done < total == 500
+    assert Image.open(tmp_path / "i.gif").n_frames >= 1  # whole: it opens
+    left = [p for d in (tmp_path, frames) for p in os.listdir(d) if p.startswith(".classviz")]
+    assert left == []
+
+
+def test_a_signal_during_the_writes_waits_until_every_file_is_whole(tmp_path):
+    # the CLI holds signals while it writes its outputs: the files come out whole, then it stops
+    code = (
+        "import os, signal, numpy as np\n"
+        "from classviz.cli import output, signals\n"
+        "sig = signals.current = signals.Signals(); sig.install()\n"
+        "img = np.zeros((64, 64, 3), np.uint8)\n"
+        "try:\n"
+        "    with sig.deferred():\n"
+        f"        output.save_png({str(tmp_path / 'a.png')!r}, img, {{}})\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"        output.save_gif({str(tmp_path / 'b.gif')!r}, [img, img])\n"
+        "    print('not stopped')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped', sig.exit_code)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "stopped 143", r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.gif"]
+
+
+def test_the_next_write_removes_stale_temporary_files(weights, tiny, tmp_path):
+    stale, fresh = tmp_path / ".classviz-killed.tmp", tmp_path / ".classviz-writing.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(stale, (time.time() - 120, time.time() - 120))
+    r = run("render", "--class", 1, "--weights", weights, "--schedule", tiny, "-o", tmp_path / "a.png")
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path)) == [".classviz-writing.tmp", "a.png", "tiny.json"]
+
+
+def test_ctrl_c_during_start_up_is_never_a_traceback(weights, tmp_path):
+    # at every moment of start-up (imports, argument checks, loading, compiling) Ctrl-C is one line and 130
+    for k, delay in enumerate((0.05, 0.15, 0.3, 0.5, 0.8, 1.2, 2.0)):
+        p = subprocess.Popen([sys.executable, "-m", "classviz", "render", "--class", "3", "--weights", weights,
+                              "-o", str(tmp_path / f"i{k}.png"), "--schedule", "quick"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+        if "<frozen site>" in err:  # Python's own start-up (site-packages), before any classviz code runs
+            continue
+        # -2: the signal came before Python itself was up, and ended it as it would any program
+        assert "Traceback" not in err and p.returncode in (130, -signal.SIGINT, 0), (delay, p.returncode, err)
+        assert p.returncode == 0 or err.strip().splitlines()[-1] == "classviz: interrupted" or "incomplete" in out
+
+
+def test_a_render_with_broken_weights_exits_2_and_writes_nothing(tmp_path, model_path):
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(model_path("bvlc_aux", 8))
+    for i, t in enumerate(m.graph.initializer):
+        if t.name.startswith("loss3/classifier."):
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(t)), t.name))
+    onnx.save(m, tmp_path / "zero.onnx")
+    r = run("render", "--class", 1, "--weights", tmp_path / "zero.onnx", "-o", tmp_path / "o.png", "--schedule",
+            "quick", "-q")
+    one_line_error(r, "gradient of class 1", "is identically zero at step 1 of 60")
+    assert sorted(os.listdir(tmp_path)) == ["zero.onnx"]
+
+
+def test_demo_weights_draw_offline_and_say_they_are_noise(tmp_path):
+    r = run("weights", "demo", tmp_path / "demo.onnx")
+    assert r.returncode == 0 and r.stdout.strip() == str(tmp_path / "demo.onnx"), r.stderr
+    assert "noise" in r.stderr
+    r = run("weights", "info", tmp_path / "demo.onnx")
+    assert r.returncode == 0 and "loss2/classifier (aux2)" in r.stdout and "noise, not classes" in r.stdout
+    one_line_error(run("weights", "demo", tmp_path / "demo.onnx"), "exists; pass --force")
+    one_line_error(run("weights", "demo", tmp_path / "demo.txt"), "must end in .onnx")
+    (tmp_path / "dir.onnx").mkdir()
+    one_line_error(run("weights", "convert", tmp_path / "none.caffemodel", "-o", tmp_path / "dir.onnx"), "is a folder")
+
+
+def test_weights_info_names_a_damaged_tensor(tmp_path, model_path):
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(model_path("bvlc_aux", 8))
+    t = m.graph.initializer[0]
+    a = numpy_helper.to_array(t).copy()
+    a.flat[3] = np.nan
+    t.CopyFrom(numpy_helper.from_array(a, t.name))
+    onnx.save(m, tmp_path / "nan.onnx")
+    one_line_error(run("weights", "info", tmp_path / "nan.onnx"), f"'{t.name}' holds 1 NaN and 0 Inf values")

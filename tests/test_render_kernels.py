@@ -54,14 +54,20 @@ def test_to_model_and_ascent_match_numpy_float64():
     pixels.to_model(px, order, scale, shift, out)
     assert np.allclose(out, px[:, order] * scale[None, :, None, None] + shift[None, :, None, None], rtol=1e-14)
 
+    px = np.concatenate([px, px])
     g = rng.standard_normal(px.shape)
     g[1] = 0  # an image with no gradient must stay as it is
+    g[2, 1, 3, 4] = np.nan  # so must one with a NaN or an Inf in its gradient
+    g[3, 0, 0, 0] = -np.inf
     ref = px.copy()
     gpix = np.empty_like(g)
     gpix[:, order] = g * scale[None, :, None, None]
     ref[0] = np.clip(ref[0] + 7.0 / np.abs(gpix[0]).mean() * gpix[0], 10.0, 240.0)
-    pixels.ascent(px, g, order, scale, np.array([7.0]), 10.0, 240.0)
+    norm = np.full(4, -1.0)
+    pixels.ascent(px, g, order, scale, np.array([7.0]), 10.0, 240.0, norm)
     assert np.allclose(px, ref, rtol=1e-12, atol=1e-12)
+    assert np.isclose(norm[0], np.abs(gpix[0]).mean(), rtol=1e-12) and norm[1] == 0
+    assert np.isnan(norm[2]) and norm[3] == np.inf
 
 
 def test_to_uint8_rounds_clips_and_moves_channels_last():
