@@ -33,3 +33,41 @@ def test_the_cpu_backend_runs_on_tbb():
 
 def test_numba_threading_layer_still_chooses():
     assert _layer(NUMBA_THREADING_LAYER="workqueue") == "workqueue"
+
+
+def _fake_step(slow_on):
+    """A step that takes 6 ms on `slow_on` threads and 1 ms otherwise; records the counts it ran on."""
+    import time
+
+    import numba
+    ran = []
+
+    def step():
+        n = numba.get_num_threads()
+        ran.append(n)
+        time.sleep(0.006 if n == slow_on else 0.001)
+    return step, ran
+
+
+def test_a_render_step_moves_to_one_thread_when_that_is_faster_and_back():
+    import numba
+
+    from classviz.kernels.cpu import Threads
+    most = numba.config.NUMBA_NUM_THREADS
+    if most < 2:
+        pytest.skip("one thread: nothing to choose")
+    threads = Threads(every=6, keep=3)
+    before = numba.get_num_threads()
+    busy_step, ran = _fake_step(slow_on=most)  # the machine is busy: every thread waits for its sibling
+    step = threads.tuned(busy_step)
+    for _ in range(20):
+        step()
+        assert numba.get_num_threads() == before  # put back after every step
+    assert ran[0] == most and threads.current == 1 and ran[-3:].count(1) >= 2
+    quiet_step, ran = _fake_step(slow_on=1)  # quiet again: the next probes find every core faster
+    step = threads.tuned(quiet_step)
+    for _ in range(30):
+        step()
+    assert threads.current == most
+    assert ran[-6:].count(most) >= 5  # one step in `every` probes the other count
+

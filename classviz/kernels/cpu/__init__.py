@@ -12,6 +12,7 @@ back to OpenMP, then its own workqueue; $NUMBA_THREADING_LAYER still chooses.
 """
 import contextlib
 import os
+import time
 
 import numba
 import numpy as np
@@ -80,10 +81,60 @@ def stream():
 
 
 def capture(fn, keep=()):
-    """A callable that does what fn() does. On the CPU that is fn itself; the CUDA backend records
-    fn's kernels once into a graph and returns its replay (`keep`: arrays its warm-up run must
-    leave as they were)."""
-    return fn
+    """A callable that does what fn() does: on the CPU, fn on the number of threads that runs it
+    fastest now (see `Threads`); the CUDA backend records fn's kernels once into a graph and
+    returns its replay (`keep`: arrays its warm-up run must leave as they were)."""
+    return THREADS.tuned(fn)
+
+
+class Threads:
+    """How many of Numba's threads a render's step runs on, chosen by measuring it.
+
+    On a quiet machine every core helps (a step on one thread takes ~1.6x as long). While other
+    processes keep the cores busy, each of a step's hundreds of parallel regions waits for a
+    sibling thread the OS has descheduled, and one thread is faster (a render ~1.5x its quiet
+    one-thread time, against ~3x on two; benchmarks/README.md). So one step in every `every` runs
+    on the other count, and the count whose last `keep` steps of this same step function (one
+    octave's: steps of other octaves cost otherwise) took less time, by median, wins. The choice
+    carries over between octaves and renders; each step's count is set around it, put back after."""
+
+    def __init__(self, every=48, keep=3):
+        self.every, self.keep = every, keep
+        self.most = numba.config.NUMBA_NUM_THREADS
+        self.current, self.since_probe = self.most, every - 8  # the first probe early in a render
+
+    def tuned(self, fn):
+        """fn wrapped to run on the chosen count of threads, and sometimes on the other."""
+        if self.most == 1:
+            return fn
+        times = {self.most: [], 1: []}  # seconds of this fn's last steps, per thread count
+
+        def step():
+            self.since_probe += 1
+            probe = self.since_probe >= self.every
+            n = (1 if self.current == self.most else self.most) if probe else self.current
+            if probe:
+                self.since_probe = 0
+            before = numba.get_num_threads()
+            numba.set_num_threads(n)
+            try:
+                t = time.perf_counter()
+                fn()
+                self.record(times, n, time.perf_counter() - t)
+            finally:
+                numba.set_num_threads(before)
+        return step
+
+    def record(self, times, n, seconds):
+        """Note that a step on n threads took `seconds` (in `times`, {count: [seconds]}); once both
+        counts have times, the one with the lower median becomes the choice."""
+        times[n].append(seconds)
+        del times[n][:-self.keep]
+        if all(times.values()):
+            self.current = min(times, key=lambda k: sorted(times[k])[len(times[k]) // 2])
+
+
+THREADS = Threads()
 
 
 __all__ = ["affine", "avgpool", "blur", "concat", "conv", "crop", "gemm", "lrn", "maxpool", "objective", "pixels",
