@@ -64,8 +64,15 @@ def cudnn():
     m.Tensor, m.Filter, m.Convolution = Tensor, Filter, Convolution
     m.handle = lambda stream_ptr: None
     m.scalar = lambda dtype, v: float(v)
-    m.call = lambda name, *args: _CALLS[name](m, *args)
+    m.call = lambda name, *args: _call(m, name, *args)
     return m
+
+
+def _call(m, name, *args):
+    # a Find call times real launches and writes junk into its output: CUDA refuses it under capture
+    if name.startswith("cudnnFind"):
+        cuda_host.DEVICE.refuse(name)
+    _CALLS[name](m, *args)
 
 
 def pointer(a):
@@ -103,15 +110,27 @@ def _span(m, desc, ptr):
     return ptr.value, ptr.value + (1 + sum((n - 1) * s for n, s in zip(desc.shape, desc.strides))) * size
 
 
+ALIGN = 16  # bytes: cuDNN's vectorised kernels load 16 bytes at a time; the network's slices keep it
+
+
+def _raw(m, desc, ptr):
+    """The guarded array (raw bytes) that the tensor a descriptor describes at ptr lies in; fails a
+    tensor reaching outside every array, or starting off a 16-byte boundary."""
+    if ptr.value % ALIGN:
+        raise AssertionError(f"a cuDNN tensor {desc.shape} strides {desc.strides} starts at an address that is not "
+                             f"{ALIGN}-byte aligned ({ptr.value % ALIGN} bytes off)")
+    lo, hi = _span(m, desc, ptr)
+    for raw in list(cuda_host._guarded.values()):
+        if raw.ctypes.data + cuda_host.GUARD <= lo and hi <= raw.ctypes.data + raw.size - cuda_host.GUARD:
+            return raw
+    raise AssertionError(f"a cuDNN tensor {desc.shape} strides {desc.strides} reaches outside every array")
+
+
 def _view(m, desc, ptr):
     """The array a descriptor describes at address ptr, checked to lie inside one guarded array."""
     dt = np.dtype(_storage(m, desc.dtype))
     lo, hi = _span(m, desc, ptr)
-    for raw in list(cuda_host._guarded.values()):
-        if raw.ctypes.data + cuda_host.GUARD <= lo and hi <= raw.ctypes.data + raw.size - cuda_host.GUARD:
-            break
-    else:
-        raise AssertionError(f"a cuDNN tensor {desc.shape} strides {desc.strides} reaches outside every array")
+    _raw(m, desc, ptr)
     flat = np.frombuffer((ctypes.c_char * (hi - lo)).from_address(lo), dt)
     return np.lib.stride_tricks.as_strided(flat, desc.shape, [s * dt.itemsize for s in desc.strides])
 
@@ -182,10 +201,15 @@ def _apart(m, *pairs):
         raise AssertionError("a cuDNN call's output overlaps one of its inputs")
 
 
+FOUND = None  # what the Find calls report, fastest first: [(algo, deterministic)]; None: [(0, True)]
+
+
 def _find(m, count, perfs, conv, out_desc, out_ptr):
     _write(m, out_desc, out_ptr, np.full(out_desc.shape, np.nan), 1.0, 0.0)
-    perfs[0] = m.Perf(algo=0, status=0, time=0.0, memory=0, determinism=m.DETERMINISTIC, mathType=conv.math)
-    count._obj.value = 1
+    for i, (algo, det) in enumerate(FOUND or [(0, True)]):
+        perfs[i] = m.Perf(algo=algo, status=0, time=float(i), memory=0,
+                          determinism=m.DETERMINISTIC if det else 0, mathType=conv.math)
+    count._obj.value = len(FOUND or [(0, True)])
 
 
 def _find_fwd(m, h, xd, x, fd, w, conv, yd, y, requested, count, perfs, ws, ws_bytes):
@@ -198,14 +222,21 @@ def _find_bwd(m, h, fd, w, dyd, dy, conv, dxd, dx, requested, count, perfs, ws, 
 
 def _forward(m, h, alpha, xd, x, fd, w, conv, algo, ws, ws_bytes, beta, yd, y):
     _apart(m, (xd, x), (fd, w), (yd, y))
-    xv, wv = _read(m, xd, x, conv.math), _read(m, fd, w, conv.math)
-    _write(m, yd, y, _correlate(conv, xv, wv, *yd.shape[2:]), alpha, beta)
+
+    def run():
+        xv, wv = _read(m, xd, x, conv.math), _read(m, fd, w, conv.math)
+        _write(m, yd, y, _correlate(conv, xv, wv, *yd.shape[2:]), alpha, beta)
+    cuda_host.DEVICE.run("cudnnConvolutionForward", [_raw(m, xd, x), _raw(m, fd, w)], [_raw(m, yd, y)], run)
 
 
 def _backward_data(m, h, alpha, fd, w, dyd, dy, conv, algo, ws, ws_bytes, beta, dxd, dx):
     _apart(m, (fd, w), (dyd, dy), (dxd, dx))
-    gv, wv = _read(m, dyd, dy, conv.math), _read(m, fd, w, conv.math)
-    _write(m, dxd, dx, _correlate_back(conv, gv, wv, *dxd.shape[2:]), alpha, beta)
+
+    def run():
+        gv, wv = _read(m, dyd, dy, conv.math), _read(m, fd, w, conv.math)
+        _write(m, dxd, dx, _correlate_back(conv, gv, wv, *dxd.shape[2:]), alpha, beta)
+    cuda_host.DEVICE.run("cudnnConvolutionBackwardData", [_raw(m, fd, w), _raw(m, dyd, dy)], [_raw(m, dxd, dx)],
+                         run)
 
 
 _CALLS = {"cudnnFindConvolutionForwardAlgorithmEx": _find_fwd, "cudnnConvolutionForward": _forward,
@@ -214,8 +245,11 @@ _CALLS = {"cudnnFindConvolutionForwardAlgorithmEx": _find_fwd, "cudnnConvolution
 
 def cublas():
     """Stands in for cupy.cublas: gemm(transa, transb, a, b, out, alpha, beta), float64 sums
-    rounded to out's dtype."""
+    rounded to out's dtype; like CuPy's wrapper (its cublasSetStream), it raises while a stream
+    captures."""
     def gemm(transa, transb, a, b, out=None, alpha=1.0, beta=0.0):
+        if cuda_host.DEVICE.capturing() is not None:
+            raise NotImplementedError("calling cuBLAS API during stream capture is currently unsupported")
         op = {"N": lambda t: t, "T": lambda t: t.T}
         r = alpha * (op[transa](a.astype(np.float64)) @ op[transb](b.astype(np.float64)))
         out[...] = r + beta * out if beta else r

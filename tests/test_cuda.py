@@ -8,9 +8,9 @@ branches of an inception module.
 
 Most tests run twice: on the GPU through CuPy (skipped, with the reason, where CuPy cannot reach
 one) and on the host (tests/cuda_host.py: the same .cu sources and Python wrappers, compiled by
-the C++ compiler, on NumPy arrays, with cuDNN's convolutions and cuBLAS's GEMM done by NumPy in
-float64, tests/cudnn_host.py), which is how CI checks them. The libraries' own arithmetic and
-speed, and CUDA graphs, need the GPU.
+the C++ compiler, on NumPy arrays, with cuDNN's convolutions done by NumPy in float64,
+tests/cudnn_host.py), which is how CI checks them. cuDNN's own arithmetic and speed need the GPU;
+streams and graph capture are modelled on the host (tests/test_cuda_capture.py).
 
 Precision 'tf32' and 'bf16' layers are bounded against true float32, and on the host also held
 to a model of their rounding to 1e-6 (test_conv_precision)."""
@@ -74,10 +74,15 @@ def rand(rng, shape, dtype, scale=1.0):
 
 
 def slot(xp, shape, dtype, extra=3):
-    """A (N, C, H, W) view into a zeroed (N, C + extra, H, W) buffer, as a concat branch sees."""
+    """A (N, C, H, W) view into a zeroed (N, off + C + extra, H, W) buffer, as a concat branch sees:
+    its images are not contiguous with each other, and it starts `off` channels in, the fewest that
+    keep it 128-byte aligned as the real network's slices are (GoogLeNet's branch widths are
+    multiples of 16); a 4-byte-aligned pointer may be refused by cuDNN on a GPU."""
     n, c, h, w = shape
-    big = xp.zeros((n, c + extra, h, w), dtype)
-    return big[:, 1:1 + c]
+    plane = h * w * np.dtype(dtype).itemsize
+    off = 128 // np.gcd(128, plane)
+    big = xp.zeros((n, off + c + extra, h, w), dtype)
+    return big[:, off:off + c]
 
 
 @needs_cxx
@@ -288,6 +293,27 @@ def test_gemm_matches_cpu(dev, dtype, n, k, c):
         assert rel(ggx.get(), gx) < TOL[dtype] * 10
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_affine_matches_cpu(dev, dtype):
+    """affine.cu (an input prologue, a BatchNormalization with no Conv before it): scale and shift
+    of one image's shape, as graph.ops.Affine hands them over; the output a channel slice."""
+    rng = np.random.default_rng(4)
+    x = rand(rng, (2, 3, 9, 7), dtype)
+    scale, shift = (np.broadcast_to(rand(rng, (3, 1, 1), dtype), x.shape[1:]).copy() for _ in range(2))
+    y = np.empty_like(x)
+    cpu.affine.forward(x, scale, shift, y)
+    gy = slot(dev.xp, x.shape, dtype)
+    dev.ops.affine.forward(dev.xp.asarray(x), dev.xp.asarray(scale), dev.xp.asarray(shift), gy)
+    assert rel(gy.get(), y) < TOL[dtype]
+    for acc in (False, True):
+        g, gx = rand(rng, x.shape, dtype), rand(rng, x.shape, dtype)
+        ggx = slot(dev.xp, x.shape, dtype)
+        ggx[...] = dev.xp.asarray(gx)
+        cpu.affine.backward(g, scale, gx, acc)
+        dev.ops.affine.backward(dev.xp.asarray(g), dev.xp.asarray(scale), ggx, acc)
+        assert rel(ggx.get(), gx) < TOL[dtype]
+
+
 def test_blur_crop_pixels_objective_match_cpu(dev):
     rng = np.random.default_rng(2)
     f32 = np.float32
@@ -475,12 +501,12 @@ def test_graph_replay_equals_eager(model_path):
     heads = ascent.octave_heads(gn, octs)
     pre, _ = classviz.preprocess.for_model(gn.model)
     eager, graph = (ascent.Renderer(gn, [1, 2], octs, heads, pre, 9) for _ in range(2))
-    with gpu.stream():
+    with gpu.stream() as s:
         for r, use_graph in ((eager, False), (graph, True)):
             fn = r.octave_step(octs[0], heads[0])
             step = gpu.capture(fn, keep=(r.pixels,)) if use_graph else fn
             for i in range(3):
                 r.set_step(octs[0].sigma(i), octs[0].step_size(i))
                 step()
-        gpu.stream().synchronize()
+        s.synchronize()
     assert np.array_equal(eager.pixels.get(), graph.pixels.get())

@@ -31,7 +31,8 @@ def test_compiles_for_sm90_without_spills(path, tmp_path):
     unit = tmp_path / "unit.cu"
     unit.write_text(f'#include "{path}"\nvoid* classviz_instances[] = {{'
                     + ", ".join(f"(void*)&{n}" for n in names) + "};\n")
-    r = subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", "-cubin", "-I", DIR, "-Xptxas", "-v", "-Werror",
+    r = subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", "-cubin", "-I", DIR, *source.flags(), "-Xptxas", "-v",
+                        "-Werror",
                         "all-warnings", "-o", str(tmp_path / "unit.cubin"), str(unit)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

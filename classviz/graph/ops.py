@@ -235,7 +235,10 @@ class Affine(Op):
         return tuple(shape)
 
     def prepare(self, be, relu):
-        self.scale, self.shift = self.param(be, "scale"), self.param(be, "shift")
+        # one value per element of an image: a kernel indexes them directly, whatever broadcast
+        image = self.out_shape[1:]
+        self.scale, self.shift = (be.asarray(np.broadcast_to(self.node.params[k].astype(self.dtype), image))
+                                  for k in ("scale", "shift"))
 
     def forward(self, be, ins, out, work):
         be.affine.forward(ins[0], self.scale, self.shift, out)

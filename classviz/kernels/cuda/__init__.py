@@ -6,6 +6,7 @@ Each op module here has a twin of the same name in `classviz.kernels.cpu` with t
 signatures; the CPU twins are the reference the GPU tests compare against (tests/test_cuda.py).
 A render runs on one non-blocking stream, and each octave's step is captured once into a CUDA
 graph and replayed (`capture`)."""
+import contextlib
 import warnings
 
 import cupy
@@ -64,13 +65,23 @@ def upload(dst, src):
     dst.set(np.ascontiguousarray(src, dtype=dst.dtype), stream=cupy.cuda.get_current_stream())
 
 
+@contextlib.contextmanager
 def stream():
-    """The non-blocking stream a render runs on (a context manager that makes it current); graphs
-    cannot be captured on the legacy default stream."""
+    """Make the render stream current for the block (yields it). It is non-blocking, since graphs
+    cannot be captured on the legacy default stream, so nothing orders it against the stream that
+    was current: on entry it waits for the work already queued there (the images' upload, buffers
+    zeroed by the renderer), and on exit that stream waits for the render's work, so the images
+    read after the block are the finished ones."""
     global _stream
     if _stream is None:
         _stream = cupy.cuda.Stream(non_blocking=True)
-    return _stream
+    outer = cupy.cuda.get_current_stream()
+    _stream.wait_event(outer.record())
+    try:
+        with _stream:
+            yield _stream
+    finally:
+        outer.wait_event(_stream.record())
 
 
 def capture(fn, keep=()):

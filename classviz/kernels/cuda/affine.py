@@ -1,18 +1,21 @@
-"""Per-element affine map on the GPU with CuPy's elementwise ops (broadcast over the batch).
-CPU twin: kernels/cpu/affine.py. Only torchvision's input prologue uses it, which runs outside
-the hot loop's captured graph when it accumulates (gx += gy*scale makes a temporary)."""
-import cupy
+"""Per-element affine map on the GPU (affine.cu); CPU twin kernels/cpu/affine.py, same signatures.
+Used by torchvision's input prologue and BatchNormalization with no Conv before it."""
+import numpy as np
+
+from .source import batch_stride, i32, kernel, launch
 
 
 def forward(x, scale, shift, y):
-    """y = x*scale + shift. x, y: (N, ...) same shape; scale, shift: broadcastable against x[0]."""
-    cupy.multiply(x, scale, out=y)
-    y += shift
+    """y = x*scale + shift. x, y: (N, ...) same shape, each contiguous per image; scale, shift:
+    contiguous, of x[0]'s shape (graph.ops.Affine broadcasts them once)."""
+    inner = int(np.prod(x.shape[1:]))
+    launch(kernel("affine", "affine_forward", x.dtype), x.shape[0] * inner,
+           (x, scale, shift, y, np.int64(x.shape[0]), np.int64(inner), batch_stride(x), batch_stride(y)))
 
 
 def backward(gy, scale, gx, accumulate):
-    """gx = gy*scale, or gx += that."""
-    if accumulate:
-        gx += gy * scale
-    else:
-        cupy.multiply(gy, scale, out=gx)
+    """gx = gy*scale, or gx += that. gy, gx: (N, ...), each contiguous per image; scale as in `forward`."""
+    inner = int(np.prod(gy.shape[1:]))
+    launch(kernel("affine", "affine_backward", gy.dtype), gy.shape[0] * inner,
+           (gy, scale, gx, np.int64(gy.shape[0]), np.int64(inner), batch_stride(gy), batch_stride(gx),
+            i32(accumulate)))

@@ -2,6 +2,11 @@
 // (batch stride, per-image offset) addressing of arrays that may be channel slices of a concat.
 #pragma once
 
+// Constants shared with Python (kernels/cuda/source.py's DEFINES), passed as -D flags
+#if !defined(CV_THREADS) || !defined(CV_PARTS)
+#error "compile with source.flags(): -DCV_THREADS=... -DCV_PARTS=..."
+#endif
+
 #define CV_LOOP(i, total) \
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (total); \
          i += (long long)gridDim.x * blockDim.x)

@@ -4,8 +4,11 @@
 The ladder: cuDNN for every 2-D convolution with symmetric pads (all of GoogLeNet's); asymmetric
 pads are refused by name. Descriptors and algorithms are chosen once per (input shape, output
 strides) on first use, which the renderer does before it captures a CUDA graph: cudnnFind...Ex
-times the candidates that fit the workspace (deterministic algorithms for dgrad, so a replay gives
-the same bits). The dgrad accumulates with cuDNN's own beta = 1.
+times the candidates that fit the workspace, and `cudnn.pick` takes the fastest deterministic one
+in both directions (a replay gives the same bits), at fp32 and float64 excluding FFT and Winograd
+algorithms (their rounding is not a direct sum's, and it would compound over the network's
+layers); where none qualifies, the fastest that runs, with one Notice. The dgrad accumulates with
+cuDNN's own beta = 1.
 
 Precision of float32 layers (float64 ones always run in float64):
 - 'fp32': true float32 arithmetic (cuDNN's FMA math: no tensor cores);
@@ -17,11 +20,12 @@ Precision of float32 layers (float64 ones always run in float64):
   stay float32.
 """
 import ctypes
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from ...errors import ArgumentError
+from ...errors import ArgumentError, Notice
 from .. import PRECISIONS
 from . import cudnn
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
@@ -34,7 +38,8 @@ _ALIGN = 128  # elements: each bf16 scratch tensor starts 256 bytes in
 class ConvWeights(NamedTuple):
     """A layer's weights on the GPU. w: (Cout, Cin/group, kh, kw), as float32/float64 or (bf16) as
     uint16 bfloat16 bit patterns; b: (Cout,); win: geometry.Window; group: int; cin: input
-    channels; dtype: cuDNN data type of the tensors cuDNN sees (FLOAT, DOUBLE or BFLOAT16); filt,
+    channels; dtype: cuDNN data type of the tensors cuDNN sees (FLOAT, DOUBLE or BFLOAT16); math:
+    cuDNN math type; filt,
     conv: cuDNN descriptors; found: {key: (descriptors, algorithm)} filled on first use."""
     w: object
     b: object
@@ -42,6 +47,7 @@ class ConvWeights(NamedTuple):
     group: int
     cin: int
     dtype: int
+    math: int
     filt: object
     conv: object
     found: dict
@@ -64,7 +70,8 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
         math = cudnn.DEFAULT_MATH if precision == "tf32" else cudnn.FMA_MATH
         dt, compute, wdev = cudnn.FLOAT, cudnn.FLOAT, asarray(w)
     conv = cudnn.Convolution(compute, (win.pt, win.pl), (win.sh, win.sw), (win.dh, win.dw), group, math)
-    return ConvWeights(wdev, asarray(b), win, group, w.shape[1] * group, dt, cudnn.Filter(dt, w.shape), conv, {})
+    return ConvWeights(wdev, asarray(b), win, group, w.shape[1] * group, dt, math, cudnn.Filter(dt, w.shape), conv,
+                       {})
 
 
 def bf16_bits(a):
@@ -119,6 +126,19 @@ def _tensor(cw, a, bs):
     return cudnn.Tensor(cw.dtype, (n, c, h, w), (int(bs), h * w, w, 1))
 
 
+_told = set()
+
+
+def _pick(cw, perfs, count, space, direction):
+    # exact: true fp32 and float64 layers take no FFT or Winograd algorithm (see cudnn.pick)
+    exact = cw.dtype == cudnn.DOUBLE or (cw.dtype == cudnn.FLOAT and cw.math == cudnn.FMA_MATH)
+    algo, why = cudnn.pick(perfs, count.value, space.nbytes, direction, exact)
+    if why and (direction, why.split(";")[0]) not in _told:  # once per kind, not once per layer
+        _told.add((direction, why.split(";")[0]))
+        warnings.warn(f"cuDNN: {why} (a layer {tuple(cw.w.shape)}, groups {cw.group})", Notice, stacklevel=2)
+    return algo
+
+
 def _ptr(a):
     return ctypes.c_void_p(a.data.ptr)
 
@@ -159,7 +179,7 @@ def _convolve(cw, x, y, space):
         cudnn.call("cudnnFindConvolutionForwardAlgorithmEx", h, xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
                    cw.conv.ptr, yd.ptr, _ptr(y), 8, ctypes.byref(count), perfs, _ptr(space),
                    ctypes.c_size_t(space.nbytes))
-        cw.found[key] = (xd, yd, cudnn.pick(perfs, count.value, space.nbytes, False))
+        cw.found[key] = (xd, yd, _pick(cw, perfs, count, space, "forward"))
     xd, yd, algo = cw.found[key]
     cudnn.call("cudnnConvolutionForward", h, cudnn.scalar(cw.dtype, 1.0), xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
                cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), cudnn.scalar(cw.dtype, 0.0), yd.ptr,
@@ -200,7 +220,7 @@ def _dgrad(cw, gy, gx, accumulate, space):
         cudnn.call("cudnnFindConvolutionBackwardDataAlgorithmEx", h, cw.filt.ptr, _ptr(cw.w), dyd.ptr, _ptr(gy),
                    cw.conv.ptr, dxd.ptr, _ptr(scratch), 8, ctypes.byref(count), perfs, _ptr(space),
                    ctypes.c_size_t(space.nbytes))
-        cw.found[key] = (dyd, dxd, cudnn.pick(perfs, count.value, space.nbytes, True))
+        cw.found[key] = (dyd, dxd, _pick(cw, perfs, count, space, "dgrad"))
     dyd, dxd, algo = cw.found[key]
     cudnn.call("cudnnConvolutionBackwardData", h, cudnn.scalar(cw.dtype, 1.0), cw.filt.ptr, _ptr(cw.w), dyd.ptr,
                _ptr(gy), cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes),

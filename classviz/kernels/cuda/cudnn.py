@@ -21,6 +21,10 @@ CROSS_CORRELATION = 1           # cudnnConvolutionMode_t
 # allows tensor cores (bf16 data), FMA is true fp32
 DEFAULT_MATH, TENSOR_OP_MATH, FMA_MATH = 0, 1, 3
 DETERMINISTIC = 1               # cudnnDeterminism_t
+# algorithms whose error is not that of a direct sum: FFT (forward 4, 5; dgrad 2, 3) and Winograd
+# (forward 6, 7; dgrad 4, 5) transform the operands, and their rounding compounds over 57 layers
+INEXACT = {"forward": {4: "FFT", 5: "FFT_TILING", 6: "WINOGRAD", 7: "WINOGRAD_NONFUSED"},
+           "dgrad": {2: "FFT", 3: "FFT_TILING", 4: "WINOGRAD", 5: "WINOGRAD_NONFUSED"}}
 _lib = None
 _handles = {}
 
@@ -142,13 +146,21 @@ def scalar(dtype, v):
     return ctypes.byref(ctypes.c_double(v) if dtype == DOUBLE else ctypes.c_float(v))
 
 
-def pick(perfs, count, ws_bytes, deterministic):
-    """The fastest algorithm of a Find call that ran, fits the workspace and (when asked) is
-    deterministic; raises CudnnError when none does."""
-    ok = [p for p in perfs[:count] if p.status == 0 and p.memory <= ws_bytes
-          and (not deterministic or p.determinism == DETERMINISTIC)]
-    if not ok:
+def pick(perfs, count, ws_bytes, direction, exact):
+    """The algorithm to use from a Find call's results (fastest first), for `direction` 'forward'
+    or 'dgrad': the fastest that ran, fits the workspace, is deterministic (a replay gives the same
+    bits) and, when `exact` (true fp32 and float64), is no FFT or Winograd algorithm.
+    Returns (algo, None), or (algo, why) when no algorithm met all of these and the fastest that
+    runs was taken instead (the caller says so once). Raises CudnnError when none runs at all."""
+    runs = [p for p in perfs[:count] if p.status == 0 and p.memory <= ws_bytes]
+    if not runs:
         found = ", ".join(f"algo {p.algo}: status {p.status}, {p.memory} bytes" for p in perfs[:count]) or "none"
-        raise CudnnError(f"no convolution algorithm runs this layer within {ws_bytes} bytes of workspace"
-                         f"{' deterministically' if deterministic else ''} (found: {found})")
-    return ok[0].algo
+        raise CudnnError(f"no {direction} convolution algorithm runs this layer within {ws_bytes} bytes of "
+                         f"workspace (found: {found})")
+    inexact = INEXACT[direction] if exact else {}
+    good = [p for p in runs if p.determinism == DETERMINISTIC and p.algo not in inexact]
+    if good:
+        return good[0].algo, None
+    p = runs[0]
+    why = "not deterministic" if p.determinism != DETERMINISTIC else f"{inexact[p.algo]}, not a direct sum"
+    return p.algo, f"no deterministic{' direct' if exact else ''} {direction} algorithm fits; using algo {p.algo} ({why})"

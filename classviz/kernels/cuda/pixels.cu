@@ -4,8 +4,7 @@
 // the step size comes from device memory so a captured graph reads each step's value.
 #include "common.cuh"
 
-#define CV_PARTS 64   // blocks per image in the first stage
-#define CV_THREADS 256
+// CV_PARTS (blocks per image in the first stage) and CV_THREADS come from source.py's DEFINES
 
 template <typename T>
 __global__ void to_model(const T* __restrict__ px, const long long* __restrict__ order, const T* __restrict__ scale,

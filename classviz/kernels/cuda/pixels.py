@@ -3,9 +3,8 @@ kernels/cpu/pixels.py, same signatures."""
 import numpy as np
 
 from ..cpu.pixels import to_uint8
-from .source import THREADS, i32, kernel, launch
+from .source import PARTS, THREADS, i32, kernel, launch
 
-PARTS = 64  # CV_PARTS in pixels.cu
 _partials = {}
 
 __all__ = ["to_model", "ascent", "to_uint8"]

@@ -4,9 +4,15 @@ Every `.cu` file here is compiled once per process through CuPy's RawModule (NVR
 `template <typename T> __global__` kernel in it instantiated for float and double; the same rule
 drives the CI test that builds each file with nvcc for sm_90 (tests/test_cuda_compile.py), so
 what CI compiles is what runs. Kernels use grid-stride loops, so any grid size is correct; we
-launch enough blocks to fill the GPU and no more."""
+launch enough blocks to fill the GPU (16 per multiprocessor, counted on the device) and no more.
+
+Constants that Python and CUDA share are defined here once and passed to every compile as -D
+flags (`flags()`). CuPy caches compiled modules by their code and options; the text of
+common.cuh is not in a file's code (it is #included), so its hash goes into the options too,
+and an edit to the header alone recompiles every module."""
 import functools
 import glob
+import hashlib
 import os
 import re
 
@@ -15,8 +21,25 @@ import numpy as np
 DIR = os.path.dirname(os.path.abspath(__file__))
 CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 TEMPLATE = re.compile(r"template <typename T>\s*__global__ void (\w+)")
-THREADS = 256
-MAX_BLOCKS = 132 * 16  # H100/H200: 132 multiprocessors, 16 resident blocks each at most
+THREADS = 256  # threads per block of every launch
+PARTS = 64     # blocks per image in the first stage of pixels.cu's mean |g| reduction
+BLOCKS_PER_SM = 16  # resident blocks per multiprocessor that a launch fills at most
+DEFINES = {"CV_THREADS": THREADS, "CV_PARTS": PARTS}
+
+
+def flags():
+    """Compiler flags (list of str) every .cu file is built with: the shared constants as -D, and
+    the hash of common.cuh (see the module docstring)."""
+    with open(os.path.join(DIR, "common.cuh"), "rb") as f:
+        header = hashlib.sha1(f.read()).hexdigest()[:16]
+    return [f"-D{k}={v}" for k, v in DEFINES.items()] + [f"-DCV_COMMON_SHA1=0x{header}"]
+
+
+@functools.cache
+def max_blocks():
+    """Most blocks a grid-stride launch uses: BLOCKS_PER_SM per multiprocessor of this device."""
+    import cupy
+    return BLOCKS_PER_SM * cupy.cuda.Device().attributes["MultiProcessorCount"]
 
 
 def sources():
@@ -35,7 +58,7 @@ def module(name):
     import cupy
     with open(os.path.join(DIR, name + ".cu")) as f:
         code = f.read()
-    return cupy.RawModule(code=code, options=("-std=c++17", "-I" + DIR), name_expressions=instances(code))
+    return cupy.RawModule(code=code, options=("-std=c++17", "-I" + DIR, *flags()), name_expressions=instances(code))
 
 
 def kernel(name, fn, dtype):
@@ -45,7 +68,7 @@ def kernel(name, fn, dtype):
 
 def launch(k, total, args, threads=THREADS):
     """Launch kernel k over `total` elements with a grid-stride grid, on the current stream."""
-    blocks = max(1, min(-(-int(total) // threads), MAX_BLOCKS))
+    blocks = max(1, min(-(-int(total) // threads), max_blocks()))
     k((blocks,), (threads,), args)
 
 

@@ -1,0 +1,186 @@
+"""The CUDA backend's order of work, checked on the host: every step of a render captured into a
+graph, nothing a capture refuses done inside one, no stream reading what another wrote without an
+event between, pointers handed to cuDNN aligned, deterministic and exact algorithms chosen.
+
+tests/cuda_host.py's `Device` models what a GPU enforces: launches on a capturing stream are
+recorded and replayed, not run; allocation, host<->device copies, synchronisation, cudnnFind* and
+CuPy's cuBLAS wrapper raise while any stream captures; each buffer remembers the stream that last
+wrote it. The real CUDA backend (kernels/cuda/__init__.py and its wrappers) runs on it unchanged."""
+import sys
+import warnings
+
+import cuda_host
+import cudnn_host
+import numpy as np
+import pytest
+
+import classviz
+from classviz import ascent, weights
+from classviz.errors import Notice
+from classviz.graph import Network
+from classviz.net import Net
+
+pytestmark = pytest.mark.skipif(cuda_host.unavailable() is not None, reason=f"{cuda_host.unavailable()}")
+
+# every kind of octave (the whole 224 image, crops of an upscaled one, an aux head), short
+SHORT = (ascent.sched.Octave("main", 3, 2.5, 0.78, 11, 11), ascent.sched.Octave("main", 2, 0.936, 0.78, 6, 6, 1.2),
+         ascent.sched.Octave("aux2", 2, 0.936, 0.44, 6, 3, 1.2), ascent.sched.Octave("aux1", 1, 0.44, 0.304, 3, 3))
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    cupy = cuda_host.fake_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    return cupy
+
+
+@pytest.fixture
+def be(fake):
+    return cuda_host.backend()
+
+
+def _renderer(be, path, flavour_classes=(281, 251)):
+    net = Net(Network(weights.read(path)), be)
+    pre, _ = classviz.preprocess.for_model(net.model)
+    return ascent.Renderer(net, list(flavour_classes), SHORT, ascent.octave_heads(net, SHORT), pre, 4)
+
+
+@pytest.mark.parametrize("flavour", ["bvlc_aux", "torchvision"])
+def test_every_octave_of_a_render_is_one_graph_replay(be, model_path, flavour):
+    """No Notice (a failed capture says one and runs eagerly): each step is a launch of the
+    octave's graph, and its replay draws what the eager step draws."""
+    r = _renderer(be, model_path(flavour, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)
+        images = r.run()
+    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
+    eager = _renderer(be, model_path(flavour, 8))
+    eager.be = _Eager(be)
+    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+
+
+class _Eager:
+    """The backend with capture switched off (the step itself runs each time)."""
+
+    def __init__(self, be):
+        self.__dict__.update({k: getattr(be, k) for k in dir(be) if not k.startswith("__")})
+        self.capture = lambda fn, keep=(): fn
+
+
+def test_a_capture_refuses_what_cuda_refuses(be, fake):
+    x = fake.zeros((4,), np.float32)
+    with be.stream() as s:
+        s.begin_capture()
+        try:
+            for what, call in [("allocating", lambda: fake.empty((4,), np.float32)),
+                               ("device-to-host", lambda: x.get()),
+                               ("host-to-device", lambda: x.set(np.ones(4, np.float32))),
+                               ("a stream synchronize", lambda: s.synchronize()),
+                               ("a device synchronize", lambda: fake.cuda.Device().synchronize()),
+                               ("allocating its result", lambda: x + 1)]:
+                with pytest.raises(cuda_host.CaptureError, match=what):
+                    call()
+            with pytest.raises(NotImplementedError, match="cuBLAS API during stream capture"):
+                fake.cublas.gemm("N", "T", x.reshape(2, 2), x.reshape(2, 2), out=x.reshape(2, 2))
+            x += 1  # in place: recorded, not run
+            assert x.view(np.ndarray).tolist() == [0, 0, 0, 0]
+        finally:
+            graph = s.end_capture()
+        graph.launch(s)
+        graph.launch(s)
+    assert x.get().tolist() == [2, 2, 2, 2]
+
+
+def test_cudnn_find_is_refused_under_capture(be, fake):
+    from classviz.kernels import geometry
+    win = geometry.conv_window((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 8, 8)
+    cw = be.conv.prepare(np.ones((4, 2, 3, 3), np.float32), np.zeros(4, np.float32), win, 1, be.asarray)
+    x, y = fake.zeros((1, 2, 8, 8), np.float32), fake.empty((1, 4, 8, 8), np.float32)
+    work = fake.empty((be.conv.work_size(cw, 1),), np.float32)
+    with be.stream() as s:
+        s.begin_capture()
+        try:
+            with pytest.raises(cuda_host.CaptureError, match="cudnnFindConvolutionForwardAlgorithmEx"):
+                be.conv.forward(x, cw, y, False, work)
+        finally:
+            s.end_capture()
+        be.conv.forward(x, cw, y, False, work)  # found before the capture: then it captures
+        s.begin_capture()
+        be.conv.forward(x, cw, y, True, work)
+        s.end_capture()
+
+
+def test_a_stream_that_does_not_wait_is_a_race(be, fake):
+    """The render stream is non-blocking: nothing orders it after the legacy stream, where the
+    renderer's images were uploaded, nor orders the legacy stream's read of the images after it.
+    `be.stream()` hands over with events both ways; a plain stream is caught."""
+    a = fake.asarray(np.ones(8, np.float32))  # written on the legacy default stream
+    plain = fake.cuda.Stream(non_blocking=True)
+    with plain:
+        with pytest.raises(AssertionError, match="race: numpy's multiply on stream .* legacy default stream"):
+            np.multiply(a, 2, out=a)
+    with be.stream():
+        np.multiply(a, 2, out=a)
+    assert a.get().tolist() == [2] * 8  # read on the legacy stream, after the render stream's work
+
+
+def test_a_render_without_the_handoff_is_caught(be, fake, model_path, monkeypatch):
+    r = _renderer(be, model_path("bvlc_aux", 8))
+    monkeypatch.setattr(r.be, "stream", lambda: fake.cuda.Stream(non_blocking=True))
+    with pytest.raises(AssertionError, match="race"):
+        r.run()
+
+
+def test_cudnn_gets_16_byte_aligned_pointers_only(be, fake):
+    from classviz.kernels import geometry
+    win = geometry.conv_window((1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 5, 5)
+    cw = be.conv.prepare(np.ones((3, 2, 1, 1), np.float32), np.zeros(3, np.float32), win, 1, be.asarray)
+    big = fake.zeros((1, 6, 5, 5), np.float32)
+    work = fake.empty((be.conv.work_size(cw, 1),), np.float32)
+    y = fake.empty((1, 3, 5, 5), np.float32)
+    with pytest.raises(AssertionError, match="not 16-byte aligned"):
+        be.conv.forward(big[:, 1:3], cw, y, False, work)  # 25 floats in: 100 bytes, 4 off
+    be.conv.forward(big[:, 4:6], cw, y, False, work)  # 400 bytes in: aligned
+
+
+@pytest.mark.parametrize("found, precision, chosen, notice", [
+    ([(4, True), (6, True), (1, True)], "fp32", 1, None),             # FFT and Winograd pass over at fp32
+    ([(4, True), (6, True), (1, True)], "tf32", 4, None),             # not at tf32
+    ([(1, False), (0, True)], "fp32", 0, None),                       # a non-deterministic one never
+    ([(1, False), (6, True)], "fp32", 1, "no deterministic direct forward algorithm fits; using algo 1"),
+    ([(6, True)], "fp32", 6, "using algo 6 (WINOGRAD, not a direct sum)"),
+])
+def test_algorithm_choice(be, fake, monkeypatch, found, precision, chosen, notice):
+    from classviz.kernels import geometry
+    monkeypatch.setattr(cudnn_host, "FOUND", found)
+    monkeypatch.setattr(be.conv, "_told", set())
+    win = geometry.conv_window((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6, 6)
+    cw = be.conv.prepare(np.ones((4, 2, 3, 3), np.float32), np.zeros(4, np.float32), win, 1, be.asarray, precision)
+    x, y = fake.zeros((1, 2, 6, 6), np.float32), fake.empty((1, 4, 6, 6), np.float32)
+    work = fake.empty((be.conv.work_size(cw, 1),), np.float32)
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        be.conv.forward(x, cw, y, False, work)
+        be.conv.forward(x, cw, y, False, work)
+    assert next(iter(cw.found.values()))[2] == chosen
+    notices = [str(w.message) for w in told if issubclass(w.category, Notice)]
+    assert notices == ([] if notice is None else [notices[0]]) and (notice is None or notice in notices[0])
+
+
+def test_compile_key_holds_the_shared_constants_and_the_header(monkeypatch):
+    """CuPy caches a module by its code and options: the #included common.cuh is in neither unless
+    its hash goes into the options, and the constants Python shares with the kernels arrive as -D."""
+    import hashlib
+    seen = {}
+
+    class RawModule:
+        def __init__(self, code, options, name_expressions):
+            seen.update(code=code, options=options)
+    monkeypatch.setitem(sys.modules, "cupy", type(sys)("cupy"))
+    sys.modules["cupy"].RawModule = RawModule
+    src = cuda_host.SOURCE
+    src.module.__wrapped__("pixels")
+    header = hashlib.sha1(open(f"{cuda_host.DIR}/common.cuh", "rb").read()).hexdigest()[:16]
+    assert f"-DCV_COMMON_SHA1=0x{header}" in seen["options"]
+    assert f"-DCV_PARTS={src.PARTS}" in seen["options"] and f"-DCV_THREADS={src.THREADS}" in seen["options"]
+    assert "#define CV_PARTS" not in seen["code"]
