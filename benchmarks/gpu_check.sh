@@ -1,66 +1,115 @@
 #!/usr/bin/env bash
-# The GPU check in one command, for a machine with an NVIDIA GPU and a fresh copy of this repo
-# (no network needed: it uses the installed CuPy, nvidia-cudnn-cu13, numba, onnx, pillow, tqdm,
-# pytest and, when present, PyTorch):
+# The GPU check in one command, sized for one short lease of a GPU machine (8 minutes in all from a
+# cold start, at most 3 files back), with a fresh copy of this repo and no network (it uses the
+# installed CuPy, nvidia-cudnn-cu13, numba, onnx, pillow, tqdm, pytest and, when present, PyTorch):
 #
-#     bash benchmarks/gpu_check.sh OUT_DIR
+#     bash benchmarks/gpu_check.sh OUT_DIR            # on the GPU machine
+#     bash benchmarks/gpu_check.sh --dry-run OUT_DIR  # the same stages on this CPU, tiny sizes (CI)
 #
-# It runs the GPU tests, then the step and render benchmarks on the GPU, and writes into OUT_DIR:
-# env.txt (machine and versions), tests.txt, step.txt/.json (float32), step_tf32 and step_bf16
-# .txt/.json, render.txt/.json and summary.txt.
-# Exit code: the tests' (the benchmarks run and are recorded either way).
+# Stages, most needed first, each under its own time-out cut to what is left of the budget; a
+# stage that fails or times out is recorded and the next one still runs:
+#   1. the GPU tests (the host-emulated cases are CI's), with a failed capture (Notice) an error;
+#   2. step.py, main head, batch 1 and 32, at fp32 (torch.compile at batch 1), tf32 and bf16,
+#      against PyTorch eager at the same precision;
+#   3. capture.py: does each kind of octave capture into a CUDA graph;
+#   4. one deepdraw render, then one batch of 8 classes.
+# OUT_DIR receives exactly three files: summary.txt (one screen: versions, test tally with each
+# failure's first line, capture per octave kind, step times and ratios, render seconds, peak GPU
+# memory), results.json (every stage's numbers) and logs.tar.gz (every stage's full output).
+# Exit code: the tests' (0 when they passed), whatever the benchmarks did.
 set -u
-out=${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR}
+dry=0
+if [ "${1:-}" = "--dry-run" ]; then dry=1; shift; fi
+out=${1:?usage: bash benchmarks/gpu_check.sh [--dry-run] OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
+budget=${GPU_CHECK_BUDGET:-480}  # seconds for everything, start-up of the machine not counted
+start=$(date +%s)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# stage NAME SECONDS CMD...: run CMD with its output in $work/NAME.log, under `timeout` of SECONDS
+# or what is left of the budget (less 15 s for the summary), whichever is less; notes its status.
+stage() {
+  local name=$1 secs=$2
+  shift 2
+  local left=$((budget - 15 - ($(date +%s) - start)))
+  [ "$secs" -gt "$left" ] && secs=$left
+  if [ "$secs" -le 5 ]; then
+    echo "$name skipped (budget spent)" >> "$work/stages.txt"
+    return
+  fi
+  local t0=$(date +%s)
+  timeout --signal=INT --kill-after=10 "$secs" "$@" > "$work/$name.log" 2>&1
+  local rc=$?
+  local what=ok
+  [ $rc -ne 0 ] && what="exit $rc"
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && what="timed out after $secs s"
+  echo "$name $what ($(( $(date +%s) - t0 )) s)" >> "$work/stages.txt"
+}
+
+if [ $dry -eq 1 ]; then
+  backend=cpu
+  "$py" -c "from classviz.weights.synthetic import write_googlenet; write_googlenet('$work/model.onnx', 'bvlc_aux', width=8)"
+  weights=(--weights "$work/model.onnx")
+  batches=(1 2)
+  repeat=2
+  tests=(tests/test_cuda.py -k "host and (gemm or pooling)")
+  schedule=quick
+  classes=2
+else
+  backend=cuda
+  weights=()
+  batches=(1 32)
+  repeat=30
+  tests=(tests/test_cuda.py tests/test_cuda_capture.py tests/test_cuda_compile.py tests/test_cudnn_binding.py
+         -k "not host" -W "error::classviz.errors.Notice")
+  schedule=deepdraw
+  classes=8
+fi
 
 {
-  echo "classviz GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+  echo "classviz GPU check$([ $dry -eq 1 ] && echo ' (dry run: CPU, tiny sizes)'), $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   "$py" - <<'PY'
 import platform
 import numpy
-print("python", platform.python_version(), "numpy", numpy.__version__)
+line = [f"python {platform.python_version()}", f"numpy {numpy.__version__}"]
 for name in ("cupy", "numba", "onnx", "torch"):
     try:
-        print(name, __import__(name).__version__)
+        line.append(f"{name} {__import__(name).__version__}")
     except Exception as e:
-        print(name, "missing:", e)
+        line.append(f"{name} missing")
+print(", ".join(line))
 from classviz.kernels import cuda_unavailable
-print("classviz cuda backend:", cuda_unavailable() or "available")
-try:
+why = cuda_unavailable()
+print("classviz cuda backend:", why or "available")
+if why is None:
     from classviz.kernels.cuda import cudnn
-    print("cudnn version", cudnn.lib().cudnnGetVersion())
-except Exception as e:
-    print("cudnn:", e)
+    print("cudnn", cudnn.lib().cudnnGetVersion())
 PY
-} > "$out/env.txt" 2>&1
-cat "$out/env.txt"
+} > "$work/env.log" 2>&1
 
-"$py" -m pytest -q -p no:cacheprovider -rs -s tests/test_cuda.py tests/test_cuda_compile.py tests/test_cudnn_binding.py 2>&1 | tee "$out/tests.txt"
-tests_rc=${PIPESTATUS[0]}
-
-"$py" benchmarks/step.py --backend cuda --batch 1 8 32 --repeat 50 --json "$out/step.json" 2>&1 | tee "$out/step.txt"
-"$py" benchmarks/render.py --backend cuda --classes 1 8 --repeat 3 --json "$out/render.json" 2>&1 | tee "$out/render.txt"
-for p in tf32 bf16; do  # the faster precisions, against PyTorch eager at the same precision
-  "$py" benchmarks/step.py --backend cuda --precision $p --batch 1 32 --repeat 50 --no-compile --json "$out/step_$p.json" 2>&1 \
-    | tee "$out/step_$p.txt"
+stage tests 170 "$py" -m pytest -q -p no:cacheprovider -rfs "${tests[@]}"
+tests_rc=$(grep -q "^tests ok" "$work/stages.txt" && echo 0 || echo 1)
+stage step_fp32 120 "$py" benchmarks/step.py --backend $backend "${weights[@]}" --heads main --batch "${batches[@]}" \
+  --repeat $repeat --compile-batch 1 --json "$work/step_fp32.json"
+for p in tf32 bf16; do
+  [ $dry -eq 1 ] && continue  # the CPU computes in fp32 only
+  stage step_$p 45 "$py" benchmarks/step.py --backend $backend --precision $p --heads main --batch "${batches[@]}" \
+    --repeat $repeat --no-compile --json "$work/step_$p.json"
 done
+stage capture 30 "$py" benchmarks/capture.py --backend $backend "${weights[@]}" --json "$work/capture.json"
+stage render_1 45 "$py" benchmarks/render.py --backend $backend "${weights[@]}" --classes 1 --schedule $schedule \
+  --json "$work/render_1.json"
+stage render_$classes 45 "$py" benchmarks/render.py --backend $backend "${weights[@]}" --classes $classes \
+  --schedule $schedule --json "$work/render_$classes.json"
 
-{
-  head -n 3 "$out/env.txt"
-  echo "tests: exit $tests_rc: $(tail -n 1 "$out/tests.txt")"
-  grep -h "PSNR" "$out/tests.txt" | sort -u
-  echo "precision against float32 (whole network, tests):"
-  grep -h "scores error" "$out/tests.txt"
-  echo "step (ms; graph step = the whole ascent step as one CUDA graph replay):"
-  grep -h "N=" "$out/step.txt"
-  for p in tf32 bf16; do echo "step at $p:"; grep -h "N=" "$out/step_$p.txt"; done
-  echo "render:"
-  grep -h "class(es)" "$out/render.txt"
-} > "$out/summary.txt"
+"$py" benchmarks/gpu_summary.py "$work" "$out/results.json" > "$out/summary.txt" 2>> "$work/summary.log" \
+  || { echo "summary failed:"; tail -n 5 "$work/summary.log"; } >> "$out/summary.txt"
+tar -czf "$out/logs.tar.gz" -C "$work" .
 cat "$out/summary.txt"
 exit "$tests_rc"

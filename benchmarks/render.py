@@ -101,9 +101,10 @@ def one(net, n, schedule, repeat):
     wall, grad = walls[k], inside[k]
     every = [round(w, 2) for w in walls]
     if not cpu:  # kernels run asynchronously in graph replays: only the wall time means anything
+        pool = net.backend.xp.get_default_memory_pool()
         return {"classes": n, "schedule": schedule, "steps": sched.total_steps(octaves), "wall_s": wall,
                 "walls_s": every, "steps_per_s": sched.total_steps(octaves) / wall, "images_per_s": n / wall,
-                "step_ms": 1e3 * wall / sched.total_steps(octaves)}
+                "step_ms": 1e3 * wall / sched.total_steps(octaves), "gpu_pool_mb": round(pool.total_bytes() / 2 ** 20)}
     # the network alone at this batch: sum over octaves of iter_n x median step time of its head
     heads = classviz.ascent.octave_heads(net, octaves)
     x = np.random.default_rng(0).normal(0, 50, (n, 3, 224, 224)).astype(np.float32)

@@ -147,6 +147,9 @@ def main(argv=None):
     ap.add_argument("--precision", default="fp32", help="fp32 | tf32 | bf16 (the last two CUDA only)")
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--heads", nargs="+", help="roles or tensor names to time (default: every head)")
+    ap.add_argument("--compile-batch", type=int, nargs="*", default=[1], metavar="N",
+                    help="batch sizes at which torch.compile is timed on the GPU (default 1; minutes per shape)")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer")
     ap.add_argument("--no-compile", action="store_true", help="GPU: PyTorch eager only, no torch.compile")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "step.json"))
@@ -166,8 +169,8 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     be = net.backend
     gpu = be.name == "cuda"
-    sync = be.stream().synchronize if gpu else None
-    for head in net.heads:
+    sync = (lambda: be.xp.cuda.Device().synchronize()) if gpu else None
+    for head in [net.head_name(h) for h in args.heads] if args.heads else net.heads:
         gmacs = conv_gmacs(net, head)
         peer, torch_version = (None, None) if args.no_torch or gpu else torch_peer(net, head)
         peers = {} if args.no_torch or not gpu else torch_gpu_peers(net, head, not args.no_compile)
@@ -176,7 +179,7 @@ def main(argv=None):
             cls = list(range(n))
             out = be.empty(x.shape, x.dtype)
             ms = median_ms(lambda: net.gradient(x, cls, head=head, out=out), args.repeat,
-                           sync=(lambda: be.xp.cuda.Device().synchronize()) if gpu else None)
+                           sync=sync)
             # forward + backward-to-input are each one pass of GEMM work
             floor_ms = 4 * gmacs * n / gflops * 1e3
             row = {"head": head, "batch": n, "ms": round(ms, 2), "steps_per_s": round(1e3 / ms, 2),
@@ -191,6 +194,8 @@ def main(argv=None):
                 import torch
                 tx, tc = torch.as_tensor(be.to_numpy(x), device="cuda"), torch.arange(n, device="cuda")
                 for mode, fn in peers.items():
+                    if mode == "compile" and n not in args.compile_batch:
+                        continue
                     tms = median_ms(lambda: fn(tx, tc), args.repeat, warmup=5)
                     row[f"torch_{mode}_ms"] = round(tms, 3)
                     row[f"speedup_vs_torch_{mode}"] = round(tms / row["graph_step_ms"], 2)
@@ -203,12 +208,14 @@ def main(argv=None):
             extra += f"  handoff {row['handoff_us']:.1f} us" if not gpu else ""
             if gpu:
                 extra = f"  graph step {row['graph_step_ms']:.3f} ms, pool {row['gpu_pool_mb']} MB" + "".join(
-                    f"  torch {m} {row[f'torch_{m}_ms']:.3f} ms x{row[f'speedup_vs_torch_{m}']:.2f}" for m in peers)
+                    f"  torch {m} {row[f'torch_{m}_ms']:.3f} ms x{row[f'speedup_vs_torch_{m}']:.2f}" for m in peers
+                    if f"torch_{m}_ms" in row)
             print(f"{head:>24} N={n:<3} {ms:8.2f} ms  {1e3 / ms:7.2f} it/s  (CPU GEMM floor {floor_ms:5.1f} ms){extra}",
                   flush=True)
     main_ms = {r["batch"]: r["ms"] for r in rows if r["head"] == net.heads[0]}
     for r in rows:
-        r["vs_main"] = round(r["ms"] / main_ms[r["batch"]], 2)
+        if r["batch"] in main_ms:
+            r["vs_main"] = round(r["ms"] / main_ms[r["batch"]], 2)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this run: {rss:.0f} MB")
     result = {"machine": machine, "weights": os.path.basename(path), "precision": net.precision, "rows": rows,
