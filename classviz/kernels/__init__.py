@@ -2,11 +2,7 @@
 import os
 
 from ..errors import ArgumentError
-
-BACKENDS = ("auto", "cpu", "cuda")
-# arithmetic of float32 convolutions: true float32, TF32 tensor cores, bfloat16 (CUDA only; see
-# kernels/cuda/conv.py)
-PRECISIONS = ("fp32", "tf32", "bf16")
+from .shared import BACKENDS, PRECISIONS
 
 
 def get_backend(name="auto"):
@@ -46,3 +42,6 @@ def cuda_unavailable():
     except Exception as e:  # noqa: BLE001 - a broken CUDA install raises many types
         return f"CuPy cannot start: {type(e).__name__}: {e}"
     return cuda.available()
+
+
+__all__ = ["BACKENDS", "PRECISIONS", "check_thread_setting", "cuda_unavailable", "get_backend"]

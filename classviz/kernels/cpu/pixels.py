@@ -8,8 +8,11 @@ gradient in pixel space is g_pix[:, order[c]] = g[:, c] * scale[c]. The update o
 is one fused pass per image after one pass for the mean: no temporaries."""
 import math
 
-import numpy as np
 from numba import njit
+
+from ..shared import to_uint8
+
+__all__ = ["to_model", "ascent", "to_uint8"]
 
 
 def to_model(pixels, order, scale, shift, out):
@@ -31,12 +34,6 @@ def ascent(pixels, grad, order, scale, step, lo, hi, norm):
     mean |g_pix| is 0 (the published method would divide by zero), NaN or Inf is left unchanged,
     so the images stay finite whatever the gradient."""
     _ascent(pixels, grad, order, scale, step[0], pixels.dtype.type(lo), pixels.dtype.type(hi), norm)
-
-
-def to_uint8(pixels):
-    """(N, C, H, W) float pixels (NumPy) -> list of N uint8 (H, W, C) arrays, rounded and clipped."""
-    a = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    return [np.ascontiguousarray(im.transpose(1, 2, 0)) for im in a]
 
 
 @njit(cache=True, fastmath=True)

@@ -13,7 +13,7 @@ import cupy
 import numpy as np
 
 from ...errors import Notice
-from .. import PRECISIONS
+from ..shared import PRECISIONS
 from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, objective, pixels, relu, resize
 
 name = "cuda"

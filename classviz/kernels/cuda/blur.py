@@ -1,8 +1,8 @@
-"""Separable Gaussian blur on the GPU (blur.cu); CPU twin kernels/cpu/blur.py, whose `radius` and
-`taps` both backends share (the taps are computed on the host in float64, like scipy)."""
+"""Separable Gaussian blur on the GPU (blur.cu); CPU twin kernels/cpu/blur.py; `radius` and
+`taps` are kernels/shared.py's (computed on the host in float64, like scipy)."""
 import numpy as np
 
-from ..cpu.blur import radius, taps
+from ..shared import radius, taps
 from .source import i32, kernel, launch
 
 __all__ = ["radius", "taps", "work_size", "forward"]

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...errors import ArgumentError, Notice
-from .. import PRECISIONS
+from ..shared import PRECISIONS
 from . import cudnn
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 from .source import batch_stride, i32, i64, kernel, launch

@@ -2,7 +2,7 @@
 kernels/cpu/pixels.py, same signatures."""
 import numpy as np
 
-from ..cpu.pixels import to_uint8
+from ..shared import to_uint8
 from .source import PARTS, THREADS, i32, kernel, launch
 
 _partials = {}

@@ -1,8 +1,8 @@
-"""Cubic resize on the GPU: the CPU twin's interpolation matrices (kernels/cpu/resize.py), applied
+"""Cubic resize on the GPU: kernels/shared.py's interpolation matrices (as the CPU twin's), applied
 with two cuBLAS products per plane. Runs once per octave, outside the captured step."""
 import cupy
 
-from ..cpu.resize import matrix
+from ..shared import resize_matrix as matrix
 
 
 def forward(x, out):

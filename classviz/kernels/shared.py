@@ -1,0 +1,76 @@
+"""What both backends share, so that kernels/cuda never imports kernels/cpu: the names of the
+backends and precisions, values computed on the host for either backend (blur taps, the resize
+matrix), the conversion of finished pixels to uint8, and the concat's slice copies, which are the
+same array code on NumPy and CuPy (CuPy runs them as copy kernels, without temporaries)."""
+import numpy as np
+
+BACKENDS = ("auto", "cpu", "cuda")
+# arithmetic of float32 convolutions: true float32, TF32 tensor cores, bfloat16 (CUDA only; see
+# kernels/cuda/conv.py)
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+# --- the blur's kernel ---------------------------------------------------------------------------
+
+def radius(sigma):
+    """Half-width in pixels of the truncated kernel for `sigma` (float, pixels): int(4 sigma + 0.5),
+    scipy's rule; 0 for sigma <= 0 (no blur)."""
+    return int(4.0 * sigma + 0.5) if sigma > 0 else 0
+
+
+def taps(sigma, dtype=np.float32):
+    """The normalised 1-D Gaussian for `sigma` (pixels): array (2r+1,) of `dtype`, r = radius(sigma),
+    computed in float64 like scipy; [1.] for sigma <= 0."""
+    r = radius(sigma)
+    if r == 0:
+        return np.ones(1, dtype)
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    w = np.exp(-0.5 / (sigma * sigma) * x * x)
+    return (w / w.sum()).astype(dtype)
+
+
+# --- the upscale between octaves ------------------------------------------------------------------
+
+def resize_matrix(n_in, n_out, dtype=np.float32, a=-0.5):
+    """Cubic interpolation weights (n_out, n_in) of `dtype`: row i holds the taps of output pixel i
+    and sums to 1. Keys' cubic convolution with parameter `a` (-0.5: Pillow's BICUBIC; OpenCV and
+    PyTorch use -0.75), pixel centres aligned (src = (dst + 0.5) * n_in / n_out - 0.5), edge pixels
+    repeated. How far this is from the other cubics: benchmarks/README.md (resize_compare.py)."""
+    m = np.zeros((n_out, n_in), np.float64)
+    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    base = np.floor(src).astype(np.int64)
+    t = src - base
+    for k in range(-1, 3):
+        idx = np.clip(base + k, 0, n_in - 1)
+        np.add.at(m, (np.arange(n_out), idx), _keys(t - k, a))
+    return m.astype(dtype)
+
+
+def _keys(d, a):
+    d = np.abs(d)
+    return np.where(d <= 1, ((a + 2) * d - (a + 3)) * d * d + 1,
+                    np.where(d < 2, ((a * d - 5 * a) * d + 8 * a) * d - 4 * a, 0.0))
+
+
+# --- finished pixels --------------------------------------------------------------------------------
+
+def to_uint8(pixels):
+    """(N, C, H, W) float pixels (NumPy) -> list of N uint8 (H, W, C) arrays, rounded and clipped."""
+    a = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    return [np.ascontiguousarray(im.transpose(1, 2, 0)) for im in a]
+
+
+# --- the concat's slice copies (NumPy or CuPy arrays) -----------------------------------------------
+
+def concat_forward(x, offset, y):
+    """Copy x (N, c, H, W) into y[:, offset:offset+c]."""
+    y[:, offset:offset + x.shape[1]] = x
+
+
+def concat_backward(gy, offset, gx, accumulate):
+    """gx (N, c, H, W) = gy[:, offset:offset+c], or += that."""
+    part = gy[:, offset:offset + gx.shape[1]]
+    if accumulate:
+        gx += part
+    else:
+        gx[...] = part
