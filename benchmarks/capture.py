@@ -32,7 +32,7 @@ def main():
     args = ap.parse_args()
     path = args.weights
     if path is None:
-        from classviz.weights.synthetic import write_googlenet
+        from classviz.testing import write_googlenet
         path = write_googlenet(os.path.join(tempfile.mkdtemp(), "g.onnx"), "bvlc_aux", seed=0)
     net = classviz.load(path, backend=args.backend)
     be = net.backend

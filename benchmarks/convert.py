@@ -14,8 +14,6 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, ROOT)
 
 CHILD = """
 import resource, sys, time
@@ -35,12 +33,12 @@ def main():
     tmp = tempfile.mkdtemp()
     src = args.caffemodel
     if src is None:
-        from classviz.weights.synthetic_caffe import write_googlenet_caffemodel
+        from classviz.testing import write_googlenet_caffemodel
         src = write_googlenet_caffemodel(os.path.join(tmp, "googlenet.caffemodel"), width=1, seed=0)
     runs = []
     for _ in range(args.repeat + 1):  # the first run warms the page cache and .pyc files
         out = subprocess.run([sys.executable, "-c", CHILD, src, os.path.join(tmp, "out.onnx")], check=True,
-                             capture_output=True, text=True, cwd=ROOT).stdout.split()
+                             capture_output=True, text=True).stdout.split()
         runs.append((float(out[0]), float(out[1])))
     runs = runs[1:]
     wall = statistics.median(r[0] for r in runs)

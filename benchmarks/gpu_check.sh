@@ -53,7 +53,7 @@ stage() {
 
 if [ $dry -eq 1 ]; then
   backend=cpu
-  "$py" -c "from classviz.weights.synthetic import write_googlenet; write_googlenet('$work/model.onnx', 'bvlc_aux', width=8)"
+  "$py" -c "from classviz.testing import write_googlenet; write_googlenet('$work/model.onnx', 'bvlc_aux', width=8)"
   weights=(--weights "$work/model.onnx")
   batches=(1 2)
   repeat=2

@@ -85,7 +85,7 @@ def main():
     args = ap.parse_args()
     model = args.weights
     if model is None:
-        from classviz.weights.synthetic import write_googlenet
+        from classviz.testing import write_googlenet
         model = os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx")
         write_googlenet(model, "bvlc_aux", width=1, seed=0)
     runs = {(layer, busy): [] for busy in args.busy for layer in args.layers}
@@ -109,7 +109,7 @@ def main():
                       "steps_ms": [round(x["step_ms"], 1) for x in ok],
                       "renders_s": [round(x["render_s"], 2) for x in ok]})
     quiet = {row["layer"]: row for row in table if row["busy"] == 0 and "error" not in row}
-    print(f"\n| layer (ran) | busy | main step, batch 1 | quick render | render / quiet |")
+    print("\n| layer (ran) | busy | main step, batch 1 | quick render | render / quiet |")
     print("|---|---|---|---|---|")
     for row in table:
         if "error" in row:

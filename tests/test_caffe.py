@@ -6,11 +6,12 @@ import pytest
 
 import classviz
 from classviz.errors import ModelError
-from classviz.weights import caffe, wire
-from classviz.weights import synthetic_caffe as sc
-from conftest import ort_outputs
+from classviz.testing import protobuf as wire
+from classviz.weights import caffe
+from classviz.testing import caffemodel as sc
+from support.ort import ort_outputs
 
-import caffe_reference as ref
+from support import caffe_reference as ref
 
 HEADS = ["loss1/classifier", "loss2/classifier", "loss3/classifier"]
 

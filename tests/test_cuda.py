@@ -7,9 +7,9 @@ Outputs are also written into channel slices of a larger buffer, as the plan doe
 branches of an inception module.
 
 Most tests run twice: on the GPU through CuPy (skipped, with the reason, where CuPy cannot reach
-one) and on the host (tests/cuda_host.py: the same .cu sources and Python wrappers, compiled by
+one) and on the host (tests/support/cuda_host.py: the same .cu sources and Python wrappers, compiled by
 the C++ compiler, on NumPy arrays, with cuDNN's convolutions done by NumPy in float64,
-tests/cudnn_host.py), which is how CI checks them. cuDNN's own arithmetic and speed need the GPU;
+tests/support/cudnn_host.py), which is how CI checks them. cuDNN's own arithmetic and speed need the GPU;
 streams and graph capture are modelled on the host (tests/test_cuda_capture.py).
 
 Precision 'tf32' and 'bf16' layers are bounded against true float32, and on the host also held
@@ -18,10 +18,9 @@ import functools
 import sys
 from types import SimpleNamespace
 
-import cuda_host
-import cudnn_host
 import numpy as np
 import pytest
+from support import cuda_host, cudnn_host
 
 import classviz
 from classviz import ascent, weights

@@ -2,17 +2,16 @@
 graph, nothing a capture refuses done inside one, no stream reading what another wrote without an
 event between, pointers handed to cuDNN aligned, deterministic and exact algorithms chosen.
 
-tests/cuda_host.py's `Device` models what a GPU enforces: launches on a capturing stream are
+tests/support/cuda_host.py's `Device` models what a GPU enforces: launches on a capturing stream are
 recorded and replayed, not run; allocation, host<->device copies, synchronisation, cudnnFind* and
 CuPy's cuBLAS wrapper raise while any stream captures; each buffer remembers the stream that last
 wrote it. The real CUDA backend (kernels/cuda/__init__.py and its wrappers) runs on it unchanged."""
 import sys
 import warnings
 
-import cuda_host
-import cudnn_host
 import numpy as np
 import pytest
+from support import cuda_host, cudnn_host
 
 import classviz
 from classviz import ascent, weights

@@ -1,5 +1,4 @@
 """Bad input: each gives a classviz error whose message is one line naming the problem."""
-import os
 
 import numpy as np
 import onnx

@@ -14,7 +14,7 @@ import pytest
 import classviz
 from classviz.errors import FetchError
 from classviz.weights import cache, fetch
-from classviz.weights.synthetic_caffe import googlenet_caffemodel
+from classviz.testing import googlenet_caffemodel
 
 GOOD = googlenet_caffemodel(width=8, seed=9)
 SHA1 = hashlib.sha1(GOOD).hexdigest()

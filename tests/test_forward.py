@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import classviz
-from conftest import ort_outputs, random_image
+from support.ort import ort_outputs, random_image
 
 FEATURES = ["inception_4c/output", "pool1/3x3_s2"]
 

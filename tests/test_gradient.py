@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import classviz
-from conftest import random_image
+from support.ort import random_image
 
 
 @pytest.mark.parametrize("head_index", [0, 1, 2])

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import classviz
-from conftest import ort_outputs
+from support.ort import ort_outputs
 
 rng = np.random.default_rng(99)
 

@@ -64,7 +64,7 @@ def run_convert(args, note):
 def run_demo(args, note):
     """Write the demo model (a synthetic full-size GoogLeNet with auxiliary heads); prints its path."""
     from ..weights import cache
-    from ..weights.synthetic import googlenet
+    from ..testing import googlenet
     if args.seed < 0:
         raise ArgumentError(f"--seed must be >= 0, got {args.seed}")
     _check_onnx_output(args.out, "OUT.onnx", args.force)

@@ -1,9 +1,10 @@
-"""A small reader (and writer) of the protobuf wire format, enough for Caffe's NetParameter.
+"""A small reader of the protobuf wire format, enough for Caffe's NetParameter.
 
 Caffe models are binary protobuf messages. Rather than compile caffe.proto, we walk the wire
 format directly: a message is a sequence of (field number, wire type, value) records. Length-
 delimited values come back as memoryviews into the caller's buffer, so a 51 MB caffemodel's weight
-blobs are never copied until NumPy views them. The writer is the inverse, for test fixtures."""
+blobs are never copied until NumPy views them. The writer, for test models, is
+classviz/testing/protobuf.py."""
 import struct
 
 import numpy as np
@@ -118,39 +119,3 @@ def scalar(msg, field, default=None, kind=int):
     if kind is bool:
         return bool(v)
     return signed(v)
-
-
-# -- writing (test fixtures and benchmarks) ------------------------------------------------------------
-def _enc_varint(x):
-    x &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = x & 0x7F
-        x >>= 7
-        if x:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field_varint(field, x):
-    """One varint record (ints, bools, enums)."""
-    return _enc_varint(field << 3 | VARINT) + _enc_varint(int(x))
-
-
-def field_bytes(field, payload):
-    """One length-delimited record (str is UTF-8 encoded; bytes and sub-messages as they are)."""
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8")
-    return _enc_varint(field << 3 | BYTES) + _enc_varint(len(payload)) + payload
-
-
-def field_float(field, x):
-    """One fixed32 float record."""
-    return _enc_varint(field << 3 | FIXED32) + struct.pack("<f", x)
-
-
-def field_packed_ints(field, xs):
-    """A packed repeated varint field."""
-    return field_bytes(field, b"".join(_enc_varint(int(x)) for x in xs))

@@ -524,7 +524,7 @@ def fake_cupy():
     """A module with the part of CuPy's interface that the CUDA backend and the tests use, over a
     fresh `Device` (streams, events, graphs; cuBLAS's GEMM done by NumPy, refused under capture as
     CuPy's wrapper refuses it)."""
-    import cudnn_host
+    from . import cudnn_host
     reset()
     m = types.ModuleType("cupy")
     m.ndarray, m.empty, m.zeros, m.asarray, m.empty_like, m.asnumpy = Array, empty, zeros, asarray, empty_like, asnumpy
@@ -558,7 +558,7 @@ def _package():
     classviz.kernels.cuda with the cupy in sys.modules (set it to `fake_cupy()` first), its
     `source.module` compiling for the host and conv.py calling cudnn_host's cuDNN."""
     if _PACKAGE not in sys.modules:
-        import cudnn_host
+        from . import cudnn_host
         spec = importlib.util.spec_from_file_location(_PACKAGE, os.path.join(DIR, "__init__.py"),
                                                       submodule_search_locations=[DIR])
         pkg = importlib.util.module_from_spec(spec)

@@ -5,8 +5,8 @@ and Dropout layers, three classifiers each feeding a SoftmaxWithLoss and an Accu
 in the current `layer` encoding or the legacy V1 `layers` one (enum types, 4-D blob headers)."""
 import numpy as np
 
-from . import wire
-from .synthetic import INCEPTION
+from . import protobuf as wire
+from .googlenet import INCEPTION
 
 V1_CODES = {"Accuracy": 1, "Concat": 3, "Convolution": 4, "Data": 5, "Dropout": 6, "InnerProduct": 14, "LRN": 15,
             "Pooling": 17, "ReLU": 18, "Softmax": 20, "SoftmaxWithLoss": 21}

@@ -1,6 +1,6 @@
 """cuDNN's convolution calls and cuBLAS's GEMM, done by NumPy on the host, so that the Python of
 kernels/cuda/conv.py and gemm.py (descriptors, strides, alpha and beta, the scratch layout, the
-tf32 and bf16 paths) runs in CI under tests/cuda_host.py, which has no GPU.
+tf32 and bf16 paths) runs in CI under tests/support/cuda_host.py, which has no GPU.
 
 `cudnn()` is the real binding module (kernels/cuda/cudnn.py: its constants, Perf, pick) with the
 calls that need a device replaced. Descriptors record what conv.py set. A convolution call reads
@@ -23,7 +23,7 @@ import types
 
 import numpy as np
 
-import cuda_host
+from . import cuda_host
 
 
 def _real():
