@@ -1,5 +1,6 @@
 """The network as a structure: which ops it has, where its heads are, what each head depends on."""
 from ..errors import ArgumentError, ModelError
+from ..weights.model import producers
 from .ops import REGISTRY
 
 
@@ -14,7 +15,7 @@ class Network:
             if node.op not in REGISTRY:
                 raise ModelError(f"unsupported op type '{node.op}' in node '{node.name}'")
         self.model = model
-        self.producer = {t: n for n in model.nodes for t in n.outputs}
+        self.producer = producers(model.nodes)
         self.depth = self._depths()
         outputs = [t for t in dict.fromkeys(model.resolve(o) for o in model.outputs) if t in self.producer]
         if not outputs:

@@ -14,7 +14,7 @@ Building it decides everything that does not change between steps:
 import numpy as np
 
 from ..errors import ArgumentError
-from ..weights.model import Node
+from ..weights.model import Node, consumer_counts, producers
 from .ops import REGISTRY
 
 
@@ -40,7 +40,7 @@ class Plan:
         self.be, self.head, self.shape, self.dtype, self.precision = be, head, tuple(shape), dtype, precision
         self.input = network.model.input_name
         nodes = _merge_siblings(network.ancestors(head), keep={head, self.input})
-        consumers = _count_consumers(nodes)
+        consumers = consumer_counts(nodes)
         self.steps = self._fuse(nodes, consumers)
         relus = self._infer_shapes()
         self._check_memory(max_memory)
@@ -52,7 +52,7 @@ class Plan:
 
     # -- building -------------------------------------------------------------------------------
     def _fuse(self, nodes, consumers):
-        producer = {n.outputs[0]: n for n in nodes}
+        producer = producers(nodes)
         fused_into, steps = {}, []
         for n in nodes:
             src = producer.get(n.inputs[0])
@@ -220,14 +220,6 @@ def _pointwise(node):
     a = node.attrs
     return (node.params["W"].shape[2:] == (1, 1) and a["group"] == 1 and tuple(a["strides"]) == (1, 1)
             and not any(a["pads"]) and tuple(a["dilations"]) == (1, 1))
-
-
-def _count_consumers(nodes):
-    counts = {}
-    for n in nodes:
-        for t in n.inputs:
-            counts[t] = counts.get(t, 0) + 1
-    return counts
 
 
 def _gb(n):

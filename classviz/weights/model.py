@@ -76,3 +76,17 @@ class Model:
     def parameter_count(self):
         """Total number of weight values (int)."""
         return int(sum(np.size(a) for n in self.nodes for a in n.params.values()))
+
+
+def producers(nodes):
+    """{tensor name: the Node that writes it} for `nodes` (each canonical node has one output)."""
+    return {t: n for n in nodes for t in n.outputs}
+
+
+def consumer_counts(nodes):
+    """{tensor name: how many inputs of `nodes` read it} (a node reading a tensor twice counts twice)."""
+    counts = {}
+    for n in nodes:
+        for t in n.inputs:
+            counts[t] = counts.get(t, 0) + 1
+    return counts

@@ -16,12 +16,11 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import ModelError
-from .model import Model, Node
+from .model import Model, Node, consumer_counts, producers
 
 # ops that may only appear in the input prologue, evaluated once at load time
 PROLOGUE_OPS = {"Gather", "Unsqueeze", "Squeeze", "Slice", "Concat", "Mul", "Add", "Sub", "Div",
                 "Identity", "Cast"}
-ARITH = {"Mul", "Add", "Sub", "Div"}
 
 
 def read_onnx(path):
@@ -215,96 +214,120 @@ class _Reader:
                 return np.array(a[k])
         raise ModelError(f"{self.path}: Constant node '{node.name}' has no supported value")
 
-    # -- one ONNX node -> canonical nodes -----------------------------------------------------------
+    # -- one ONNX node -> canonical nodes: do_<OpType>(node, name, ins, a, emit), as caffe.py's ------
     def _convert(self, node):
         op, a = node.op_type, self._attrs(node)
         name = node.name or f"{op}_{len(self.nodes)}"
         ins = [self._canon(i) for i in node.input]
         if node.domain not in ("", "ai.onnx"):
             raise ModelError(f"{self.path}: unsupported op type '{node.domain}.{op}' in node '{name}'")
-        if op == "Constant":
-            return
-        if op in ("Dropout", "Identity"):
-            self.aliases[node.output[0]] = ins[0]
-            return
-        if op in ("Softmax", "LogSoftmax"):
-            self.softmax_of[node.output[0]] = ins[0]
-            return
-        emit = lambda cop, inputs, attrs=None, params=None: self.nodes.append(
-            Node(cop, name, inputs, [node.output[0]], attrs or {}, params or {}))
-        if op == "Conv":
-            w = self._const(node.input[1], node, "weight").astype(np.float32)
-            if w.ndim != 4:
-                raise ModelError(f"{self.path}: Conv node '{name}' is not 2-D (weight rank {w.ndim})")
-            b = (self._const(node.input[2], node, "bias").astype(np.float32) if len(node.input) > 2 and node.input[2]
-                 else np.zeros(w.shape[0], np.float32))
-            kernel = tuple(a.get("kernel_shape", w.shape[2:]))
-            if kernel != w.shape[2:]:
-                raise ModelError(f"{self.path}: Conv node '{name}' kernel_shape {kernel} disagrees with its weight {w.shape}")
-            emit("Conv", [ins[0]], {"kernel": kernel, "strides": tuple(a.get("strides", (1, 1))),
-                                    "pads": self._pads(a, name), "dilations": tuple(a.get("dilations", (1, 1))),
-                                    "group": int(a.get("group", 1))}, {"W": w, "B": b})
-        elif op == "Relu":
-            emit("Relu", [ins[0]])
-        elif op in ("MaxPool", "AveragePool"):
-            if len(node.output) > 1 and node.output[1]:
-                raise ModelError(f"{self.path}: MaxPool node '{name}' asks for its Indices output, which is not supported")
-            kernel = tuple(a["kernel_shape"])
-            if len(kernel) != 2:
-                raise ModelError(f"{self.path}: {op} node '{name}' is not 2-D (kernel {kernel})")
-            if tuple(a.get("dilations", (1, 1))) != (1, 1):
-                raise ModelError(f"{self.path}: {op} node '{name}' has dilations {tuple(a['dilations'])}, which are not supported")
-            attrs = {"kernel": kernel, "strides": tuple(a.get("strides", (1, 1))), "pads": self._pads(a, name),
-                     "ceil_mode": int(a.get("ceil_mode", 0))}
-            if op == "AveragePool":
-                attrs["count_include_pad"] = int(a.get("count_include_pad", 0))
-            emit(op, [ins[0]], attrs)
-        elif op == "GlobalAveragePool":
-            emit(op, [ins[0]])
-        elif op == "LRN":
-            emit("LRN", [ins[0]], {"size": int(a["size"]), "alpha": float(a.get("alpha", 1e-4)),
-                                   "beta": float(a.get("beta", 0.75)), "bias": float(a.get("bias", 1.0))})
-        elif op == "Concat":
-            if a.get("axis") not in (1, -3) or any(i in self.consts for i in ins):
-                raise ModelError(f"{self.path}: Concat node '{name}' on axis {a.get('axis')} is not supported (only channels, axis 1)")
-            emit("Concat", ins, {"axis": 1})
-        elif op == "Flatten":
-            if a.get("axis", 1) != 1:
-                raise ModelError(f"{self.path}: Flatten node '{name}' with axis {a.get('axis')} is not supported (only axis 1)")
-            emit("Flatten", [ins[0]], {"features": None})
-        elif op == "Reshape":
-            shape = [int(s) for s in (self._const(node.input[1], node, "shape") if len(node.input) > 1
-                                      else a["shape"])]
-            if len(shape) != 2 or shape[0] not in (0, -1, 1) and shape[1] != -1:
-                raise ModelError(f"{self.path}: Reshape node '{name}' to {shape} is not a flatten to (batch, features); not supported")
-            emit("Flatten", [ins[0]], {"features": shape[1] if shape[1] > 0 else None})
-        elif op == "Gemm":
-            if a.get("transA", 0):
-                raise ModelError(f"{self.path}: Gemm node '{name}' with transA=1 is not supported")
-            w = self._const(node.input[1], node, "weight").astype(np.float32)
-            w = w if a.get("transB", 0) else w.T
-            w = w * np.float32(a.get("alpha", 1.0))
-            b = np.zeros(w.shape[0], np.float32)
-            if len(node.input) > 2 and node.input[2]:
-                c = self._const(node.input[2], node, "bias").astype(np.float32) * np.float32(a.get("beta", 1.0))
-                if c.size not in (1, w.shape[0]):
-                    raise ModelError(f"{self.path}: Gemm node '{name}' bias of shape {c.shape} is not per-output")
-                b = b + c.reshape(-1)
-            emit("Gemm", [ins[0]], {}, {"W": np.ascontiguousarray(w), "B": b})
-        elif op == "MatMul":
-            w = self._const(node.input[1], node, "weight").astype(np.float32)
-            if w.ndim != 2:
-                raise ModelError(f"{self.path}: MatMul node '{name}' weight of rank {w.ndim} is not supported")
-            emit("Gemm", [ins[0]], {}, {"W": np.ascontiguousarray(w.T), "B": np.zeros(w.shape[1], np.float32)})
-        elif op == "BatchNormalization":
-            s, b, m, v = (self._const(i, node, "statistic").astype(np.float64) for i in node.input[1:5])
-            k = s / np.sqrt(v + float(a.get("epsilon", 1e-5)))
-            emit("Affine", [ins[0]], {}, {"scale": k.astype(np.float32).reshape(-1, 1, 1),
-                                          "shift": (b - m * k).astype(np.float32).reshape(-1, 1, 1)})
-        elif op in ARITH:
-            self._arith(node, name, ins, emit)
-        else:
+        handler = getattr(self, f"do_{op}", None)
+        if handler is None:
             raise ModelError(f"{self.path}: unsupported op type '{op}' in node '{name}'")
+
+        def emit(cop, inputs, attrs=None, params=None):
+            self.nodes.append(Node(cop, name, inputs, [node.output[0]], attrs or {}, params or {}))
+        handler(node, name, ins, a, emit)
+
+    def do_Constant(self, node, name, ins, a, emit):
+        pass  # folded into self.consts before conversion
+
+    def do_Identity(self, node, name, ins, a, emit):
+        self.aliases[node.output[0]] = ins[0]
+
+    do_Dropout = do_Identity  # inference: the identity
+
+    def do_Softmax(self, node, name, ins, a, emit):
+        self.softmax_of[node.output[0]] = ins[0]  # the score is the pre-softmax input
+
+    do_LogSoftmax = do_Softmax
+
+    def do_Conv(self, node, name, ins, a, emit):
+        w = self._const(node.input[1], node, "weight").astype(np.float32)
+        if w.ndim != 4:
+            raise ModelError(f"{self.path}: Conv node '{name}' is not 2-D (weight rank {w.ndim})")
+        b = (self._const(node.input[2], node, "bias").astype(np.float32) if len(node.input) > 2 and node.input[2]
+             else np.zeros(w.shape[0], np.float32))
+        kernel = tuple(a.get("kernel_shape", w.shape[2:]))
+        if kernel != w.shape[2:]:
+            raise ModelError(f"{self.path}: Conv node '{name}' kernel_shape {kernel} disagrees with its weight {w.shape}")
+        emit("Conv", [ins[0]], {"kernel": kernel, "strides": tuple(a.get("strides", (1, 1))),
+                                "pads": self._pads(a, name), "dilations": tuple(a.get("dilations", (1, 1))),
+                                "group": int(a.get("group", 1))}, {"W": w, "B": b})
+
+    def do_Relu(self, node, name, ins, a, emit):
+        emit("Relu", [ins[0]])
+
+    def do_MaxPool(self, node, name, ins, a, emit):
+        op = node.op_type
+        if len(node.output) > 1 and node.output[1]:
+            raise ModelError(f"{self.path}: MaxPool node '{name}' asks for its Indices output, which is not supported")
+        kernel = tuple(a["kernel_shape"])
+        if len(kernel) != 2:
+            raise ModelError(f"{self.path}: {op} node '{name}' is not 2-D (kernel {kernel})")
+        if tuple(a.get("dilations", (1, 1))) != (1, 1):
+            raise ModelError(f"{self.path}: {op} node '{name}' has dilations {tuple(a['dilations'])}, which are not supported")
+        attrs = {"kernel": kernel, "strides": tuple(a.get("strides", (1, 1))), "pads": self._pads(a, name),
+                 "ceil_mode": int(a.get("ceil_mode", 0))}
+        if op == "AveragePool":
+            attrs["count_include_pad"] = int(a.get("count_include_pad", 0))
+        emit(op, [ins[0]], attrs)
+
+    do_AveragePool = do_MaxPool  # the same attributes, and count_include_pad
+
+    def do_GlobalAveragePool(self, node, name, ins, a, emit):
+        emit("GlobalAveragePool", [ins[0]])
+
+    def do_LRN(self, node, name, ins, a, emit):
+        emit("LRN", [ins[0]], {"size": int(a["size"]), "alpha": float(a.get("alpha", 1e-4)),
+                               "beta": float(a.get("beta", 0.75)), "bias": float(a.get("bias", 1.0))})
+
+    def do_Concat(self, node, name, ins, a, emit):
+        if a.get("axis") not in (1, -3) or any(i in self.consts for i in ins):
+            raise ModelError(f"{self.path}: Concat node '{name}' on axis {a.get('axis')} is not supported (only channels, axis 1)")
+        emit("Concat", ins, {"axis": 1})
+
+    def do_Flatten(self, node, name, ins, a, emit):
+        if a.get("axis", 1) != 1:
+            raise ModelError(f"{self.path}: Flatten node '{name}' with axis {a.get('axis')} is not supported (only axis 1)")
+        emit("Flatten", [ins[0]], {"features": None})
+
+    def do_Reshape(self, node, name, ins, a, emit):
+        shape = [int(s) for s in (self._const(node.input[1], node, "shape") if len(node.input) > 1 else a["shape"])]
+        if len(shape) != 2 or shape[0] not in (0, -1, 1) and shape[1] != -1:
+            raise ModelError(f"{self.path}: Reshape node '{name}' to {shape} is not a flatten to (batch, features); not supported")
+        emit("Flatten", [ins[0]], {"features": shape[1] if shape[1] > 0 else None})
+
+    def do_Gemm(self, node, name, ins, a, emit):
+        if a.get("transA", 0):
+            raise ModelError(f"{self.path}: Gemm node '{name}' with transA=1 is not supported")
+        w = self._const(node.input[1], node, "weight").astype(np.float32)
+        w = w if a.get("transB", 0) else w.T
+        w = w * np.float32(a.get("alpha", 1.0))
+        b = np.zeros(w.shape[0], np.float32)
+        if len(node.input) > 2 and node.input[2]:
+            c = self._const(node.input[2], node, "bias").astype(np.float32) * np.float32(a.get("beta", 1.0))
+            if c.size not in (1, w.shape[0]):
+                raise ModelError(f"{self.path}: Gemm node '{name}' bias of shape {c.shape} is not per-output")
+            b = b + c.reshape(-1)
+        emit("Gemm", [ins[0]], {}, {"W": np.ascontiguousarray(w), "B": b})
+
+    def do_MatMul(self, node, name, ins, a, emit):
+        w = self._const(node.input[1], node, "weight").astype(np.float32)
+        if w.ndim != 2:
+            raise ModelError(f"{self.path}: MatMul node '{name}' weight of rank {w.ndim} is not supported")
+        emit("Gemm", [ins[0]], {}, {"W": np.ascontiguousarray(w.T), "B": np.zeros(w.shape[1], np.float32)})
+
+    def do_BatchNormalization(self, node, name, ins, a, emit):
+        s, b, m, v = (self._const(i, node, "statistic").astype(np.float64) for i in node.input[1:5])
+        k = s / np.sqrt(v + float(a.get("epsilon", 1e-5)))
+        emit("Affine", [ins[0]], {}, {"scale": k.astype(np.float32).reshape(-1, 1, 1),
+                                      "shift": (b - m * k).astype(np.float32).reshape(-1, 1, 1)})
+
+    def do_Mul(self, node, name, ins, a, emit):
+        self._arith(node, name, ins, emit)
+
+    do_Add = do_Sub = do_Div = do_Mul  # a constant operand: an Affine
 
     def _arith(self, node, name, ins, emit):
         op = node.op_type
@@ -341,11 +364,7 @@ class _Reader:
 def _fold_affines(nodes, outputs):
     """Fold each Affine whose input comes only from a Conv/Gemm into that layer's W and B (exact:
     a per-output-channel scale and shift commute with the linear map)."""
-    consumers = {}
-    for n in nodes:
-        for i in n.inputs:
-            consumers[i] = consumers.get(i, 0) + 1
-    producer = {n.outputs[0]: n for n in nodes}
+    consumers, producer = consumer_counts(nodes), producers(nodes)
     kept = []
     for n in nodes:
         src = producer.get(n.inputs[0]) if n.op == "Affine" else None
