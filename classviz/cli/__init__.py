@@ -23,13 +23,18 @@ def main(argv=None):
     sig.install()
     try:
         return _main(argv)
-    except KeyboardInterrupt:
-        # an interrupt inside Numba's compiler leaves half-built LLVM objects whose destructors
-        # complain at exit ("Exception ignored in ..."): nothing to tell the user beyond this line
+    except BaseException as e:
+        # a signal can land inside a C extension's import (NumPy's turns it into an ImportError) or
+        # Numba's compiler: once one came, whatever error follows is the interruption
+        if not isinstance(e, KeyboardInterrupt) and sig.received is None:
+            raise
+        # half-built LLVM objects complain in their destructors at exit ("Exception ignored in
+        # ..."): nothing to tell the user beyond this line
         sys.unraisablehook = lambda unraisable: None
         print("classviz: interrupted", file=sys.stderr)
         return sig.exit_code
     finally:
+        sig.deferring += 1  # a signal now, as the command ends, is only noted: the work is done
         sig.restore()
 
 

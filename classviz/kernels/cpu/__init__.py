@@ -6,9 +6,10 @@ signatures; `classviz.graph` only ever talks to a backend through this module's 
 Threads: Numba's parallel regions run on Intel TBB (the `tbb` package, a dependency where it has a
 wheel). A step is hundreds of short parallel regions; OpenMP's threads spin-wait at the end of
 each, so while another process holds a core, every region waits out a time slice for a descheduled
-sibling and a render runs 20-30x slower. TBB's workers yield instead, at the same quiet-machine
-speed (benchmarks/threading_layers.py; numbers in benchmarks/README.md). Without TBB, Numba falls
-back to OpenMP, then its own workqueue; $NUMBA_THREADING_LAYER still chooses.
+sibling. TBB's workers yield instead, and are as fast on a quiet machine; `Threads` then picks the
+thread count by measuring (benchmarks/threading_layers.py and benchmarks/README.md have the
+numbers). Without TBB, Numba falls back to OpenMP, then its own workqueue;
+$NUMBA_THREADING_LAYER still chooses.
 """
 import contextlib
 import os
@@ -90,28 +91,31 @@ def capture(fn, keep=()):
 class Threads:
     """How many of Numba's threads a render's step runs on, chosen by measuring it.
 
-    On a quiet machine every core helps (a step on one thread takes ~1.6x as long). While other
-    processes keep the cores busy, each of a step's hundreds of parallel regions waits for a
-    sibling thread the OS has descheduled, and one thread is faster (a render ~1.5x its quiet
-    one-thread time, against ~3x on two; benchmarks/README.md). So one step in every `every` runs
-    on the other count, and the count whose last `keep` steps of this same step function (one
-    octave's: steps of other octaves cost otherwise) took less time, by median, wins. The choice
-    carries over between octaves and renders; each step's count is set around it, put back after."""
+    On a quiet machine every core helps. While other processes keep the cores busy, each of a
+    step's hundreds of parallel regions waits for a sibling thread the OS has descheduled, and one
+    thread can be faster (benchmarks/README.md measures both). So one step in every `every` runs
+    on the other count, and so does each octave's third step; the count whose last `keep` steps of
+    this same step function (one octave's: steps of other octaves cost otherwise) took less time,
+    by median, wins. The choice carries over between octaves and renders; each step's count is set
+    around it and put back after."""
 
     def __init__(self, every=48, keep=3):
         self.every, self.keep = every, keep
         self.most = numba.config.NUMBA_NUM_THREADS
-        self.current, self.since_probe = self.most, every - 8  # the first probe early in a render
+        self.current, self.since_probe = self.most, 0
 
     def tuned(self, fn):
         """fn wrapped to run on the chosen count of threads, and sometimes on the other."""
         if self.most == 1:
             return fn
         times = {self.most: [], 1: []}  # seconds of this fn's last steps, per thread count
+        calls = [0]
 
         def step():
             self.since_probe += 1
-            probe = self.since_probe >= self.every
+            calls[0] += 1
+            # a new octave (or render) probes on its third step: the machine may have changed
+            probe = self.since_probe >= self.every or calls[0] == 3
             n = (1 if self.current == self.most else self.most) if probe else self.current
             if probe:
                 self.since_probe = 0
