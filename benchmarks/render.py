@@ -21,21 +21,19 @@ import json
 import multiprocessing
 import os
 import platform
-import sys
 import tempfile
 import time
 
 import numba
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import classviz  # noqa: E402
-from classviz import schedule as sched  # noqa: E402
-from classviz.graph import Plan  # noqa: E402
-from classviz.weights.synthetic import write_googlenet  # noqa: E402
-from step import handoff_us, median_ms  # noqa: E402
+# the installed classviz (pip install -e .); `python benchmarks/X.py` puts this folder first on the
+# path, which is how render.py finds step.py
+import classviz
+from classviz import schedule as sched
+from classviz.graph import Plan
+from classviz.testing import write_googlenet
+from step import handoff_us, median_ms
 
 
 class Timed:

@@ -20,18 +20,16 @@ import json
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 
 import numba
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import classviz  # noqa: E402
-from classviz.weights.synthetic import write_googlenet  # noqa: E402
+# the installed classviz (pip install -e .); `python benchmarks/X.py` puts this folder first on the
+# path, which is how render.py finds step.py
+import classviz
+from classviz.testing import write_googlenet
 
 
 def median_ms(fn, repeat, warmup=3, sync=None):

@@ -10,11 +10,10 @@ planes:
   greater, which gives the row-major first maximum of the 2-D window;
 - then each output picks its window's position.
 A 3-wide window (every GoogLeNet pool) takes each sweep in one pass over its three taps, not one
-pass per tap: pool1 1.06 -> 0.58 ms, 192x28x28 3x3/1 0.46 -> 0.27 ms on one thread.
-Windows that run into the next row or plane only land on positions no output picks. Sweeping
-every position wastes a factor sh*sw on strided pools but keeps each loop long and branch-free;
-per plane and per row the loops were too short to vectorise (pool4, 832x14x14 -> 7x7, 1.0 ms as
-rows; see benchmarks/README.md for the sweeps).
+pass per tap. Windows that run into the next row or plane only land on positions no output picks.
+Sweeping every position wastes a factor sh*sw on strided pools but keeps each loop long and
+branch-free; per plane and per row the loops were too short to vectorise (the timings of each
+variant: benchmarks/HISTORY.md).
 """
 import numba
 import numpy as np

@@ -5,14 +5,9 @@ Why not OpenBLAS (blas.py) for these: it packs `a` again on every call, and Goog
 batch 1 are narrow (49-224 columns: the Winograd stacks, the 7x7 and 14x14 stages), so that
 packing is a large share of each call. Here the weights are packed when the layer is prepared,
 `b` is read where it lies, and each thread keeps an MR x NR block of `out` in registers over the
-whole of K; a wide `b` goes in chunks of columns that stay in cache through every panel. On this
-project's 2-core AMD EPYC (AVX-512), float32, OpenBLAS -> this, both threads:
-- stacks of 16 or 36 GEMMs (Winograd): 320x160 @ 160x32 172 -> 223 GFLOP/s, 64x192 @ 192x192
-  180 -> 214;
-- single GEMMs: 528x448 @ 448x196 193 -> 218, 256x288 @ 288x784 180 -> 220, conv1's 64x147 @
-  147x12544 184 -> 210, 1728x384 @ 384x49 176 -> 177;
-- the whole main step, interleaved with the OpenBLAS build in one process: 40.2 -> 36.7 ms
-  before the column chunks, 57.3 -> 48.7 ms with them in the VM's slow spell.
+whole of K; a wide `b` goes in chunks of columns that stay in cache through every panel. Measured
+against OpenBLAS, shape by shape and in the whole step: benchmarks/README.md ("Packed-weights
+GEMM kernel").
 
 The kernel is LLVM IR rather than a Numba loop because Numba keeps a block of accumulators in
 memory, not registers (a plain triple loop ran at 8-16 GFLOP/s); LLVM IR vectors and llvm.fma

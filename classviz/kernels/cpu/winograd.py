@@ -13,14 +13,10 @@ Both transforms are separable and run on the input split into m x m phases (see 
 each of their loops is one contiguous sweep over a channel. F(4x4, 3x3) and F(2x2, 5x5) share
 their 6 x 6 input tiles and B (interpolation points 0, +-1, +-2, infinity); only the tiles' stride
 differs. m = 4 has a quarter of the tiles, so its GEMMs are narrower: it pays from 28x28 up
-(`tile`). On this 2-core machine, float32, batch 1: conv2 (64->192 @56) forward + backward 2.2 +
-2.5 -> 1.8 + 2.1 ms, 128->192 @28 1.3 + 1.4 -> 1.1 + 1.2 ms, with the whole step 44.5 -> 42.6 ms
-(interleaved runs); at 14x14 it ties. F(2x2, 5x5), against im2col: 3b's 5x5 (32->96 @28)
-forward + backward 0.82 + 0.79 -> 0.51 + 0.64 ms in the network, GoogLeNet's nine 5x5 layers
-4.9 -> 3.8 ms per step (at 7x7 they stay with im2col, like the 3x3 ones). Error against the
-float64 direct sum, float32: ~5e-7 relative for F(2x2, 3x3) (B and A hold only 0 and +-1, G
-halves), ~1e-5 for F(4x4, 3x3) and ~3e-6 for F(2x2, 5x5) (their points +-2 put 4, 5 and 8 into B
-and A, and sixths into G), each measured as max |error| / max |y| on a GoogLeNet layer.
+(`tile`); at 7x7 the layers stay with im2col. F(2x2, 3x3) keeps the smallest float32 error (B and
+A hold only 0 and +-1); the points +-2 of the 6 x 6 tiles put 4, 5 and 8 into B and A and sixths
+into G, so F(4x4, 3x3) and F(2x2, 5x5) lose a little more. Timings and measured errors:
+benchmarks/HISTORY.md (2026-11-26); tests/test_adjoint.py bounds the error against the direct sum.
 """
 import numpy as np
 from numba import njit, prange

@@ -8,8 +8,8 @@ current stream, and inside a CUDA graph capture. cuDNN 9 still exports the legac
 calls through its shim library (its docs say they "can still be directly used"), their C ABI is
 stable, and a ctypes layer over them is a page of code with no compiled dependency, where every
 choice (algorithm, workspace, math mode, determinism) stays visible and testable. Frontend graphs
-would buy runtime-fused conv+bias+ReLU, worth measuring when a GPU is at hand (see the notes in
-benchmarks/README.md)."""
+would buy runtime-fused conv+bias+ReLU, worth measuring when a GPU is at hand (the README's CUDA
+section lists what runs unfused and the plan for it)."""
 import ctypes
 import glob
 import os
