@@ -11,12 +11,12 @@ every kind reports 'eager'.
 import argparse
 import json
 import os
-import tempfile
 import warnings
 
 import classviz
 from classviz import ascent, preprocess, schedule
 from classviz.errors import Notice
+from step import weights_or_synthetic
 
 KINDS = {"whole image, main": schedule.Octave("main", 2, 2.5, 0.78, 11, 11),
          "crops, main": schedule.Octave("main", 2, 0.936, 0.78, 6, 6, 1.2),
@@ -30,10 +30,7 @@ def main():
     ap.add_argument("--weights", help="ONNX GoogLeNet (default: a synthetic full-size one)")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "capture.json"))
     args = ap.parse_args()
-    path = args.weights
-    if path is None:
-        from classviz.testing import write_googlenet
-        path = write_googlenet(os.path.join(tempfile.mkdtemp(), "g.onnx"), "bvlc_aux", seed=0)
+    path = weights_or_synthetic(args.weights)
     net = classviz.load(path, backend=args.backend)
     be = net.backend
     pre, _ = preprocess.for_model(net.model)

@@ -21,7 +21,6 @@ import json
 import multiprocessing
 import os
 import platform
-import tempfile
 import time
 
 import numba
@@ -32,8 +31,7 @@ import numpy as np
 import classviz
 from classviz import schedule as sched
 from classviz.graph import Plan
-from classviz.testing import write_googlenet
-from step import handoff_us, median_ms
+from step import handoff_us, median_ms, weights_or_synthetic
 
 
 class Timed:
@@ -67,7 +65,7 @@ def _spin():
 
 
 @contextlib.contextmanager
-def busy(k):
+def spinning(k):
     """K processes spinning on the CPU for the duration of the block."""
     spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(k)]
     for p in spinners:
@@ -128,10 +126,7 @@ def main():
                     help="K processes spinning on the CPU beside the timed renders (default 0)")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "render.json"))
     args = ap.parse_args()
-    path = args.weights
-    if path is None:
-        path = os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx")
-        write_googlenet(path, "bvlc_aux", width=1, seed=0)
+    path = weights_or_synthetic(args.weights)
     net = classviz.load(path, backend=args.backend, precision=args.precision)
     classviz.render(net, [0], "quick", seed=0)  # compile every kernel once
     if args.backend == "cpu":
@@ -139,7 +134,7 @@ def main():
               f"{args.busy} spinning process(es) beside the timed renders", flush=True)
     rows = []
     for n in args.classes:
-        with busy(args.busy):
+        with spinning(args.busy):
             r = one(net, n, args.schedule, args.repeat)
         r["busy"] = args.busy
         rows.append(r)

@@ -3,7 +3,7 @@
     python benchmarks/resize_compare.py [--weights FILE] [--json OUT]
 
 classviz upscales between octaves with Keys' cubic convolution, a = -0.5, pixel centres aligned
-(kernels/cpu/resize.py): Pillow's BICUBIC. OpenCV's INTER_CUBIC and PyTorch's bicubic use
+(kernels/shared.py): Pillow's BICUBIC. OpenCV's INTER_CUBIC and PyTorch's bicubic use
 a = -0.75; the method's reference code upscales with scipy.ndimage.zoom (a cubic B-spline,
 order 3, corners aligned, its default mode). This draws a 224-pixel image (60 main-head steps
 from noise, seed 0, synthetic weights unless --weights), upscales it to 268 (deepdraw's first
@@ -13,27 +13,14 @@ levels of 0..255, after each is clipped to 0..255 as the render clips.
 import argparse
 import json
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image
 
 import classviz
+from classviz.kernels import shared
 from classviz.kernels.cpu import resize
-
-
-def keys_matrix(n_in, n_out, a):
-    """kernels/cpu/resize.matrix with another a (pixel centres aligned, edges repeated)."""
-    m = np.zeros((n_out, n_in))
-    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    base = np.floor(src).astype(np.int64)
-    t = src - base
-    for k in range(-1, 3):
-        d = np.abs(t - k)
-        w = np.where(d <= 1, ((a + 2) * d - (a + 3)) * d * d + 1,
-                     np.where(d < 2, ((a * d - 5 * a) * d + 8 * a) * d - 4 * a, 0.0))
-        np.add.at(m, (np.arange(n_out), np.clip(base + k, 0, n_in - 1)), w)
-    return m
+from step import weights_or_synthetic
 
 
 def main():
@@ -41,10 +28,7 @@ def main():
     ap.add_argument("--weights")
     ap.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "resize_compare.json"))
     args = ap.parse_args()
-    path = args.weights
-    if path is None:
-        from classviz.testing import write_googlenet
-        path = write_googlenet(os.path.join(tempfile.mkdtemp(), "g.onnx"), "bvlc_aux", seed=0)
+    path = weights_or_synthetic(args.weights)
     net = classviz.load(path, backend="cpu")
     octave = [{"head": "main", "iter_n": 60, "start_sigma": 2.5, "end_sigma": 0.78, "start_step_size": 11,
                "end_step_size": 11}]
@@ -54,7 +38,7 @@ def main():
     out = np.empty((1, 3, n, n))
     resize.forward(planes, out)
     ours = out[0]
-    m = keys_matrix(224, n, -0.75)
+    m = shared.resize_matrix(224, n, np.float64, a=-0.75)
     others = {"a = -0.75 (OpenCV INTER_CUBIC, PyTorch bicubic)": m @ planes[0] @ m.T,
               "Pillow BICUBIC": np.asarray(Image.fromarray(img.astype(np.uint8)).resize((n, n), Image.BICUBIC),
                                            np.float64).transpose(2, 0, 1)}

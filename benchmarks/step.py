@@ -32,6 +32,14 @@ import classviz
 from classviz.testing import write_googlenet
 
 
+def weights_or_synthetic(path):
+    """`path` (an ONNX file), or when it is None a synthetic full-size BVLC GoogLeNet with auxiliary
+    heads and seeded weights written to a temporary folder: the real model's shapes and time."""
+    if path is not None:
+        return path
+    return write_googlenet(os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx"), "bvlc_aux", seed=0)
+
+
 def median_ms(fn, repeat, warmup=3, sync=None):
     """Median wall time of fn() in milliseconds over `repeat` runs after `warmup` runs; `sync()`
     (a device synchronisation) ends each timed run when given."""
@@ -153,10 +161,7 @@ def main(argv=None):
     ap.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "step.json"))
     args = ap.parse_args(argv)
 
-    path = args.weights
-    if path is None:
-        path = os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx")
-        write_googlenet(path, "bvlc_aux", seed=0)
+    path = weights_or_synthetic(args.weights)
     net = classviz.load(path, backend=args.backend, precision=args.precision)
     gflops = sgemm_gflops()
     machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),

@@ -13,14 +13,15 @@ CPU-bound process per core). Prints each layer's medians and the busy/quiet rati
 """
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from render import spinning
+from step import weights_or_synthetic
 
 LAYERS = {
     "tbb": {"NUMBA_THREADING_LAYER": "tbb"},
@@ -49,26 +50,14 @@ print(json.dumps({"layer": numba.threading_layer(), "step_ms": 1e3 * float(np.me
 """
 
 
-def _spin():
-    while True:
-        pass
-
-
 def measure(model, layer, busy):
     """One child process on `layer` with `busy` spinning processes beside it: dict."""
-    spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(busy)]
     env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY",
                                                             "GOMP_SPINCOUNT", "NUMBA_NUM_THREADS")}
     env.update(LAYERS[layer])
-    for s in spinners:
-        s.start()
-    try:
+    with spinning(busy):
         out = subprocess.run([sys.executable, "-c", CHILD, model], env=env, capture_output=True, text=True,
                              timeout=1800)
-    finally:
-        for s in spinners:
-            s.terminate()
-            s.join()
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -83,11 +72,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "threading_layers.json"))
     args = ap.parse_args()
-    model = args.weights
-    if model is None:
-        from classviz.testing import write_googlenet
-        model = os.path.join(tempfile.mkdtemp(), "googlenet_bvlc_aux.onnx")
-        write_googlenet(model, "bvlc_aux", width=1, seed=0)
+    model = weights_or_synthetic(args.weights)
     runs = {(layer, busy): [] for busy in args.busy for layer in args.layers}
     for r in range(args.rounds):
         for busy in args.busy:
