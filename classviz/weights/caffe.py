@@ -23,6 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .. import preprocess as prep
 from ..errors import ModelError
+from ..kernels import geometry
 from . import wire
 from .wire import scalar
 
@@ -265,8 +266,7 @@ class _Converter:
             self.fail(la, "no kernel size")
         want = [(cout, c // max(group, 1), kh, kw)] + ([(cout,)] if bias else [])
         blobs = self.blobs_as(la, want)
-        oh = (h + 2 * ph - (dh * (kh - 1) + 1)) // sh + 1
-        ow = (w + 2 * pw - (dw * (kw - 1) + 1)) // sw + 1
+        oh, ow = geometry.conv_out(h, kh, sh, ph, ph, dh), geometry.conv_out(w, kw, sw, pw, pw, dw)
         if oh < 1 or ow < 1:
             self.fail(la, f"input {h}x{w} is smaller than its kernel")
         ins = [self.src(la), self.const(la.name + "/weight", blobs[0])]
@@ -394,10 +394,10 @@ def _pair(p, single, fh, fw, default, repeated=True):
 def _caffe_pool_size(n, k, s, p, floor):
     """Caffe's pooled size along one axis and the end padding that makes ONNX compute it:
     (out, extra). out = ceil((n + 2p - k) / s) + 1, less one if the last window starts in the
-    end padding (p > 0); with floor rounding, the plain floor."""
+    end padding (p > 0); with floor rounding, the plain floor. With padding this is ONNX's ceil
+    mode (geometry.pool_out); without, Caffe keeps even a last window that starts past the input
+    (possible when k < s), which ONNX drops, so that case is Caffe's own rule."""
     if floor:
-        return (n + 2 * p - k) // s + 1, 0
-    out = -(-(n + 2 * p - k) // s) + 1
-    if p > 0 and (out - 1) * s >= n + p:
-        out -= 1
+        return geometry.pool_out(n, k, s, p, p, False), 0
+    out = geometry.pool_out(n, k, s, p, p, True) if p > 0 else -(-(n - k) // s) + 1
     return out, max(0, (out - 1) * s + k - (n + 2 * p))
