@@ -111,8 +111,8 @@ def crop_offset(rng, size):
 
 
 def _class_count(net, heads):
-    counts = {net.plan(h, (1, 3, CROP, CROP)).shapes[h][1] for h in set(heads)}
-    return min(counts)
+    # shapes only: no plan (buffers, prepared weights) is built to read a count
+    return min(net.network.infer_shapes(h, (1, net.channels, CROP, CROP))[h][1] for h in set(heads))
 
 
 class Renderer:

@@ -49,7 +49,8 @@ class Net:
     backend: the backend module in use ('cpu' or 'cuda' as `backend.name`).
     precision: the arithmetic of float32 convolutions ('fp32', 'tf32', 'bf16'; see `load`).
     max_memory: bytes one plan may take, or None (see `load`).
-    Plans are built on first use for each (head, input shape, dtype) and cached."""
+    Plans are built on first use for each (head, input shape, dtype) and cached; each layer's
+    weights are prepared (cast, packed, transformed, uploaded) once and shared by every plan."""
 
     def __init__(self, network, backend, precision="fp32", max_memory=None):
         self.network, self.backend, self.precision = network, backend, precision
@@ -58,6 +59,7 @@ class Net:
         self.heads, self.roles = network.heads, dict(network.roles)
         self.channels = self.model.input_shape[1] or 3
         self._plans = {}
+        self._prepared = {}  # each layer's weights, prepared once for every plan (graph.ops.Op.weights)
 
     def head_name(self, head=None):
         """The tensor name a head argument (None, a role or a tensor name) stands for (str)."""
@@ -70,7 +72,7 @@ class Net:
         if key not in self._plans:
             try:
                 self._plans[key] = Plan(self.network, t, shape, np.dtype(dtype), self.backend, self.precision,
-                                        self.max_memory)
+                                        self.max_memory, self._prepared)
             except ArgumentError as e:
                 raise ArgumentError(f"x of shape {tuple(shape)} does not fit head {t!r}: {e}") from None
         return self._plans[key]

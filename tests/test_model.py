@@ -93,3 +93,26 @@ def test_sibling_pointwise_convs_merge_into_one(model_path):
     # a sibling that is the head keeps its own convolution
     feat = net.plan("inception_4c/3x3_reduce_relu", (1, 3, 224, 224))
     assert "inception_4c/3x3_reduce" in [s.op.node.name for s in feat.steps]
+
+
+def test_infer_shapes_needs_no_backend_and_matches_a_plan(model_path):
+    from classviz.graph import Network
+    network = Network(read(model_path("bvlc_aux", 8)))
+    shapes = network.infer_shapes("aux2", (2, 3, 224, 224))
+    assert shapes["loss2/classifier"] == (2, 1000) and "loss3/classifier" not in shapes
+    plan = classviz.load(model_path("bvlc_aux", 8), backend="cpu").plan("aux2", (2, 3, 224, 224))
+    assert all(plan.shapes[t] == s for t, s in shapes.items() if t in plan.shapes)
+
+
+def test_every_plan_shares_each_layers_prepared_weights(model_path):
+    """Weights are prepared once per network (as Caffe's LayerSetUp), not once per plan: the aux
+    heads' trunk and a second batch size reuse the main plan's prepared convolutions."""
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    convs = lambda plan: {s.op.node.outputs[0]: s.op.cw for s in plan.steps if hasattr(s.op, "cw")}  # noqa: E731
+    main, aux1, batch2 = (convs(net.plan(h, (n, 3, 224, 224))) for h, n in (("main", 1), ("aux1", 1), ("main", 2)))
+    shared = set(main) & set(aux1)
+    assert shared and all(main[t] is aux1[t] for t in shared)
+    assert main.keys() == batch2.keys() and all(main[t] is batch2[t] for t in main)
+    x = np.random.default_rng(0).normal(0, 50, (2, 3, 224, 224)).astype(np.float32)
+    fresh = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    assert np.array_equal(net.forward(x, "aux1"), fresh.forward(x, "aux1"))

@@ -1,4 +1,6 @@
 """The network as a structure: which ops it has, where its heads are, what each head depends on."""
+import numpy as np
+
 from ..errors import ArgumentError, ModelError
 from ..weights.model import producers
 from .ops import REGISTRY
@@ -62,3 +64,15 @@ class Network:
                 need.add(id(node))
                 stack.extend(node.inputs)
         return [n for n in self.model.nodes if id(n) in need]
+
+    def infer_shapes(self, head, shape, dtype=np.float32):
+        """The shape of every tensor on the way to `head` (None, a role or a tensor name) for an
+        input of `shape` (N, C, H, W), without a backend or any weights prepared: {tensor: shape}.
+        Class counts, head shapes and what a size does to the grid come from here.
+        Raises ArgumentError when the network cannot take that input."""
+        shapes = {self.model.input_name: tuple(shape)}
+        for node in self.ancestors(self.resolve_head(head)):
+            op = REGISTRY[node.op](node, [shapes[i] for i in node.inputs], np.dtype(dtype), None)
+            for t in node.outputs:
+                shapes[t] = op.out_shape
+        return shapes

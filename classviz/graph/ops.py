@@ -22,8 +22,20 @@ class Op:
         self.node, self.dtype, self.precision = node, dtype, precision
         self.out_shape = self.infer(node, in_shapes)
 
-    def prepare(self, be, relu):
-        """Cast and upload weights, allocate what the forward saves. relu: fuse a ReLU after it."""
+    def prepare(self, be, relu, prepared):
+        """Cast and upload weights, allocate what the forward saves. relu: fuse a ReLU after it;
+        prepared: the network's {key: prepared weights}, shared by every plan (see `weights`)."""
+
+    def weights(self, prepared, key, make):
+        """make() (this node's weights, cast, uploaded, transformed) once per network for the same
+        `key` (a tuple of what they depend on besides the node): plans of other heads, batch sizes or
+        crops of the same size reuse them, as Caffe's LayerSetUp runs once and Reshape per shape."""
+        # a node is named by its output tensor (unique in a graph; the plan's merged siblings get
+        # names of their own), not by id(): merged nodes are rebuilt for each plan
+        k = (self.node.op, tuple(self.node.outputs), np.dtype(self.dtype).str, self.precision) + tuple(key)
+        if k not in prepared:
+            prepared[k] = make()
+        return prepared[k]
 
     def fail(self, what):
         raise ArgumentError(f"node '{self.node.name}' ({self.node.op}): {what}")
@@ -45,11 +57,12 @@ class Conv(Op):
         _positive(self, self.win, h, w)
         return (n, wt.shape[0], self.win.Ho, self.win.Wo)
 
-    def prepare(self, be, relu):
+    def prepare(self, be, relu, prepared):
         self.relu = relu
         p = self.node.params
-        self.cw = be.conv.prepare(p["W"].astype(self.dtype), p["B"].astype(self.dtype), self.win, self.group,
-                                  be.asarray, self.precision)
+        # the window holds the input's H and W (a Winograd tile size depends on them), not its batch
+        self.cw = self.weights(prepared, (self.win,), lambda: be.conv.prepare(
+            p["W"].astype(self.dtype), p["B"].astype(self.dtype), self.win, self.group, be.asarray, self.precision))
         self.work = be.conv.work_size(self.cw, self.out_shape[0])
 
     def forward(self, be, ins, out, work):
@@ -69,9 +82,9 @@ class Gemm(Op):
             self.fail(f"expects {c} input features, got {shape[1]}: the network does not accept this input size")
         return (shape[0], k)
 
-    def prepare(self, be, relu):
+    def prepare(self, be, relu, prepared):
         self.relu = relu
-        self.w, self.b = self.param(be, "W"), self.param(be, "B")
+        self.w, self.b = self.weights(prepared, (), lambda: (self.param(be, "W"), self.param(be, "B")))
 
     def forward(self, be, ins, out, work):
         be.gemm.forward(ins[0], self.w, self.b, out)
@@ -103,7 +116,7 @@ class MaxPool(Op):
         _positive(self, self.win, h, w)
         return (n, c, self.win.Ho, self.win.Wo)
 
-    def prepare(self, be, relu):
+    def prepare(self, be, relu, prepared):
         self.argmax = be.empty(self.out_shape, np.int32)
         self.work = be.maxpool.work_size(self.win, self.out_shape[1])
 
@@ -115,7 +128,7 @@ class MaxPool(Op):
 
 
 class AveragePool(MaxPool):
-    def prepare(self, be, relu):
+    def prepare(self, be, relu, prepared):
         self.work = 0
         self.include_pad = bool(self.node.attrs["count_include_pad"])
 
@@ -142,7 +155,7 @@ class LRN(Op):
     def infer(self, node, in_shapes):
         return _rank4(self, in_shapes[0])
 
-    def prepare(self, be, relu):
+    def prepare(self, be, relu, prepared):
         a = self.node.attrs
         self.args = (a["size"], a["alpha"], a["beta"], a["bias"])
         self.scale = be.empty(self.out_shape, self.dtype)
@@ -234,11 +247,11 @@ class Affine(Op):
             self.fail(f"constant of shape {node.params['scale'].shape} would broadcast the input {shape} to {out}")
         return tuple(shape)
 
-    def prepare(self, be, relu):
+    def prepare(self, be, relu, prepared):
         # one value per element of an image: a kernel indexes them directly, whatever broadcast
         image = self.out_shape[1:]
-        self.scale, self.shift = (be.asarray(np.broadcast_to(self.node.params[k].astype(self.dtype), image))
-                                  for k in ("scale", "shift"))
+        self.scale, self.shift = self.weights(prepared, (image,), lambda: tuple(
+            be.asarray(np.broadcast_to(self.node.params[k].astype(self.dtype), image)) for k in ("scale", "shift")))
 
     def forward(self, be, ins, out, work):
         be.affine.forward(ins[0], self.scale, self.shift, out)

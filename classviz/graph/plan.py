@@ -32,11 +32,12 @@ class Plan:
     network: graph.Network; head: a tensor name (already resolved); shape: (N, C, H, W);
     dtype: numpy float32 or float64; be: a backend module from `classviz.kernels`; precision:
     the arithmetic of float32 convolutions, 'fp32', 'tf32' or 'bf16' (the last two CUDA only).
-    max_memory: bytes the plan may take (None: what the backend has available).
+    max_memory: bytes the plan may take (None: what the backend has available); prepared: the
+    network's {key: prepared weights} that plans share (None: this plan's own).
     Raises ArgumentError when the network cannot take this input shape, or when the plan would need
     more memory than it may take (saying how much, before allocating any of it)."""
 
-    def __init__(self, network, head, shape, dtype, be, precision="fp32", max_memory=None):
+    def __init__(self, network, head, shape, dtype, be, precision="fp32", max_memory=None, prepared=None):
         self.be, self.head, self.shape, self.dtype, self.precision = be, head, tuple(shape), dtype, precision
         self.input = network.model.input_name
         nodes = _merge_siblings(network.ancestors(head), keep={head, self.input})
@@ -44,8 +45,9 @@ class Plan:
         self.steps = self._fuse(nodes, consumers)
         relus = self._infer_shapes()
         self._check_memory(max_memory)
+        prepared = {} if prepared is None else prepared
         for s, relu in zip(self.steps, relus):
-            s.op.prepare(be, relu)
+            s.op.prepare(be, relu, prepared)
         self._place_values(consumers)
         self._place_grads(consumers)
         self.work = be.empty((max([s.op.work for s in self.steps] + [1]),), dtype)
