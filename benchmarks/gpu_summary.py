@@ -49,7 +49,8 @@ def main(work, results_path):
         print(f"  ... {len(failures) - 12} more (results.json)")
     if capture:
         eager = "eager" if capture["backend"] == "cpu" else "EAGER"  # expected on the CPU, a fault on a GPU
-        print("capture: " + ", ".join(f"{k} {'graph' if v['captured'] else eager}" for k, v in capture["kinds"].items()))
+        kinds = capture["kinds"].items()
+        print("capture: " + ", ".join(f"{k} {'graph' if v['captured'] else eager}" for k, v in kinds))
     for precision, s in steps.items():
         if not s:
             print(f"step {precision}: no result")

@@ -15,7 +15,6 @@ streams and graph capture are modelled on the host (tests/test_cuda_capture.py).
 Precision 'tf32' and 'bf16' layers are bounded against true float32, and on the host also held
 to a model of their rounding to 1e-6 (test_conv_precision)."""
 import functools
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -34,33 +33,28 @@ HOST = cuda_host.unavailable()
 needs_cxx = pytest.mark.skipif(HOST is not None, reason=f"CUDA kernels cannot run on the host: {HOST}")
 
 if REASON is None:
-    import cupy
-
     from classviz.kernels import cuda as gpu
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 
-def _array_module(where, monkeypatch):
-    """CuPy for where='cuda', else cuda_host's stand-in, put in sys.modules for the wrappers that
-    import cupy inside a function. Skips, saying why, where that side cannot run."""
+def _backend(where, monkeypatch):
+    """classviz.kernels.cuda on the GPU (where='cuda') or on a fresh host device (cuda_host) for
+    this test. Skips, saying why, where that side cannot run."""
     if where == "cuda":
         if REASON is not None:
             pytest.skip(f"CUDA backend unavailable: {REASON}")
-        return cupy
+        return gpu
     if HOST is not None:
         pytest.skip(f"CUDA kernels cannot run on the host: {HOST}")
-    fake = cuda_host.fake_cupy()
-    monkeypatch.setitem(sys.modules, "cupy", fake)
-    return fake
+    return cuda_host.backend(monkeypatch)
 
 
 @pytest.fixture(params=["cuda", "host"])
 def dev(request, monkeypatch):
-    """xp: the array module (CuPy, or cuda_host's stand-in); ops: the kernels/cuda wrappers."""
-    xp = _array_module(request.param, monkeypatch)
-    host = request.param == "host"
-    return SimpleNamespace(xp=xp, ops=cuda_host.wrappers(*cuda_host.WRAPPERS) if host else gpu, host=host)
+    """xp: the array module (CuPy, or cuda_host's stand-in); ops: the kernels/cuda backend."""
+    be = _backend(request.param, monkeypatch)
+    return SimpleNamespace(xp=be.xp, ops=be, host=request.param == "host")
 
 
 def rel(a, b):
@@ -88,7 +82,7 @@ def slot(xp, shape, dtype, extra=3):
 def test_host_launch_refuses_what_a_gpu_would_get_wrong():
     """The host run's own checks (cuda_host.Kernel): a scalar of the wrong width, an array of the
     wrong dtype and a write past an array's end each fail the launch."""
-    relu = cuda_host.Module("relu").get_function("relu_forward<float>")
+    relu = cuda_host.module("relu").get_function("relu_forward<float>")
     x, y = cuda_host.asarray(np.arange(-5, 5, dtype=np.float32)), cuda_host.empty(10, np.float32)
     i64 = np.int64
     relu((1,), (32,), (x, y, i64(1), i64(10), i64(10), i64(10)))
@@ -376,10 +370,8 @@ def test_blur_crop_pixels_objective_match_cpu(dev):
 
 @pytest.fixture(params=["cuda", "host"])
 def engine(request, monkeypatch):
-    """A backend for classviz.Net: the CUDA backend, or its custom kernels on the host with the CPU's
-    convolutions (cuda_host.backend)."""
-    _array_module(request.param, monkeypatch)
-    return gpu if request.param == "cuda" else cuda_host.backend()
+    """A backend for classviz.Net: the CUDA backend on the GPU, or on the host (cuda_host.backend)."""
+    return _backend(request.param, monkeypatch)
 
 
 def _pools(cn, dn, head, shape, dtype):

@@ -6,7 +6,6 @@ tests/support/cuda_host.py's `Device` models what a GPU enforces: launches on a 
 recorded and replayed, not run; allocation, host<->device copies, synchronisation, cudnnFind* and
 CuPy's cuBLAS wrapper raise while any stream captures; each buffer remembers the stream that last
 wrote it. The real CUDA backend (kernels/cuda/__init__.py and its wrappers) runs on it unchanged."""
-import sys
 import warnings
 
 import numpy as np
@@ -27,15 +26,13 @@ SHORT = (ascent.sched.Octave("main", 3, 2.5, 0.78, 11, 11), ascent.sched.Octave(
 
 
 @pytest.fixture
-def fake(monkeypatch):
-    cupy = cuda_host.fake_cupy()
-    monkeypatch.setitem(sys.modules, "cupy", cupy)
-    return cupy
+def be(monkeypatch):
+    return cuda_host.backend(monkeypatch)
 
 
 @pytest.fixture
-def be(fake):
-    return cuda_host.backend()
+def fake(be):
+    return be.xp
 
 
 def _renderer(be, path, flavour_classes=(281, 251)):
@@ -63,6 +60,7 @@ class _Eager:
 
     def __init__(self, be):
         self.__dict__.update({k: getattr(be, k) for k in dir(be) if not k.startswith("__")})
+        self.xp = be.xp  # the module's __getattr__ gives it, dir() does not list it
         self.capture = lambda fn, keep=(): fn
 
 
@@ -170,16 +168,15 @@ def test_compile_key_holds_the_shared_constants_and_the_header(monkeypatch):
     """CuPy caches a module by its code and options: the #included common.cuh is in neither unless
     its hash goes into the options, and the constants Python shares with the kernels arrive as -D."""
     import hashlib
+
+    from classviz.kernels.cuda import device, source
     seen = {}
 
-    class RawModule:
-        def __init__(self, code, options, name_expressions):
-            seen.update(code=code, options=options)
-    monkeypatch.setitem(sys.modules, "cupy", type(sys)("cupy"))
-    sys.modules["cupy"].RawModule = RawModule
-    src = cuda_host.SOURCE
-    src.module.__wrapped__("pixels")
+    def compile(code, options, name_expressions):
+        seen.update(code=code, options=options)
+    monkeypatch.setattr(device, "_current", device.Device(None, None, None, compile, 0, 1))
+    source.module("pixels")
     header = hashlib.sha1(open(f"{cuda_host.DIR}/common.cuh", "rb").read()).hexdigest()[:16]
     assert f"-DCV_COMMON_SHA1=0x{header}" in seen["options"]
-    assert f"-DCV_PARTS={src.PARTS}" in seen["options"] and f"-DCV_THREADS={src.THREADS}" in seen["options"]
+    assert f"-DCV_PARTS={source.PARTS}" in seen["options"] and f"-DCV_THREADS={source.THREADS}" in seen["options"]
     assert "#define CV_PARTS" not in seen["code"]

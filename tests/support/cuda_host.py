@@ -5,8 +5,10 @@ defines what CUDA C++ adds (threadIdx, blockIdx, blockDim, gridDim, __shared__, 
 min/max) and one launcher per kernel instance. A launch runs every block of the grid in turn; in a
 block, each thread runs the kernel to its end, one after the other, except in kernels that call
 __syncthreads, whose threads run as coroutines that meet at each barrier, with __shared__
-storage per block. The wrappers of kernels/cuda (the Python that picks grids and passes
-arguments) run unchanged on NumPy arrays that stand in for CuPy's.
+storage per block. The CUDA backend itself (classviz.kernels.cuda: its __init__, the wrappers that
+pick grids and pass arguments) runs unchanged on a host `Device` plugged into its one seam,
+kernels/cuda/device.py (`backend(monkeypatch)`): NumPy arrays that stand in for CuPy's, streams,
+events and graph capture modelled strictly (`Device` below), cuDNN done by NumPy (cudnn_host).
 
 What this checks that the compile test cannot: the arithmetic and the indexing of every custom
 kernel, and the wrappers' arguments, against the CPU twins. Arguments are checked as CuPy would
@@ -17,18 +19,15 @@ Every array is allocated between guard zones of NaN bytes, checked after each la
 outside an array fails the launch, and a read outside one brings NaN into the result.
 
 What it cannot check: anything that needs the GPU itself (timing, the memory model beyond
-__syncthreads, warp-level behaviour, CuPy's compiler, cuDNN, cuBLAS, CUDA graphs). Those are
-tests/test_cuda.py's cases with the real device."""
+__syncthreads, warp-level behaviour, CuPy's compiler, cuDNN's arithmetic and what configurations it
+accepts). Those are tests/test_cuda.py's cases with the real device."""
 import ctypes
-import functools
 import hashlib
-import importlib
 import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import types
 import weakref
@@ -185,18 +184,17 @@ def _launcher(name, ctype, syncs, params):
 
 
 class Module:
-    """Stands in for cupy.RawModule: `name`.cu compiled for the host (cached by source hash)."""
+    """Stands in for cupy.RawModule: CUDA source `code` compiled for the host with the -D and -I
+    flags of `options` (the .so cached by a hash of everything that goes into it)."""
 
-    def __init__(self, name):
-        path = os.path.join(DIR, name + ".cu")
-        code = open(path).read()
+    def __init__(self, code, options=()):
         parsed = _parse(code)
         self.kernels = {f"{k}<{t}>": (k, t, params) for k, t, _, params in parsed}
-        unit = PRELUDE + f'#include "{path}"\n' + "".join(_launcher(*k) for k in parsed)
-        flags = SOURCE.flags()
-        digest = hashlib.sha1((unit + code + open(os.path.join(DIR, "common.cuh")).read() + " ".join(flags))
+        unit = PRELUDE + code + "\n" + "".join(_launcher(*k) for k in parsed)
+        flags = [o for o in options if o.startswith(("-D", "-I"))]
+        digest = hashlib.sha1((unit + open(os.path.join(DIR, "common.cuh")).read() + " ".join(flags))
                               .encode()).hexdigest()[:16]
-        lib = os.path.join(tempfile.gettempdir(), f"classviz-cuda-host-{name}-{digest}.so")
+        lib = os.path.join(tempfile.gettempdir(), f"classviz-cuda-host-{digest}.so")
         if not os.path.exists(lib):
             tmp = f"{lib}.{os.getpid()}"  # renamed into place: concurrent test processes may build it too
             with open(tmp + ".cpp", "w") as f:
@@ -205,13 +203,19 @@ class Module:
                                 tmp + ".cpp"], capture_output=True, text=True)
             os.remove(tmp + ".cpp")
             if r.returncode:
-                raise RuntimeError(f"{name}.cu does not compile for the host:\n{r.stderr}")
+                raise RuntimeError(f"CUDA source does not compile for the host:\n{r.stderr}")
             os.replace(tmp, lib)
         self.lib = ctypes.CDLL(lib)
 
     def get_function(self, expr):
         kernel, ctype, params = self.kernels[expr]
         return Kernel(getattr(self.lib, f"cvh_{kernel}_{ctype}"), expr, params)
+
+
+def module(name):
+    """kernels/cuda/`name`.cu compiled for the host with the backend's own flags."""
+    with open(os.path.join(DIR, name + ".cu")) as f:
+        return Module(f.read(), SOURCE.flags())
 
 
 class Kernel:
@@ -547,45 +551,24 @@ def _mem_info():
     return free, free
 
 
-_PACKAGE = "classviz.kernels._cuda_on_host"
-WRAPPERS = ("affine", "avgpool", "blur", "concat", "conv", "crop", "gemm", "lrn", "maxpool", "objective", "pixels",
-            "relu", "resize")
 WORKSPACE_BYTES = 1 << 16  # conv.py's cuDNN workspace here (nothing uses it), not 128 MiB of guarded NaN
 
 
-def _package():
-    """The CUDA backend's package (kernels/cuda/__init__.py and every wrapper), loaded apart from
-    classviz.kernels.cuda with the cupy in sys.modules (set it to `fake_cupy()` first), its
-    `source.module` compiling for the host and conv.py calling cudnn_host's cuDNN."""
-    if _PACKAGE not in sys.modules:
-        from . import cudnn_host
-        spec = importlib.util.spec_from_file_location(_PACKAGE, os.path.join(DIR, "__init__.py"),
-                                                      submodule_search_locations=[DIR])
-        pkg = importlib.util.module_from_spec(spec)
-        sys.modules[_PACKAGE] = pkg
-        source = importlib.import_module(_PACKAGE + ".source")
-        source.module = functools.cache(Module)
-        sys.modules[_PACKAGE + ".cudnn"] = cudnn_host.cudnn()
-        conv = importlib.import_module(_PACKAGE + ".conv")
-        conv._ptr, conv.WORKSPACE_BYTES = cudnn_host.pointer, WORKSPACE_BYTES
-        spec.loader.exec_module(pkg)
-    pkg = sys.modules[_PACKAGE]
-    pkg.cupy = pkg.xp = sys.modules["cupy"]  # this test's fake (each test has its own device)
-    pkg._stream = None
-    return pkg
+def device():
+    """A host Device for kernels/cuda (kernels/cuda/device.py) over a fresh device model: the fake
+    CuPy of `fake_cupy`, cudnn_host's cuDNN, host addresses as device pointers, kernels compiled
+    by the C++ compiler, 4 multiprocessors."""
+    from classviz.kernels.cuda import device as cuda_device
+
+    from . import cudnn_host
+    return cuda_device.Device(fake_cupy(), cudnn_host.cudnn(), cudnn_host.pointer,
+                              lambda code, options, name_expressions: Module(code, options), WORKSPACE_BYTES, 4)
 
 
-def wrappers(*names):
-    """The kernels/cuda wrapper modules `names` (see `_package`)."""
-    pkg = _package()
-    return types.SimpleNamespace(**{n: getattr(pkg, n) for n in names})
-
-
-def backend():
-    """The CUDA backend (kernels/cuda/__init__.py and its wrappers, unchanged) on the host: its
-    kernels compiled by the C++ compiler, cuDNN's convolutions done by NumPy (cudnn_host), arrays
-    in guard zones, streams and graph capture modelled by `Device`. With cupy in sys.modules set to
-    `fake_cupy()`."""
-    pkg = _package()
-    pkg.name = "cuda-kernels-on-host"
-    return pkg
+def backend(monkeypatch):
+    """The CUDA backend, classviz.kernels.cuda itself, running on a fresh host `device()` for the
+    rest of the test (monkeypatch puts the previous device back). Returns the backend module."""
+    from classviz.kernels import cuda
+    from classviz.kernels.cuda import device as cuda_device
+    monkeypatch.setattr(cuda_device, "_current", device())
+    return cuda

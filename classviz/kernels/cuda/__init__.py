@@ -9,60 +9,70 @@ graph and replayed (`capture`)."""
 import contextlib
 import warnings
 
-import cupy
 import numpy as np
 
 from ...errors import Notice
 from ..shared import PRECISIONS
-from . import affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, objective, pixels, relu, resize
+from . import affine, avgpool, blur, concat, conv, crop, device, gemm, lrn, maxpool, objective, pixels, relu, resize
 
 name = "cuda"
-xp = cupy
 precisions = PRECISIONS  # what conv.prepare's precision can be (see conv.py)
-_stream = None
+
+
+def __getattr__(attr):
+    # `xp`, the array module, is the device's (CuPy on a GPU; device.py), looked up when used
+    if attr == "xp":
+        return device.get().xp
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def _xp():
+    return device.get().xp
 
 
 def empty(shape, dtype):
     """An uninitialised CuPy array of `shape` and `dtype`."""
-    return cupy.empty(shape, dtype)
+    return _xp().empty(shape, dtype)
 
 
 def zeros(shape, dtype):
     """A zero-filled CuPy array."""
-    return cupy.zeros(shape, dtype)
+    return _xp().zeros(shape, dtype)
 
 
 def asarray(a, dtype=None):
     """`a` (NumPy, CuPy or array-like) as a C-contiguous CuPy array, converted to `dtype` when given."""
-    return cupy.ascontiguousarray(cupy.asarray(a, dtype=dtype))
+    xp = _xp()
+    return xp.ascontiguousarray(xp.asarray(a, dtype=dtype))
 
 
 def to_numpy(a):
     """`a` copied to the host as a NumPy array."""
-    return cupy.asnumpy(a)
+    return _xp().asnumpy(a)
 
 
 def is_array(a):
     """True when `a` is a CuPy array."""
-    return isinstance(a, cupy.ndarray)
+    return isinstance(a, _xp().ndarray)
 
 
 def all_finite(a):
     """True when `a` holds no NaN or Inf (synchronises)."""
-    return bool(cupy.isfinite(a).all())
+    return bool(_xp().isfinite(a).all())
 
 
 def available_memory():
     """Bytes (int) a new allocation can use now: the device's free memory plus what CuPy's pool
     holds unused."""
-    free, _ = cupy.cuda.runtime.memGetInfo()
-    pool = cupy.get_default_memory_pool()
+    xp = _xp()
+    free, _ = xp.cuda.runtime.memGetInfo()
+    pool = xp.get_default_memory_pool()
     return int(free + pool.free_bytes())
 
 
 def upload(dst, src):
     """dst[...] = src (a NumPy value) on the current stream, so it lands before the next replay."""
-    dst.set(np.ascontiguousarray(src, dtype=dst.dtype), stream=cupy.cuda.get_current_stream())
+    dst.set(np.ascontiguousarray(src, dtype=dst.dtype), stream=_xp().cuda.get_current_stream())
 
 
 @contextlib.contextmanager
@@ -72,16 +82,17 @@ def stream():
     was current: on entry it waits for the work already queued there (the images' upload, buffers
     zeroed by the renderer), and on exit that stream waits for the render's work, so the images
     read after the block are the finished ones."""
-    global _stream
-    if _stream is None:
-        _stream = cupy.cuda.Stream(non_blocking=True)
-    outer = cupy.cuda.get_current_stream()
-    _stream.wait_event(outer.record())
+    dev = device.get()
+    render = dev.owned.get("render stream")
+    if render is None:
+        render = dev.owned["render stream"] = dev.xp.cuda.Stream(non_blocking=True)
+    outer = dev.xp.cuda.get_current_stream()
+    render.wait_event(outer.record())
     try:
-        with _stream:
-            yield _stream
+        with render:
+            yield render
     finally:
-        outer.wait_event(_stream.record())
+        outer.wait_event(render.record())
 
 
 def capture(fn, keep=()):
@@ -91,7 +102,7 @@ def capture(fn, keep=()):
     of which may happen during a capture); the arrays in `keep` are restored afterwards, so that
     warm-up leaves no trace. Then fn is captured on the current stream and the replay returned.
     If capturing fails, a Notice says so and fn itself is returned (the step still runs, eagerly)."""
-    s = cupy.cuda.get_current_stream()
+    s = _xp().cuda.get_current_stream()
     saved = [a.copy() for a in keep]
     fn()
     for a, b in zip(keep, saved):
@@ -109,7 +120,11 @@ def capture(fn, keep=()):
 
 
 def available():
-    """None when this backend can run here, else a one-line reason (no device, no cuDNN)."""
+    """None when this backend can run here, else a one-line reason (no CuPy, no device, no cuDNN)."""
+    try:
+        import cupy
+    except ImportError as e:
+        return f"CuPy is not installed (pip install 'classviz[cuda]'): {e}"
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return "CuPy sees no CUDA device"

@@ -27,11 +27,10 @@ import numpy as np
 
 from ...errors import ArgumentError, Notice
 from ..shared import PRECISIONS
-from . import cudnn
+from . import device
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 from .source import batch_stride, i32, i64, kernel, launch
 
-WORKSPACE_BYTES = 128 << 20
 _ALIGN = 128  # elements: each bf16 scratch tensor starts 256 bytes in
 
 
@@ -63,14 +62,14 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
     if precision not in PRECISIONS:
         raise ArgumentError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if w.dtype == np.float64:
-        dt, compute, math, wdev = cudnn.DOUBLE, cudnn.DOUBLE, cudnn.FMA_MATH, asarray(w)
+        dt, compute, math, wdev = _dnn().DOUBLE, _dnn().DOUBLE, _dnn().FMA_MATH, asarray(w)
     elif precision == "bf16":
-        dt, compute, math, wdev = cudnn.BFLOAT16, cudnn.FLOAT, cudnn.TENSOR_OP_MATH, asarray(bf16_bits(w))
+        dt, compute, math, wdev = _dnn().BFLOAT16, _dnn().FLOAT, _dnn().TENSOR_OP_MATH, asarray(bf16_bits(w))
     else:
-        math = cudnn.DEFAULT_MATH if precision == "tf32" else cudnn.FMA_MATH
-        dt, compute, wdev = cudnn.FLOAT, cudnn.FLOAT, asarray(w)
-    conv = cudnn.Convolution(compute, (win.pt, win.pl), (win.sh, win.sw), (win.dh, win.dw), group, math)
-    return ConvWeights(wdev, asarray(b), win, group, w.shape[1] * group, dt, math, cudnn.Filter(dt, w.shape), conv,
+        math = _dnn().DEFAULT_MATH if precision == "tf32" else _dnn().FMA_MATH
+        dt, compute, wdev = _dnn().FLOAT, _dnn().FLOAT, asarray(w)
+    conv = _dnn().Convolution(compute, (win.pt, win.pl), (win.sh, win.sw), (win.dh, win.dw), group, math)
+    return ConvWeights(wdev, asarray(b), win, group, w.shape[1] * group, dt, math, _dnn().Filter(dt, w.shape), conv,
                        {})
 
 
@@ -85,8 +84,8 @@ def work_size(cw, n):
     """Scratch elements (of the layer's float dtype) at batch n: the cuDNN workspace (a fixed
     budget, whatever n: algorithms are chosen within it), then for bf16 the dense bfloat16 copies
     of the layer's input and output."""
-    size = WORKSPACE_BYTES // np.dtype(cw.b.dtype).itemsize
-    if cw.dtype == cudnn.BFLOAT16:
+    size = device.get().workspace_bytes // np.dtype(cw.b.dtype).itemsize
+    if cw.dtype == _dnn().BFLOAT16:
         nx, ny = _elems(cw, n)
         size += (_up(nx) + ny + 1) // 2
     return size
@@ -103,8 +102,8 @@ def _up(k):
 
 def _split_work(cw, work, n):
     # (cuDNN workspace, bf16 scratch shaped as the input, bf16 scratch shaped as the output)
-    ws = work[:WORKSPACE_BYTES // work.itemsize]
-    if cw.dtype != cudnn.BFLOAT16:
+    ws = work[:device.get().workspace_bytes // work.itemsize]
+    if cw.dtype != _dnn().BFLOAT16:
         return ws, None, None
     win = cw.win
     nx, ny = _elems(cw, n)
@@ -123,7 +122,7 @@ def _to_bf16(x, out, mask=None):
 
 def _tensor(cw, a, bs):
     n, c, h, w = a.shape
-    return cudnn.Tensor(cw.dtype, (n, c, h, w), (int(bs), h * w, w, 1))
+    return _dnn().Tensor(cw.dtype, (n, c, h, w), (int(bs), h * w, w, 1))
 
 
 _told = set()
@@ -131,8 +130,8 @@ _told = set()
 
 def _pick(cw, perfs, count, space, direction):
     # exact: true fp32 and float64 layers take no FFT or Winograd algorithm (see cudnn.pick)
-    exact = cw.dtype == cudnn.DOUBLE or (cw.dtype == cudnn.FLOAT and cw.math == cudnn.FMA_MATH)
-    algo, why = cudnn.pick(perfs, count.value, space.nbytes, direction, exact)
+    exact = cw.dtype == _dnn().DOUBLE or (cw.dtype == _dnn().FLOAT and cw.math == _dnn().FMA_MATH)
+    algo, why = _dnn().pick(perfs, count.value, space.nbytes, direction, exact)
     if why and (direction, why.split(";")[0]) not in _told:  # once per kind, not once per layer
         _told.add((direction, why.split(";")[0]))
         warnings.warn(f"cuDNN: {why} (a layer {tuple(cw.w.shape)}, groups {cw.group})", Notice, stacklevel=2)
@@ -140,12 +139,16 @@ def _pick(cw, perfs, count, space, direction):
 
 
 def _ptr(a):
-    return ctypes.c_void_p(a.data.ptr)
+    return device.get().pointer(a)
+
+
+def _dnn():
+    return device.get().cudnn  # the cuDNN binding of the device in use
 
 
 def _handle():
-    import cupy
-    return cudnn.handle(cupy.cuda.get_current_stream().ptr)
+    dev = device.get()
+    return dev.cudnn.handle(dev.xp.cuda.get_current_stream().ptr)
 
 
 def forward(x, cw, y, relu, work):
@@ -175,14 +178,14 @@ def _convolve(cw, x, y, space):
     key = ("fwd", x.shape, int(xbs), int(ybs))
     if key not in cw.found:
         xd, yd = _tensor(cw, x, xbs), _tensor(cw, y, ybs)
-        perfs, count = (cudnn.Perf * 8)(), ctypes.c_int()
-        cudnn.call("cudnnFindConvolutionForwardAlgorithmEx", h, xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
+        perfs, count = (_dnn().Perf * 8)(), ctypes.c_int()
+        _dnn().call("cudnnFindConvolutionForwardAlgorithmEx", h, xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
                    cw.conv.ptr, yd.ptr, _ptr(y), 8, ctypes.byref(count), perfs, _ptr(space),
                    ctypes.c_size_t(space.nbytes))
         cw.found[key] = (xd, yd, _pick(cw, perfs, count, space, "forward"))
     xd, yd, algo = cw.found[key]
-    cudnn.call("cudnnConvolutionForward", h, cudnn.scalar(cw.dtype, 1.0), xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
-               cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), cudnn.scalar(cw.dtype, 0.0), yd.ptr,
+    _dnn().call("cudnnConvolutionForward", h, _dnn().scalar(cw.dtype, 1.0), xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
+               cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), _dnn().scalar(cw.dtype, 0.0), yd.ptr,
                _ptr(y))
 
 
@@ -207,7 +210,7 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
 
 
 def _dgrad(cw, gy, gx, accumulate, space):
-    import cupy
+    dev = device.get()
     gbs, xbs = batch_stride(gy), batch_stride(gx)
     h = _handle()
     key = ("bwd", gx.shape, int(gbs), int(xbs))
@@ -215,13 +218,13 @@ def _dgrad(cw, gy, gx, accumulate, space):
         dyd, dxd = _tensor(cw, gy, gbs), _tensor(cw, gx, xbs)
         # the search writes its output: never into a gradient we accumulate on; as large as gx's
         # strided layout, which a channel slice spreads over more than gx.size elements
-        scratch = cupy.empty(int(xbs) * gx.shape[0], gx.dtype)
-        perfs, count = (cudnn.Perf * 8)(), ctypes.c_int()
-        cudnn.call("cudnnFindConvolutionBackwardDataAlgorithmEx", h, cw.filt.ptr, _ptr(cw.w), dyd.ptr, _ptr(gy),
+        scratch = dev.xp.empty(int(xbs) * gx.shape[0], gx.dtype)
+        perfs, count = (_dnn().Perf * 8)(), ctypes.c_int()
+        _dnn().call("cudnnFindConvolutionBackwardDataAlgorithmEx", h, cw.filt.ptr, _ptr(cw.w), dyd.ptr, _ptr(gy),
                    cw.conv.ptr, dxd.ptr, _ptr(scratch), 8, ctypes.byref(count), perfs, _ptr(space),
                    ctypes.c_size_t(space.nbytes))
         cw.found[key] = (dyd, dxd, _pick(cw, perfs, count, space, "dgrad"))
     dyd, dxd, algo = cw.found[key]
-    cudnn.call("cudnnConvolutionBackwardData", h, cudnn.scalar(cw.dtype, 1.0), cw.filt.ptr, _ptr(cw.w), dyd.ptr,
+    _dnn().call("cudnnConvolutionBackwardData", h, _dnn().scalar(cw.dtype, 1.0), cw.filt.ptr, _ptr(cw.w), dyd.ptr,
                _ptr(gy), cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes),
-               cudnn.scalar(cw.dtype, 1.0 if accumulate else 0.0), dxd.ptr, _ptr(gx))
+               _dnn().scalar(cw.dtype, 1.0 if accumulate else 0.0), dxd.ptr, _ptr(gx))

@@ -163,4 +163,5 @@ def pick(perfs, count, ws_bytes, direction, exact):
         return good[0].algo, None
     p = runs[0]
     why = "not deterministic" if p.determinism != DETERMINISTIC else f"{inexact[p.algo]}, not a direct sum"
-    return p.algo, f"no deterministic{' direct' if exact else ''} {direction} algorithm fits; using algo {p.algo} ({why})"
+    kind = "deterministic direct" if exact else "deterministic"
+    return p.algo, f"no {kind} {direction} algorithm fits; using algo {p.algo} ({why})"

@@ -3,9 +3,8 @@ kernels/cpu/pixels.py, same signatures."""
 import numpy as np
 
 from ..shared import to_uint8
+from . import device
 from .source import PARTS, THREADS, i32, kernel, launch
-
-_partials = {}
 
 __all__ = ["to_model", "ascent", "to_uint8"]
 
@@ -25,12 +24,12 @@ def ascent(pixels, grad, order, scale, step, lo, hi, norm):
     device array that receives each image's mean |g_pix|."""
     n, c = pixels.shape[:2]
     p = np.int64(pixels[0, 0].size)
-    if n not in _partials:  # allocated on the warm-up step, before any graph capture
-        import cupy
-        _partials[n] = cupy.empty(n * PARTS, np.float64)
-    parts = _partials[n]
+    dev = device.get()
+    parts = dev.owned.get(("pixels partials", n))
+    if parts is None:  # allocated on the warm-up step, before any graph capture
+        parts = dev.owned[("pixels partials", n)] = dev.xp.empty(n * PARTS, np.float64)
     kernel("pixels", "abs_partials", pixels.dtype)((PARTS, n), (THREADS,), (grad, scale, parts, i32(c), p))
     t = pixels.dtype.type
     blocks = max(1, min(-(-int(c * p) // THREADS), 256))
-    kernel("pixels", "ascent_update", pixels.dtype)((blocks, n), (THREADS,),
-                                                    (pixels, grad, order, scale, parts, step, norm, i32(c), p, t(lo), t(hi)))
+    kernel("pixels", "ascent_update", pixels.dtype)(
+        (blocks, n), (THREADS,), (pixels, grad, order, scale, parts, step, norm, i32(c), p, t(lo), t(hi)))

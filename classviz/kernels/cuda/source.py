@@ -35,11 +35,10 @@ def flags():
     return [f"-D{k}={v}" for k, v in DEFINES.items()] + [f"-DCV_COMMON_SHA1=0x{header}"]
 
 
-@functools.cache
 def max_blocks():
-    """Most blocks a grid-stride launch uses: BLOCKS_PER_SM per multiprocessor of this device."""
-    import cupy
-    return BLOCKS_PER_SM * cupy.cuda.Device().attributes["MultiProcessorCount"]
+    """Most blocks a grid-stride launch uses: BLOCKS_PER_SM per multiprocessor of the device."""
+    from . import device
+    return BLOCKS_PER_SM * device.get().multiprocessors
 
 
 def sources():
@@ -52,13 +51,17 @@ def instances(code):
     return [f"{name}<{t}>" for name in TEMPLATE.findall(code) for t in ("float", "double")]
 
 
-@functools.cache
 def module(name):
-    """The compiled cupy.RawModule of `name`.cu (memoised)."""
-    import cupy
+    """`name`.cu compiled for the device in use (a cupy.RawModule on a GPU), once per device."""
+    from . import device
+    return _compiled(device.get(), name)
+
+
+@functools.cache
+def _compiled(dev, name):
     with open(os.path.join(DIR, name + ".cu")) as f:
         code = f.read()
-    return cupy.RawModule(code=code, options=("-std=c++17", "-I" + DIR, *flags()), name_expressions=instances(code))
+    return dev.compile(code, ("-std=c++17", "-I" + DIR, *flags()), instances(code))
 
 
 def kernel(name, fn, dtype):
