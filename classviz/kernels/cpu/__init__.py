@@ -13,6 +13,7 @@ $NUMBA_THREADING_LAYER still chooses.
 """
 import contextlib
 import os
+import statistics
 import time
 
 import numba
@@ -94,15 +95,15 @@ class Threads:
     On a quiet machine every core helps. While other processes keep the cores busy, each of a
     step's hundreds of parallel regions waits for a sibling thread the OS has descheduled, and one
     thread can be faster (benchmarks/README.md measures both). So one step in every `every` runs
-    on the other count, and so does each octave's third step; the count whose last `keep` steps of
-    this same step function (one octave's: steps of other octaves cost otherwise) took less time,
-    by median, wins. The choice carries over between octaves and renders; each step's count is set
-    around it and put back after."""
+    on the other count (a probe per octave was tried: 4% on a 60-step render), and the count whose
+    last `keep` timed steps of this same step function (one octave's: steps of other octaves cost
+    otherwise; its first step warms caches and is not timed) took less time, by median, wins. The choice carries over between
+    octaves and renders; each step's count is set around it and put back after."""
 
     def __init__(self, every=48, keep=3):
         self.every, self.keep = every, keep
         self.most = numba.config.NUMBA_NUM_THREADS
-        self.current, self.since_probe = self.most, 0
+        self.current, self.since_probe = self.most, every - 8  # the first probe early in the first render
 
     def tuned(self, fn):
         """fn wrapped to run on the chosen count of threads, and sometimes on the other."""
@@ -114,8 +115,7 @@ class Threads:
         def step():
             self.since_probe += 1
             calls[0] += 1
-            # a new octave (or render) probes on its third step: the machine may have changed
-            probe = self.since_probe >= self.every or calls[0] == 3
+            probe = self.since_probe >= self.every
             n = (1 if self.current == self.most else self.most) if probe else self.current
             if probe:
                 self.since_probe = 0
@@ -124,18 +124,20 @@ class Threads:
             try:
                 t = time.perf_counter()
                 fn()
-                self.record(times, n, time.perf_counter() - t)
+                if calls[0] > 1:  # an octave's first step warms caches and pages: not a measure
+                    self.record(times, n, time.perf_counter() - t)
             finally:
                 numba.set_num_threads(before)
         return step
 
     def record(self, times, n, seconds):
         """Note that a step on n threads took `seconds` (in `times`, {count: [seconds]}); once both
-        counts have times, the one with the lower median becomes the choice."""
+        counts have times, the one with the lower median (the lower of two middles) becomes the
+        choice."""
         times[n].append(seconds)
         del times[n][:-self.keep]
         if all(times.values()):
-            self.current = min(times, key=lambda k: sorted(times[k])[len(times[k]) // 2])
+            self.current = min(times, key=lambda k: statistics.median_low(times[k]))
 
 
 THREADS = Threads()
