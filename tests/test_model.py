@@ -116,3 +116,26 @@ def test_every_plan_shares_each_layers_prepared_weights(model_path):
     x = np.random.default_rng(0).normal(0, 50, (2, 3, 224, 224)).astype(np.float32)
     fresh = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
     assert np.array_equal(net.forward(x, "aux1"), fresh.forward(x, "aux1"))
+
+
+def test_receptive_fields_compose_through_convolutions_and_pools(model_path):
+    """conv1 7x7/2 pad 3, pool1 3x3/2, conv2 1x1 then 3x3 pad 1: the fields by hand; a concat
+    covers its branches; the classifier sees the whole image. And a field is where a gradient can
+    be: d(one conv1 output element)/d(input) is zero outside its 7x7 field."""
+    from classviz.graph import Network
+    network = Network(read(model_path("bvlc_aux", 8)))
+    f = network.receptive_fields("main")
+    assert f["conv1/7x7_s2_relu"] == ((7, 2, -3), (7, 2, -3))
+    assert f["pool1/3x3_s2"] == ((11, 4, -3), (11, 4, -3))
+    assert f["conv2/3x3_reduce_relu"] == f["pool1/norm1"] == f["pool1/3x3_s2"]
+    assert f["conv2/3x3_relu"] == ((19, 4, -7), (19, 4, -7))
+    branches = [f[t] for t in network.producer["inception_3a/output"].inputs]
+    size, jump, start = f["inception_3a/output"][0]
+    assert start == min(b[0][2] for b in branches) and start + size == max(b[0][2] + b[0][0] for b in branches)
+    assert f[network.roles["main"]] is None
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    x = np.random.default_rng(1).normal(0, 50, (1, 3, 224, 224))
+    _, g = net.gradient(x, [0], head="conv1/7x7_s2_relu")  # mean of channel 0: every element's field
+    rows = np.flatnonzero(np.abs(g[0]).sum(axis=(0, 2)))
+    (size, jump, start), _ = f["conv1/7x7_s2_relu"]
+    assert rows.min() >= max(0, start) and rows.max() <= start + jump * 111 + size - 1

@@ -76,3 +76,36 @@ class Network:
             for t in node.outputs:
                 shapes[t] = op.out_shape
         return shapes
+
+    def receptive_fields(self, head):
+        """Which input pixels each element of every tensor on the way to `head` sees, without a
+        backend: {tensor: ((size, jump, start) for H, (size, jump, start) for W)}. Element (i, j)
+        sees input rows start_h + i * jump_h .. + size_h - 1 (and columns alike), which may reach
+        into the padding past the image; None for a tensor that sees the whole image (after a
+        global pool, a flatten or a fully connected layer). A Concat's field covers its inputs'."""
+        fields = {self.model.input_name: ((1, 1, 0), (1, 1, 0))}
+        for node in self.ancestors(self.resolve_head(head)):
+            ins = [fields[i] for i in node.inputs]
+            if node.op in ("Conv", "MaxPool", "AveragePool") and ins[0] is not None:
+                a = node.attrs
+                dil = a.get("dilations", (1, 1))
+                # pads are (top, left, bottom, right): the leading pad of axis 0 is pads[0], of axis 1 pads[1]
+                out = tuple((size + (k - 1) * d * jump, jump * st, start - p * jump)
+                            for (size, jump, start), k, st, p, d in zip(ins[0], a["kernel"], a["strides"],
+                                                                       a["pads"][:2], dil))
+            elif node.op in ("GlobalAveragePool", "Flatten", "Gemm") or any(f is None for f in ins):
+                out = None
+            elif node.op == "Concat":
+                out = tuple(_cover(axis) for axis in zip(*ins))
+            else:  # Relu, LRN (across channels), Affine, ChannelSlice: element by element
+                out = ins[0]
+            for t in node.outputs:
+                fields[t] = out
+        return fields
+
+
+def _cover(fields):
+    """(size, jump, start) covering every (size, jump, start) of `fields` on one grid."""
+    start = min(f[2] for f in fields)
+    end = max(f[2] + f[0] for f in fields)
+    return (end - start, fields[0][1], start)
