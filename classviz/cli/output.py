@@ -48,14 +48,13 @@ def check_outputs(outputs, force=False):
     """Raise ArgumentError naming the path and the option unless every output can be written:
     outputs: [(path, option)]. Refused: two options naming one file, a path that is a folder or
     whose folder is missing or cannot take a new file, and an existing file unless `force`."""
+    resolved = [(path, option, target(path)) for path, option in outputs]
     owner, folders = {}, {}
-    for path, option in outputs:
-        real = target(path)
+    for path, option, real in resolved:
         if real in owner:
             raise ArgumentError(f"{owner[real]} and {option} both name {path!r}: give each output its own file")
         owner[real] = option
-    for path, option in outputs:
-        real = target(path)
+    for path, option, real in resolved:
         if os.path.isdir(real):
             raise ArgumentError(f"{option} {path!r} is a folder")
         folder = os.path.dirname(real)
