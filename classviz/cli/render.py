@@ -86,7 +86,7 @@ def run_render(args, note):
                          + [(p, "--frames") for p in frame_paths], force=args.force)
 
     wpath = args.weights or weights.default_weights(note, args.quiet)
-    net = weights.load_net(classviz, wpath, args.backend, args.precision, default=not args.weights)
+    net = weights.load_net(wpath, args.backend, args.precision, default=not args.weights)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")

@@ -115,11 +115,12 @@ def run_path(args, note):
     return 0
 
 
-def load_net(classviz, path, backend, precision, default):
+def load_net(path, backend, precision, default):
     """classviz.load(path, backend, precision); when `default` (the cached default model) cannot be
     read, the error says how to replace the damaged cache entry."""
+    from .. import load
     try:
-        return classviz.load(path, backend=backend, precision=precision)
+        return load(path, backend=backend, precision=precision)
     except ModelError as e:
         if not default:
             raise
