@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from classviz.kernels import geometry
-from classviz.kernels.cpu import affine, avgpool, concat, conv, gemm, lrn, maxpool, relu, winograd
+from classviz.kernels.cpu import activation, add, affine, avgpool, concat, conv, gemm, lrn, maxpool, mul, relu, winograd
+from classviz.kernels.shared import ACTIVATIONS
 
 TOL = 1e-10
 rng = np.random.default_rng(1234)
@@ -53,6 +54,12 @@ CONVS = [  # (N, Cin, H, W, Cout, kernel, strides, pads t/l/b/r, dilations, grou
     (1, 4, 18, 19, 3, (5, 5), (1, 1), (0, 3, 1, 0), (1, 1), 1),
     (3, 2, 14, 16, 5, (5, 5), (1, 1), (4, 4, 4, 4), (1, 1), 1),
     (1, 2, 14, 14, 3, (5, 5), (1, 1), (5, 5, 5, 5), (1, 1), 1),
+    # depthwise (depthwise.py): one input channel per group, 1 or 2 outputs each, strides,
+    # asymmetric pads (a folded Pad), dilation, pads wider than the kernel's reach
+    (2, 4, 9, 8, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 4),
+    (1, 3, 11, 10, 6, (5, 5), (2, 2), (0, 1, 2, 2), (1, 1), 3),
+    (2, 3, 13, 12, 3, (3, 3), (2, 1), (0, 0, 1, 1), (2, 2), 3),
+    (1, 2, 6, 7, 2, (3, 3), (3, 3), (4, 4, 4, 4), (1, 1), 2),
 ]
 
 
@@ -255,3 +262,69 @@ def test_gemm_affine_concat():
     (7, 2, 2, 0, 0, 1, 4), (6, 3, 2, 1, 1, 1, 4), (5, 3, 3, 1, 1, 1, 2)])
 def test_pool_output_size(size, k, s, pb, pe, ceil, want):
     assert geometry.pool_out(size, k, s, pb, pe, ceil) == want
+
+
+def test_add():
+    u1, u2 = rng.standard_normal((2, 3, 5, 7)), rng.standard_normal((2, 3, 5, 7))
+    v = rng.standard_normal(u1.shape)
+    y = np.empty_like(u1)
+    add.forward(u1, u2, y)
+    np.testing.assert_array_equal(y, u1 + u2)
+    g1 = np.empty_like(u1)
+    add.backward(v, g1, False)
+    close(y, v, np.concatenate([u1, u2]), np.concatenate([g1, g1]))  # J = [I I]
+    check_accumulate(lambda gx, a: add.backward(v, gx, a), u1.shape)
+
+
+@pytest.mark.parametrize("gate", [False, True], ids=["same-shape", "per-channel"])
+def test_mul(gate):
+    """The linearisation of a*b at (a0, b0) is da*b0 + a0*db: checked by the adjoint identity on
+    (da, db) jointly, both for b of a's shape and for a (N, C, 1, 1) gate."""
+    a0 = rng.standard_normal((2, 3, 5, 7))
+    b0 = rng.standard_normal((2, 3, 1, 1) if gate else a0.shape)
+    da, db = rng.standard_normal(a0.shape), rng.standard_normal(b0.shape)
+    v = rng.standard_normal(a0.shape)
+    y = np.empty_like(a0)
+    mul.forward(a0, b0, y)
+    np.testing.assert_allclose(y, a0 * b0, rtol=1e-15)
+    ju = da * b0 + a0 * db
+    ga, gb = np.empty_like(a0), np.empty_like(b0)
+    mul.backward(v, a0, b0, ga, gb, False, False)
+    close(ju, v, np.concatenate([da.ravel(), db.ravel()]), np.concatenate([ga.ravel(), gb.ravel()]))
+    check_accumulate(lambda gx, acc: mul.backward(v, a0, b0, gx, None, acc, False), a0.shape)
+    check_accumulate(lambda gx, acc: mul.backward(v, a0, b0, None, gx, False, acc), b0.shape)
+
+
+def test_mul_of_a_tensor_by_itself():
+    """x * x: the plan hands the same gradient buffer twice, the second accumulating: 2 x v."""
+    x, v = rng.standard_normal((1, 2, 3, 4)), rng.standard_normal((1, 2, 3, 4))
+    g = np.empty_like(x)
+    mul.backward(v, x, x, g, g, False, True)
+    np.testing.assert_allclose(g, 2 * x * v, rtol=1e-14)
+
+
+ACTIVATION_PARAMS = {"sigmoid": (0.0, 0.0), "hardsigmoid": (0.2, 0.5), "hardswish": (1 / 6, 0.5), "clip": (-0.7, 1.3)}
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_activation(kind):
+    """Each activation against its formula, and its backward against central differences of the
+    forward (float64, points away from the kinks)."""
+    k, (alpha, beta) = ACTIVATIONS.index(kind), ACTIVATION_PARAMS[kind]
+    x = rng.standard_normal((2, 3, 5, 7)) * 3
+    y = np.empty_like(x)
+    activation.forward(x, k, alpha, beta, y)
+    h = np.clip(alpha * x + beta, 0, 1)
+    want = {"sigmoid": 1 / (1 + np.exp(-x)), "hardsigmoid": h, "hardswish": x * h,
+            "clip": np.clip(x, alpha, beta)}[kind]
+    np.testing.assert_allclose(y, want, rtol=1e-14, atol=1e-15)
+    v = rng.standard_normal(x.shape)
+    g = np.empty_like(x)
+    activation.backward(x, y, v, k, alpha, beta, g, False)
+    eps = 1e-6
+    yp, ym = np.empty_like(x), np.empty_like(x)
+    activation.forward(x + eps, k, alpha, beta, yp)
+    activation.forward(x - eps, k, alpha, beta, ym)
+    np.testing.assert_allclose(g, v * (yp - ym) / (2 * eps), rtol=1e-7, atol=1e-7)
+    assert np.count_nonzero(g) > x.size // 5  # the derivative is not zero everywhere
+    check_accumulate(lambda gx, a: activation.backward(x, y, v, k, alpha, beta, gx, a), x.shape)

@@ -171,10 +171,14 @@ def test_global_pool_lrn_relu_match_cpu(dev, dtype):
     assert rel(ggx.get(), gx) < TOL[dtype]
 
 
-CONV_SHAPES = [  # cin, cout, k, s, p, (h, w), group
+CONV_SHAPES = [  # cin, cout, k (int or (kh, kw)), s, p (int or (top, left, bottom, right)), (h, w), group
     (3, 16, 7, 2, 3, (37, 41), 1), (32, 48, 1, 1, 0, (14, 14), 1), (24, 20, 3, 1, 1, (28, 27), 1), (8, 12, 3, 1, 1, (30, 29), 1),  # CPU: F(2x2), F(4x4) Winograd
     (16, 8, 5, 1, 2, (9, 9), 1), (12, 12, 3, 2, 1, (15, 15), 3),
     (16, 24, 5, 1, 2, (17, 15), 1),  # CPU: F(2x2, 5x5) Winograd
+    (16, 16, 3, 1, 1, (15, 13), 16),  # depthwise (CPU: depthwise.py)
+    (8, 16, 5, 2, (1, 2, 2, 1), (17, 16), 8),  # depthwise, 2 outputs per channel, asymmetric pads (a padded copy)
+    (3, 8, 3, 2, (0, 0, 1, 1), (19, 18), 1),  # a folded Pad before a stride-2 conv: pads (0, 0, 1, 1)
+    (6, 4, (1, 7), 1, (0, 3, 0, 3), (9, 12), 1),  # Inception-v3's 1x7
 ]
 
 
@@ -184,11 +188,12 @@ def _conv_both(dev, dtype, shape, precision="fp32"):
     and outputs channel slices on the device. Yields (what, device result, CPU result, model), model
     computing the same result in float64 from operands rounded by `rnd`, the output by `rnd_out`."""
     cin, cout, k, s, p, hw, group = shape
-    rng = np.random.default_rng(cin + k)
+    k = k if isinstance(k, tuple) else (k, k)
+    rng = np.random.default_rng(cin + k[0] + k[1])
     x = rand(rng, (2, cin, *hw), dtype)
-    w = rand(rng, (cout, cin // group, k, k), dtype, 0.1)
+    w = rand(rng, (cout, cin // group, *k), dtype, 0.1)
     b = rand(rng, (cout,), dtype)
-    win = geometry.conv_window((k, k), (s, s), (p,) * 4, (1, 1), *hw)
+    win = geometry.conv_window(k, (s, s), p if isinstance(p, tuple) else (p,) * 4, (1, 1), *hw)
     out = (2, cout, win.Ho, win.Wo)
     ccw = cpu.conv.prepare(w, b, win, group, cpu.asarray)
     gcw = dev.ops.conv.prepare(w, b, win, group, dev.xp.asarray, precision)
@@ -284,6 +289,51 @@ def test_gemm_matches_cpu(dev, dtype, n, k, c):
         cpu.gemm.backward(y, w, gx, acc)
         dev.ops.gemm.backward(gy, dev.xp.asarray(w), ggx, acc)
         assert rel(ggx.get(), gx) < TOL[dtype] * 10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_mul_activation_match_cpu(dev, dtype):
+    """add.cu, mul.cu (of one shape, and a (N, C, 1, 1) gate with its per-plane reduction),
+    activation.cu (every kind): forward into a channel slice, backward overwriting and
+    accumulating, against the CPU twins."""
+    from classviz.kernels.shared import ACTIVATIONS
+    rng = np.random.default_rng(5)
+    a, b = rand(rng, (2, 5, 9, 7), dtype, 3), rand(rng, (2, 5, 9, 7), dtype, 3)
+    gate = rand(rng, (2, 5, 1, 1), dtype)
+    g = rand(rng, a.shape, dtype)
+    d = dev.xp.asarray
+
+    def both(cpu_fn, dev_fn, shape):
+        want = np.empty(shape, dtype)
+        cpu_fn(want)
+        got = slot(dev.xp, shape, dtype)
+        dev_fn(got)
+        assert rel(got.get(), want) < TOL[dtype]
+
+    both(lambda y: cpu.add.forward(a, b, y), lambda y: dev.ops.add.forward(d(a), d(b), y), a.shape)
+    for other in (b, gate):
+        both(lambda y: cpu.mul.forward(a, other, y), lambda y: dev.ops.mul.forward(d(a), d(other), y), a.shape)
+    for kind, (alpha, beta) in zip(range(len(ACTIVATIONS)), ((0, 0), (0.2, 0.5), (1 / 6, 0.5), (-1.5, 2.0))):
+        both(lambda y: cpu.activation.forward(a, kind, alpha, beta, y),
+             lambda y: dev.ops.activation.forward(d(a), kind, alpha, beta, y), a.shape)
+    for acc in (False, True):
+        base_a, base_b, base_g = rand(rng, a.shape, dtype), rand(rng, a.shape, dtype), rand(rng, gate.shape, dtype)
+        ca, da = base_a.copy(), d(base_a)
+        cpu.add.backward(g, ca, acc)
+        dev.ops.add.backward(d(g), da, acc)
+        assert rel(da.get(), ca) < TOL[dtype]
+        for other, base in ((b, base_b), (gate, base_g)):
+            ca, cb, da, db = base_a.copy(), base.copy(), d(base_a), d(base)
+            cpu.mul.backward(g, a, other, ca, cb, acc, acc)
+            dev.ops.mul.backward(d(g), d(a), d(other), da, db, acc, acc)
+            assert rel(da.get(), ca) < TOL[dtype] and rel(db.get(), cb) < TOL[dtype] * 10
+        y = np.empty_like(a)
+        for kind, (alpha, beta) in zip(range(len(ACTIVATIONS)), ((0, 0), (0.2, 0.5), (1 / 6, 0.5), (-1.5, 2.0))):
+            cpu.activation.forward(a, kind, alpha, beta, y)
+            ca, da = base_a.copy(), d(base_a)
+            cpu.activation.backward(a, y, g, kind, alpha, beta, ca, acc)
+            dev.ops.activation.backward(d(a), d(y), d(g), kind, alpha, beta, da, acc)
+            assert rel(da.get(), ca) < TOL[dtype], ACTIVATIONS[kind]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -61,7 +61,8 @@ def _count(node, fn_defs, local):
             n += 1
         elif isinstance(e.value, ast.Call):  # *_geom(win): return tuple(f(v) for v in (a, b, ...))
             ret = next(s for s in ast.walk(fn_defs[e.value.func.id]) if isinstance(s, ast.Return))
-            n += len(ret.value.args[0].generators[0].iter.elts)
+            # or return (a, b, ...): a tuple literal
+            n += len(ret.value.elts) if isinstance(ret.value, ast.Tuple) else len(ret.value.args[0].generators[0].iter.elts)
         else:  # *args, a tuple assigned in the same function
             n += _count(local[e.value.id], fn_defs, local)
     return n

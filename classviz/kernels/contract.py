@@ -26,6 +26,9 @@ ATTRIBUTES = ("name", "xp", "precisions")  # str, the array module, the precisio
 
 # op module -> {function: parameters}
 OPS = {
+    "activation": {"forward": "x, kind, alpha, beta, y",
+                   "backward": "x, y, gy, kind, alpha, beta, gx, accumulate"},
+    "add": {"forward": "a, b, y", "backward": "gy, gx, accumulate"},
     "affine": {"forward": "x, scale, shift, y", "backward": "gy, scale, gx, accumulate"},
     "avgpool": {"forward": "x, win, include_pad, y", "backward": "gy, win, include_pad, gx, accumulate",
                 "global_forward": "x, y", "global_backward": "gy, gx, accumulate"},
@@ -40,6 +43,7 @@ OPS = {
             "backward": "gy, x, y, scale, size, alpha, beta, gx, accumulate"},
     "maxpool": {"work_size": "win, channels", "forward": "x, win, y, argmax, work",
                 "backward": "gy, win, gx, argmax, accumulate"},
+    "mul": {"forward": "a, b, y", "backward": "gy, a, b, ga, gb, acc_a, acc_b"},
     "objective": {"gather": "y, classes, obj", "seed": "g, classes"},
     "pixels": {"to_model": "pixels, order, scale, shift, out",
                "ascent": "pixels, grad, order, scale, step, lo, hi, norm", "to_uint8": "pixels"},

@@ -8,6 +8,10 @@ BACKENDS = ("auto", "cpu", "cuda")
 # arithmetic of float32 convolutions: true float32, TF32 tensor cores, bfloat16 (CUDA only; see
 # kernels/cuda/conv.py)
 PRECISIONS = ("fp32", "tf32", "bf16")
+# pointwise activations of kernels/*/activation.py; a kernel gets the index, and two parameters
+# (alpha, beta): sigmoid (unused), hardsigmoid y = clip(alpha*x + beta, 0, 1), hardswish
+# y = x * clip(alpha*x + beta, 0, 1), clip y = min(max(x, alpha), beta)
+ACTIVATIONS = ("sigmoid", "hardsigmoid", "hardswish", "clip")
 
 
 # --- the blur's kernel ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ threads (blas.py):
   gradient by the GEMM itself when another consumer wrote it first), no copies;
 - 3x3 stride 1 (GoogLeNet's commonest): Winograd F(4x4, 3x3) from 28x28 up, F(2x2, 3x3) below,
   and 5x5 stride 1 by F(2x2, 5x5), both ways, for outputs from 14x14 up (winograd.py);
+- depthwise (one input channel per group: MobileNet, EfficientNet): direct loops (depthwise.py);
 - anything else: im2col + GEMM forward, GEMM + col2im backward, one image at a time.
 (Running the backward of a stride-1 layer as a convolution with the flipped kernel, a gather
 instead of a scatter-add, won for some layers against NumPy's strided col2im; against the
@@ -20,7 +21,7 @@ from numba import njit, prange
 
 from ...errors import ArgumentError
 from ..geometry import Window
-from . import blas, packed, winograd
+from . import blas, depthwise, packed, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 
@@ -30,7 +31,8 @@ class ConvWeights(NamedTuple):
     win: forward geometry.Window; group: int; cin: input channels; u, u_back: Winograd weights
     of the forward (n^2, Cout, Cin) and backward (n^2, Cin, Cout) (n = 4 or 6, see winograd.py), or
     None (either may be in packed.pack's layout instead); zero: (Cin,) zeros (the backward's bias);
-    wp, wp_back: w and w.T in packed.pack's layout, or None (then blas.py does the GEMMs)."""
+    wp, wp_back: w and w.T in packed.pack's layout, or None (then blas.py does the GEMMs);
+    dw: the weights (Cout, 1, kh, kw) of a depthwise layer (depthwise.py runs it), else None."""
     w: object
     b: object
     win: Window
@@ -41,6 +43,7 @@ class ConvWeights(NamedTuple):
     zero: object = None
     wp: object = None
     wp_back: object = None
+    dw: object = None
 
 
 def prepare(w, b, win, group, asarray, precision="fp32"):
@@ -51,6 +54,8 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
         raise ArgumentError(f"precision {precision!r} needs the CUDA backend; the CPU computes in float32 or float64")
     cout, cg = w.shape[:2]
     cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
+    if depthwise.usable(cg * group, group, w.shape):
+        return cw._replace(dw=asarray(w))
     pack = w.dtype == np.float32 and packed.PAYS
     if winograd.usable(win, group):
         m = winograd.tile(win)
@@ -68,6 +73,8 @@ def work_size(cw, n):
     """Elements (int) of the scratch buffer `forward` and `backward` need for this layer at batch n."""
     win = cw.win
     cout = cw.w.shape[0]
+    if cw.dw is not None:
+        return 0
     if cw.u is not None:
         m = winograd.tile(win)
         return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo, m, win.kh),  # forward
@@ -83,6 +90,9 @@ def forward(x, cw, y, relu, work):
     x: (N, Cin, H, W); cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo) output, contiguous per
     image (may be a channel slice of a larger buffer); relu: bool; work: 1-D scratch of
     >= work_size(cw, N) elements. All float32 or all float64."""
+    if cw.dw is not None:
+        depthwise.forward(x, cw.dw, cw.b, cw.win, relu, y)
+        return
     if cw.u is not None:
         winograd.conv(x, cw.u, winograd.tile(cw.win), cw.win.pt, cw.win.pl, y, cw.b, relu, False, work)
         return
@@ -105,6 +115,9 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
         return
     if relu_out is not None:
         relu_backward(relu_out, gy, gy, False)
+    if cw.dw is not None:
+        depthwise.backward(gy, cw.dw, cw.win, gx, accumulate)
+        return
     _dgrad_cols(gy, cw, gx, accumulate, work)
 
 

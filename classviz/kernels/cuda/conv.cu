@@ -59,3 +59,33 @@ __global__ void bf16_add(const unsigned short* __restrict__ src, T* __restrict__
         gx[o] = accumulate ? gx[o] + v : v;
     }
 }
+
+// Asymmetric padding, which cuDNN's descriptors cannot express (one pad per axis, on both sides):
+// the layer convolves an explicitly padded copy (Hp = H + pt + pb, Wp = W + pl + pr, dense) with no
+// padding of its own, and the dgrad of that copy is cropped back, or added, onto the input's.
+template <typename T>
+__global__ void pad_copy(const T* __restrict__ x, T* __restrict__ xp, long long N, int C, int H, int W, int pt,
+                         int pl, int Hp, int Wp, long long x_bs) {
+    CV_LOOP(i, N * C * Hp * Wp) {
+        int px, py;
+        long long t = cv_unravel(i, Hp, Wp, &py, &px);
+        int c = t % C;
+        long long n = t / C;
+        int iy = py - pt, ix = px - pl;
+        xp[i] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? x[n * x_bs + ((long long)c * H + iy) * W + ix] : (T)0;
+    }
+}
+
+template <typename T>
+__global__ void unpad_add(const T* __restrict__ gxp, T* __restrict__ gx, long long N, int C, int H, int W, int pt,
+                          int pl, int Hp, int Wp, long long gx_bs, int accumulate) {
+    CV_LOOP(i, N * C * H * W) {
+        int ix, iy;
+        long long t = cv_unravel(i, H, W, &iy, &ix);
+        int c = t % C;
+        long long n = t / C;
+        T g = gxp[((n * C + c) * Hp + iy + pt) * Wp + ix + pl];
+        long long o = n * gx_bs + ((long long)c * H + iy) * W + ix;
+        gx[o] = accumulate ? gx[o] + g : g;
+    }
+}

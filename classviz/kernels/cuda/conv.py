@@ -1,8 +1,10 @@
 """Convolution on the GPU: forward (+bias, +ReLU) and backward to the input (dgrad) through cuDNN
 (see cudnn.py for why a binding of our own), the bias and ReLU in one pass of conv.cu.
 
-The ladder: cuDNN for every 2-D convolution with symmetric pads (all of GoogLeNet's); asymmetric
-pads are refused by name. Descriptors and algorithms are chosen once per (input shape, output
+The ladder: cuDNN for every 2-D convolution, grouped and depthwise ones included. cuDNN takes one
+pad per axis, applied on both sides; a layer with asymmetric pads (what a folded `Pad` before a
+stride-2 convolution leaves, e.g. (0, 0, 1, 1)) convolves a padded copy of its input (conv.cu's
+pad_copy) with no padding, and crops its dgrad back (unpad_add). Descriptors and algorithms are chosen once per (input shape, output
 strides) on first use, which the renderer does before it captures a CUDA graph: cudnnFind...Ex
 times the candidates that fit the workspace, and `cudnn.pick` takes the fastest deterministic one
 in both directions (a replay gives the same bits), at fp32 and float64 excluding FFT and Winograd
@@ -39,7 +41,9 @@ class ConvWeights(NamedTuple):
     uint16 bfloat16 bit patterns; b: (Cout,); win: geometry.Window; group: int; cin: input
     channels; dtype: cuDNN data type of the tensors cuDNN sees (FLOAT, DOUBLE or BFLOAT16); math:
     cuDNN math type; filt,
-    conv: cuDNN descriptors; found: {key: (descriptors, algorithm)} filled on first use."""
+    conv: cuDNN descriptors; found: {key: (descriptors, algorithm)} filled on first use; pad:
+    (top, left, bottom, right) of an asymmetrically padded layer (cuDNN then sees a padded copy of
+    the input, with no padding), else None."""
     w: object
     b: object
     win: object
@@ -50,15 +54,17 @@ class ConvWeights(NamedTuple):
     filt: object
     conv: object
     found: dict
+    pad: tuple = None
 
 
 def prepare(w, b, win, group, asarray, precision="fp32"):
     """Upload weights w (Cout, Cin/group, kh, kw) and bias b (Cout,) (NumPy, final dtype) and build
     the layer's cuDNN descriptors; precision: 'fp32', 'tf32' or 'bf16' (see the module docstring;
-    float64 weights always compute in float64). Returns ConvWeights. Raises ArgumentError for
-    asymmetric pads or an unknown precision."""
+    float64 weights always compute in float64). Returns ConvWeights. Raises ArgumentError for an
+    unknown precision."""
+    pad = None
     if (win.pt, win.pl) != (win.pb, win.pr):
-        raise ArgumentError(f"the CUDA backend needs symmetric convolution padding, got {win[4:8]}")
+        pad = (win.pt, win.pl, win.pb, win.pr)
     if precision not in PRECISIONS:
         raise ArgumentError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if w.dtype == np.float64:
@@ -68,9 +74,10 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
     else:
         math = _dnn().DEFAULT_MATH if precision == "tf32" else _dnn().FMA_MATH
         dt, compute, wdev = _dnn().FLOAT, _dnn().FLOAT, asarray(w)
-    conv = _dnn().Convolution(compute, (win.pt, win.pl), (win.sh, win.sw), (win.dh, win.dw), group, math)
+    conv = _dnn().Convolution(compute, (0, 0) if pad else (win.pt, win.pl), (win.sh, win.sw), (win.dh, win.dw),
+                              group, math)
     return ConvWeights(wdev, asarray(b), win, group, w.shape[1] * group, dt, math, _dnn().Filter(dt, w.shape), conv,
-                       {})
+                       {}, pad)
 
 
 def bf16_bits(a):
@@ -83,17 +90,25 @@ def bf16_bits(a):
 def work_size(cw, n):
     """Scratch elements (of the layer's float dtype) at batch n: the cuDNN workspace (a fixed
     budget, whatever n: algorithms are chosen within it), then for bf16 the dense bfloat16 copies
-    of the layer's input and output."""
+    of the layer's input and output, then for an asymmetrically padded layer its padded input."""
     size = device.get().workspace_bytes // np.dtype(cw.b.dtype).itemsize
     if cw.dtype == _dnn().BFLOAT16:
         nx, ny = _elems(cw, n)
-        size += (_up(nx) + ny + 1) // 2
+        size += _up((_up(nx) + ny + 1) // 2)
+    if cw.pad:
+        size += _elems(cw, n)[0]
     return size
 
 
+def _in_hw(cw):
+    # the input's H, W as cuDNN sees it: padded where the layer pads asymmetrically
+    win, p = cw.win, cw.pad
+    return (win.H, win.W) if p is None else (win.H + p[0] + p[2], win.W + p[1] + p[3])
+
+
 def _elems(cw, n):
-    win = cw.win
-    return n * cw.cin * win.H * win.W, n * cw.w.shape[0] * win.Ho * win.Wo
+    h, w = _in_hw(cw)
+    return n * cw.cin * h * w, n * cw.w.shape[0] * cw.win.Ho * cw.win.Wo
 
 
 def _up(k):
@@ -101,15 +116,25 @@ def _up(k):
 
 
 def _split_work(cw, work, n):
-    # (cuDNN workspace, bf16 scratch shaped as the input, bf16 scratch shaped as the output)
+    # (cuDNN workspace, bf16 scratch shaped as the input, bf16 scratch shaped as the output,
+    # padded input or its gradient); None for the parts the layer does not use
     ws = work[:device.get().workspace_bytes // work.itemsize]
-    if cw.dtype != _dnn().BFLOAT16:
-        return ws, None, None
-    win = cw.win
-    nx, ny = _elems(cw, n)
-    bits = work[ws.size:].view(np.uint16)
-    return (ws, bits[:nx].reshape(n, cw.cin, win.H, win.W),
-            bits[_up(nx):_up(nx) + ny].reshape(n, cw.w.shape[0], win.Ho, win.Wo))
+    win, (h, w), nx, ny = cw.win, _in_hw(cw), *_elems(cw, n)
+    xs = ys = padded = None
+    end = ws.size
+    if cw.dtype == _dnn().BFLOAT16:
+        bits = work[end:].view(np.uint16)
+        xs = bits[:nx].reshape(n, cw.cin, h, w)
+        ys = bits[_up(nx):_up(nx) + ny].reshape(n, cw.w.shape[0], win.Ho, win.Wo)
+        end += _up((_up(nx) + ny + 1) // 2)
+    if cw.pad:
+        padded = work[end:end + nx].reshape(n, cw.cin, h, w)
+    return ws, xs, ys, padded
+
+
+def _pad_args(cw, x, xp):
+    n, c, hh, ww = x.shape
+    return (np.int64(n), i32(c), i32(hh), i32(ww), i32(cw.pad[0]), i32(cw.pad[1]), i32(xp.shape[2]), i32(xp.shape[3]))
 
 
 def _to_bf16(x, out, mask=None):
@@ -158,7 +183,10 @@ def forward(x, cw, y, relu, work):
     cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous per image (may be a channel
     slice of a concat output); relu: bool; work: 1-D scratch of work_size(cw, N) elements. CuPy
     arrays, all float32 or all float64."""
-    space, xs, ys = _split_work(cw, work, x.shape[0])
+    space, xs, ys, padded = _split_work(cw, work, x.shape[0])
+    if padded is not None:
+        launch(kernel("conv", "pad_copy", x.dtype), padded.size, (x, padded, *_pad_args(cw, x, padded), batch_stride(x)))
+        x = padded
     n, c = y.shape[:2]
     hw = y.shape[2] * y.shape[3]
     if xs is None:
@@ -196,17 +224,21 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
     per image (may be a channel slice); accumulate: bool; work: as for `forward`; relu_out: None,
     or the forward's output y when it ran with relu: gy * (y > 0) goes back (at fp32 and tf32
     written into gy first, as dgrad cannot take the mask; at bf16 fused into the rounding)."""
-    space, xs, ys = _split_work(cw, work, gy.shape[0])
+    space, xs, ys, padded = _split_work(cw, work, gy.shape[0])
+    target, acc = (gx, accumulate) if padded is None else (padded, False)
     if xs is not None:
         _to_bf16(gy, ys, relu_out)
         _dgrad(cw, ys, xs, False, space)
-        inner = int(np.prod(gx.shape[1:]))
-        launch(kernel("conv", "bf16_add", gx.dtype), gx.shape[0] * inner,
-               (xs, gx, np.int64(gx.shape[0]), np.int64(inner), batch_stride(gx), i32(accumulate)))
-        return
-    if relu_out is not None:
-        relu_backward(relu_out, gy, gy, False)
-    _dgrad(cw, gy, gx, accumulate, space)
+        inner = int(np.prod(target.shape[1:]))
+        launch(kernel("conv", "bf16_add", gx.dtype), target.shape[0] * inner,
+               (xs, target, np.int64(target.shape[0]), np.int64(inner), batch_stride(target), i32(acc)))
+    else:
+        if relu_out is not None:
+            relu_backward(relu_out, gy, gy, False)
+        _dgrad(cw, gy, target, acc, space)
+    if padded is not None:
+        launch(kernel("conv", "unpad_add", gx.dtype), gx.size,
+               (padded, gx, *_pad_args(cw, gx, padded), batch_stride(gx), i32(accumulate)))
 
 
 def _dgrad(cw, gy, gx, accumulate, space):
