@@ -13,7 +13,7 @@ import numpy as np
 from . import classes as classnames
 from . import preprocess as prep
 from . import schedule as sched
-from .errors import ArgumentError, Notice, RenderFailed, RenderInterrupted
+from .errors import ArgumentError, ModelError, Notice, RenderFailed, RenderInterrupted
 
 CROP = 224
 ROLES = ("main", "aux2", "aux1")
@@ -60,7 +60,7 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     octaves = sched.get(schedule)
     pre, _ = prep.for_model(net.model, preprocess)
     heads = octave_heads(net, octaves)
-    n_cls = _class_count(net, heads)
+    n_cls = _class_count(net, heads, {h for o, h in zip(octaves, heads) if o.head in ROLES})
     single = isinstance(classes, str) or np.ndim(classes) == 0
     cls = [classnames.lookup(c, n_cls) for c in ([classes] if single else classes)]
     if not cls:
@@ -110,9 +110,20 @@ def crop_offset(rng, size):
     return tuple(int(v) for v in np.clip(o, 0, span))
 
 
-def _class_count(net, heads):
-    # shapes only: no plan (buffers, prepared weights) is built to read a count
-    return min(net.network.infer_shapes(h, (1, net.channels, CROP, CROP))[h][1] for h in set(heads))
+def _class_count(net, heads, by_role=()):
+    """The fewest classes of `heads`, from shapes only (no plan, buffers or prepared weights).
+    A head asked for by role (`by_role`: those tensors) must be a classifier, (N, K) or
+    (N, K, 1, 1); ModelError says which tensor and shape otherwise (a tensor named as a head may
+    have any shape: its channels are drawn)."""
+    counts = []
+    for h in set(heads):
+        shape = net.network.infer_shapes(h, (1, net.channels, CROP, CROP))[h]
+        if h in by_role and not (len(shape) == 2 or len(shape) == 4 and shape[2:] == (1, 1)):
+            role = next(r for r, t in net.roles.items() if t == h)
+            raise ModelError(f"the model's {role} head '{h}' has shape {tuple(shape)} for a {CROP}x{CROP} input, "
+                             "not (N, classes): name a classifier tensor with head=, or a tensor to draw its channels")
+        counts.append(shape[1])
+    return min(counts)
 
 
 class Renderer:

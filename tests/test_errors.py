@@ -267,3 +267,46 @@ def test_estimate_covers_what_a_plan_allocates(model_path):
     weights = 4 * net.model.parameter_count()
     # the estimate (buffers only) may exceed what was allocated, but not fall far short of it
     assert got - 3 * weights <= plan.memory_estimate() <= 4 * got, (got, plan.memory_estimate(), weights)
+
+
+def test_every_unsupported_op_is_listed_in_one_line(tmp_path):
+    w = numpy_helper.from_array(np.zeros((1, 8, 3), np.float32), "W")
+    r = numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "R")
+    path = save(tmp_path, [helper.make_node("Relu", ["x"], ["a"], name="ok"),
+                           helper.make_node("Tanh", ["a"], ["b"], name="squash"),
+                           helper.make_node("Tanh", ["b"], ["c"], name="squash2"),
+                           helper.make_node("NonZero", ["c"], ["nz"], name="where"),
+                           helper.make_node("LSTM", ["c", "W", "R"], ["y"], name="memory", hidden_size=2)], [w, r])
+    with pytest.raises(ModelError) as e:
+        classviz.load(path, backend="cpu")
+    one_line(e, "'Tanh' in nodes 'squash', 'squash2'", "'NonZero' (data-dependent shape) in node 'where'",
+             "'LSTM' (recurrent) in node 'memory'")
+
+
+@pytest.mark.parametrize("nodes,opset,words", [
+    ([helper.make_node("Pad", ["x", "p"], ["q"], name="edgy", mode="reflect"), helper.make_node("Relu", ["q"], ["y"])],
+     13, ("Pad node 'edgy'", "reflect")),
+    ([helper.make_node("Pad", ["x", "p"], ["q"], name="lonely"), helper.make_node("Relu", ["q"], ["y"])],
+     13, ("Pad node 'lonely'", "cannot be folded")),
+    ([helper.make_node("Pad", ["x", "p"], ["q"], name="pm"),
+      helper.make_node("MaxPool", ["q"], ["y"], kernel_shape=[2, 2])], 13, ("Pad node 'pm'", "MaxPool")),
+    ([helper.make_node("ReduceMean", ["x"], ["y"], name="chan", axes=[1])], 13, ("ReduceMean node 'chan'", "(2, 3)")),
+    ([helper.make_node("Sub", ["x", "x"], ["y"], name="diff")], 13, ("Sub node 'diff'", "two computed tensors")),
+])
+def test_unsupported_forms_name_the_node(tmp_path, nodes, opset, words):
+    p = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "p")
+    with pytest.raises(ModelError) as e:
+        classviz.load(save(tmp_path, nodes, [p], opset=opset), backend="cpu")
+    one_line(e, *words)
+
+
+def test_a_main_head_that_is_not_a_classifier_says_which_and_what_shape(tmp_path):
+    w = numpy_helper.from_array(np.ones((5, 3, 3, 3), np.float32), "w")
+    net = classviz.load(save(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"], name="seg", kernel_shape=[3, 3])],
+                             [w]), backend="cpu")
+    with pytest.raises(ModelError) as e:
+        classviz.render(net, [1], "quick", seed=0)
+    one_line(e, "main head 'y'", "(1, 5, 222, 222)")
+    # the same tensor named as a head draws its channel's mean
+    (img,) = classviz.render(net, [1], [classviz.schedule.Octave("y", 2, 1.0, 1.0, 1, 1)], seed=0)
+    assert img.shape == (224, 224, 3)

@@ -82,7 +82,8 @@ class Network:
         backend: {tensor: ((size, jump, start) for H, (size, jump, start) for W)}. Element (i, j)
         sees input rows start_h + i * jump_h .. + size_h - 1 (and columns alike), which may reach
         into the padding past the image; None for a tensor that sees the whole image (after a
-        global pool, a flatten or a fully connected layer). A Concat's field covers its inputs'."""
+        global pool, a flatten or a fully connected layer, or a channel gate computed from them). A
+        Concat's, Add's or Mul's field covers its inputs'."""
         fields = {self.model.input_name: ((1, 1, 0), (1, 1, 0))}
         for node in self.ancestors(self.resolve_head(head)):
             ins = [fields[i] for i in node.inputs]
@@ -95,9 +96,9 @@ class Network:
                                                                        a["pads"][:2], dil))
             elif node.op in ("GlobalAveragePool", "Flatten", "Gemm") or any(f is None for f in ins):
                 out = None
-            elif node.op == "Concat":
+            elif node.op in ("Concat", "Add", "Mul"):  # inputs on one grid (a Mul's gate seeing all is None)
                 out = tuple(_cover(axis) for axis in zip(*ins))
-            else:  # Relu, LRN (across channels), Affine, ChannelSlice: element by element
+            else:  # Relu, Activation, LRN (across channels), Affine, ChannelSlice: element by element
                 out = ins[0]
             for t in node.outputs:
                 fields[t] = out

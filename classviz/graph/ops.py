@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..kernels import geometry
+from ..kernels.shared import ACTIVATIONS
 
 
 class Op:
@@ -195,6 +196,8 @@ class Flatten(Op):
     def infer(self, node, in_shapes):
         shape = in_shapes[0]
         feats = int(np.prod(shape[1:]))
+        if node.attrs.get("squeeze") and tuple(shape[2:]) != (1,) * (len(shape) - 2):
+            self.fail(f"squeezes H and W of shape {shape}, which are not 1")
         expected = node.attrs.get("features")
         if expected is not None and feats != expected:
             self.fail(f"expects {expected} features, got {feats} from shape {shape}: "
@@ -260,8 +263,66 @@ class Affine(Op):
         be.affine.backward(gout, self.scale, gins[0], acc[0])
 
 
+class Add(Op):
+    """The sum of two activations of one shape (a residual connection)."""
+
+    def infer(self, node, in_shapes):
+        if tuple(in_shapes[0]) != tuple(in_shapes[1]):
+            self.fail(f"adds tensors of different shapes {in_shapes[0]} and {in_shapes[1]}")
+        return tuple(in_shapes[0])
+
+    def forward(self, be, ins, out, work):
+        be.add.forward(ins[0], ins[1], out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        for g, a in zip(gins, acc):  # the same buffer twice for x + x: the second adds
+            be.add.backward(gout, g, a)
+
+
+class Mul(Op):
+    """The product of two activations: of one shape (SiLU), or one of them (N, C, 1, 1) scaling
+    the other's channels (squeeze-and-excite), in either order."""
+
+    def infer(self, node, in_shapes):
+        a, b = (tuple(s) for s in in_shapes)
+        # the kernels take the full-size tensor first
+        self.swap = len(a) == 4 and len(b) == 4 and a[2:] == (1, 1) and b[2:] != (1, 1)
+        if self.swap:
+            a, b = b, a
+        if b != a and not (len(a) == 4 and b == a[:2] + (1, 1)):
+            self.fail(f"multiplies tensors of shapes {in_shapes[0]} and {in_shapes[1]}: "
+                      "only equal shapes or (N, C, H, W) by (N, C, 1, 1) are supported")
+        return a
+
+    def forward(self, be, ins, out, work):
+        a, b = ins[::-1] if self.swap else ins
+        be.mul.forward(a, b, out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        if self.swap:
+            be.mul.backward(gout, ins[1], ins[0], gins[1], gins[0], acc[1], acc[0])
+        else:
+            be.mul.backward(gout, ins[0], ins[1], gins[0], gins[1], acc[0], acc[1])
+
+
+class Activation(Op):
+    """A pointwise activation besides ReLU: attrs kind (one of kernels.shared.ACTIVATIONS),
+    alpha and beta (its parameters, see there)."""
+
+    def infer(self, node, in_shapes):
+        a = node.attrs
+        self.args = (ACTIVATIONS.index(a["kind"]), float(a.get("alpha", 0.0)), float(a.get("beta", 0.0)))
+        return tuple(in_shapes[0])
+
+    def forward(self, be, ins, out, work):
+        be.activation.forward(ins[0], *self.args, out)
+
+    def backward(self, be, gout, ins, out, gins, acc, work):
+        be.activation.backward(ins[0], out, gout, *self.args, gins[0], acc[0])
+
+
 REGISTRY = {cls.__name__: cls for cls in (Conv, Gemm, Relu, MaxPool, AveragePool, GlobalAveragePool, LRN,
-                                          Concat, Flatten, ChannelSlice, Affine)}
+                                          Concat, Flatten, ChannelSlice, Affine, Add, Mul, Activation)}
 
 
 def _rank4(op, shape):

@@ -18,8 +18,11 @@ OPS = {
     "GlobalAveragePool": "",
     "LRN": "attrs size, alpha, beta, bias",
     "Concat": "attrs axis (always 1)",
-    "Flatten": "attrs features (expected flattened size or None)",
+    "Flatten": "attrs features (expected flattened size or None), squeeze (True: H and W must be 1)",
     "Gemm": "params W (K, C), B (K,): y = x @ W.T + B",
+    "Add": "two activations of one shape: y = a + b",
+    "Mul": "two activations, of one shape or one (N, C, 1, 1): y = a * b",
+    "Activation": "attrs kind (sigmoid, hardsigmoid, hardswish, clip), alpha, beta (see kernels.shared.ACTIVATIONS)",
     "Affine": "params scale, shift broadcastable against the input without its batch axis: y = x*scale + shift",
 }
 

@@ -1,26 +1,38 @@
-"""Read an ONNX GoogLeNet into a `Model` of canonical nodes (see `classviz.weights.model.OPS`).
+"""Read an ONNX image classifier into a `Model` of canonical nodes (see `classviz.weights.model.OPS`).
 
-What exporters write and what it becomes:
+What exporters write (PyTorch's legacy and dynamo exporters, opsets 7 to 21) and what it becomes:
+- nodes whose inputs are all constants (Constant, and the Shape/ConstantOfShape/Slice/Transpose/
+  Cast/Reshape chains the legacy exporter writes to compute pads) -> evaluated once, here
 - Dropout, Identity                    -> aliases (inference: the identity)
 - Softmax / LogSoftmax                 -> `softmax_of` (the objective is the pre-softmax score)
 - BatchNormalization, Mul/Add/Sub/Div by a constant -> Affine, folded into the Conv/Gemm before it
+- Add, Mul of two activations          -> Add (residuals), Mul (squeeze-and-excite gates, SiLU)
+- Sigmoid, HardSigmoid, HardSwish, Clip -> Activation (Clip(0, inf) -> Relu)
+- Pad (constant zeros)                 -> folded into the pads of the Conv or pool after it
+- ReduceMean over H and W              -> GlobalAveragePool (then Flatten without keepdims)
 - MatMul by a constant                 -> Gemm
-- Reshape to (batch, features)         -> Flatten
+- Reshape to (batch, features), Squeeze of (N, C, 1, 1) -> Flatten
 - torchvision's transform_input prologue (Gather/Unsqueeze/Mul/Add/Concat on the channel axis)
                                         -> one per-channel Affine, found by evaluating it
+float16 and bfloat16 weights are read as float32 (one Notice says so).
 """
 import os
+import warnings
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..errors import ModelError
+from ..errors import ModelError, Notice
 from .model import Model, Node, consumer_counts, producers
 
 # ops that may only appear in the input prologue, evaluated once at load time
 PROLOGUE_OPS = {"Gather", "Unsqueeze", "Squeeze", "Slice", "Concat", "Mul", "Add", "Sub", "Div",
                 "Identity", "Cast"}
+# ops refused with the reason named: classviz runs one static graph per input shape
+RECURRENT = {"LSTM", "GRU", "RNN", "Loop", "Scan"}
+DATA_DEPENDENT = {"NonZero", "Unique", "TopK", "NonMaxSuppression", "If", "Compress", "RoiAlign",
+                  "StringNormalizer", "SequenceConstruct"}
 
 
 def read_onnx(path):
@@ -41,7 +53,12 @@ def read_onnx(path):
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None or not 7 <= opset <= 21:
         raise ModelError(f"{path}: ONNX opset {opset} is not supported (7 to 21 are)")
-    model = _Reader(proto.graph, opset, path).read()
+    reader = _Reader(proto.graph, opset, path)
+    model = reader.read()
+    if reader.upcast:
+        kinds = " and ".join(sorted(set(reader.upcast.values())))
+        warnings.warn(f"{path}: {len(reader.upcast)} weight tensors stored as {kinds} are read as float32",
+                      Notice, stacklevel=2)
     model.metadata = {p.key: p.value for p in proto.metadata_props}
     model.source = path
     return model
@@ -78,7 +95,7 @@ def _load_external_data(proto, base_dir, path):
 class _Reader:
     def __init__(self, graph, opset, path):
         self.graph, self.opset, self.path = graph, opset, path
-        self.consts = {}
+        self.consts, self.upcast = {}, {}
         for init in graph.initializer:
             self.consts[init.name] = self._array(init)
         inits = set(self.consts)
@@ -93,6 +110,9 @@ class _Reader:
             a = numpy_helper.to_array(tensor)
         except Exception as e:
             raise ModelError(f"{self.path}: cannot decode tensor '{tensor.name}': {_one_line(e)}") from None
+        if a.dtype == np.float16 or a.dtype.name == "bfloat16":
+            self.upcast[tensor.name] = a.dtype.name
+            a = a.astype(np.float32)
         if a.dtype.kind in "fc" and not np.isfinite(a).all():
             # one NaN in a weight makes every gradient NaN while the scores can stay finite
             nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
@@ -105,12 +125,14 @@ class _Reader:
         shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
         if len(shape) != 4:
             raise ModelError(f"{self.path}: input '{self.input.name}' has rank {len(shape)}, expected (N, C, H, W)")
-        onnx_nodes = self._toposort(list(self.graph.node))
+        onnx_nodes = self._fold_constants(self._toposort(list(self.graph.node)))
         prologue = self._prologue(onnx_nodes, shape[1] or 3)
-        for node in onnx_nodes:
-            if id(node) not in prologue:
-                self._convert(node)
+        rest = [n for n in onnx_nodes if id(n) not in prologue]
+        self._check_supported(rest)
+        for node in rest:
+            self._convert(node)
         outputs = [self._canon(o.name) for o in self.graph.output]
+        _fold_pads(self.nodes, set(outputs), self.path)
         _fold_affines(self.nodes, set(outputs))
         model = Model(self.nodes, self.input.name, shape, outputs, self.aliases, self.softmax_of)
         return model
@@ -148,6 +170,41 @@ class _Reader:
     def _attrs(node):
         return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
+    def _fold_constants(self, nodes):
+        """Evaluate every node whose inputs are all constants (Constant nodes, initializers, and
+        what is computed from them only) into self.consts; returns the other nodes, in order."""
+        rest = []
+        for node in nodes:
+            if node.op_type == "Constant":
+                self.consts[node.output[0]] = self._constant(node)
+            elif node.op_type in FOLDABLE and all(i == "" or i in self.consts for i in node.input) and node.input:
+                try:
+                    values = _evaluate(node, self._attrs(node), self.consts, self.opset)
+                except Exception as e:
+                    raise ModelError(f"{self.path}: cannot evaluate constant node '{node.name}' ({node.op_type}): "
+                                     f"{_one_line(e)}") from None
+                self.consts.update(zip(node.output, values))
+            else:
+                rest.append(node)
+        return rest
+
+    def _check_supported(self, nodes):
+        """Raise one ModelError listing every op type of `nodes` that has no reader, with why
+        (recurrent, data-dependent shapes) and the nodes."""
+        bad = {}
+        for n in nodes:
+            op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+            if n.domain not in ("", "ai.onnx") or not hasattr(self, f"do_{n.op_type}"):
+                bad.setdefault(op, []).append(n.name or op)
+        if not bad:
+            return
+        parts = []
+        for op, names in bad.items():
+            why = (" (recurrent)" if op in RECURRENT else " (data-dependent shape)" if op in DATA_DEPENDENT else "")
+            shown = ", ".join(f"'{m}'" for m in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            parts.append(f"'{op}'{why} in {'node' if len(names) == 1 else 'nodes'} {shown}")
+        raise ModelError(f"{self.path}: unsupported op type{'s' if len(bad) > 1 else ''} {'; '.join(parts)}")
+
     # -- the input prologue ------------------------------------------------------------------------
     def _prologue(self, nodes, channels):
         """Find the elementwise/indexing nodes between the input and the first real layer, and
@@ -155,15 +212,14 @@ class _Reader:
         consumed."""
         region, tensors = [], {self.input.name}
         for node in nodes:
-            if node.op_type == "Constant":
-                self.consts[node.output[0]] = self._constant(node)
-                continue
             live = [i for i in node.input if i in tensors]
             if not live:
                 continue
             rest_const = all(i in tensors or i in self.consts or i == "" for i in node.input)
             if node.op_type not in PROLOGUE_OPS or not rest_const:
                 continue
+            if node.op_type in ("Mul", "Add", "Sub", "Div") and len(live) != 1:
+                continue  # x * x, x + x: activations, not an affine map of the input
             region.append(node)
             tensors.update(node.output)
         if not region:
@@ -199,7 +255,7 @@ class _Reader:
         env = dict(self.consts)
         env[self.input.name] = x
         for node in region:
-            env.update(zip(node.output, _eval_prologue(node, self._attrs(node), env, self.opset)))
+            env.update(zip(node.output, _evaluate(node, self._attrs(node), env, self.opset)))
         return np.asarray(env[exit_t])
 
     def _constant(self, node):
@@ -225,8 +281,8 @@ class _Reader:
         if handler is None:
             raise ModelError(f"{self.path}: unsupported op type '{op}' in node '{name}'")
 
-        def emit(cop, inputs, attrs=None, params=None):
-            self.nodes.append(Node(cop, name, inputs, [node.output[0]], attrs or {}, params or {}))
+        def emit(cop, inputs, attrs=None, params=None, output=None):
+            self.nodes.append(Node(cop, name, inputs, [output or node.output[0]], attrs or {}, params or {}))
         handler(node, name, ins, a, emit)
 
     def do_Constant(self, node, name, ins, a, emit):
@@ -332,8 +388,13 @@ class _Reader:
     def _arith(self, node, name, ins, emit):
         op = node.op_type
         consts = [i in self.consts for i in node.input]
-        if consts.count(True) != 1:
+        if not any(consts):
+            if op in ("Add", "Mul"):  # a residual connection, a channel gate, SiLU
+                emit(op, ins)
+                return
             raise ModelError(f"{self.path}: {op} node '{name}' of two computed tensors is not supported")
+        if all(consts):
+            raise ModelError(f"{self.path}: {op} node '{name}' of two constants was not folded")
         c = self.consts[node.input[consts.index(True)]].astype(np.float32)
         x_first = not consts[0]
         c = c.reshape(c.shape[1:]) if c.ndim == 4 and c.shape[0] == 1 else c
@@ -350,6 +411,77 @@ class _Reader:
             raise ModelError(f"{self.path}: Div node '{name}' divides a constant by a tensor; not supported")
         emit("Affine", [ins[1 - consts.index(True)]], {}, {"scale": scale, "shift": shift})
 
+    def do_Sigmoid(self, node, name, ins, a, emit):
+        emit("Activation", [ins[0]], {"kind": "sigmoid"})
+
+    def do_HardSigmoid(self, node, name, ins, a, emit):
+        emit("Activation", [ins[0]], {"kind": "hardsigmoid", "alpha": float(a.get("alpha", 0.2)),
+                                      "beta": float(a.get("beta", 0.5))})
+
+    def do_HardSwish(self, node, name, ins, a, emit):
+        emit("Activation", [ins[0]], {"kind": "hardswish", "alpha": 1 / 6, "beta": 0.5})
+
+    def do_Clip(self, node, name, ins, a, emit):
+        if self.opset < 11:
+            lo, hi = float(a.get("min", -np.inf)), float(a.get("max", np.inf))
+        else:
+            bound = [float(self._const(node.input[k], node, "bound").reshape(-1)[0])
+                     if len(node.input) > k and node.input[k] else None for k in (1, 2)]
+            lo, hi = (-np.inf if bound[0] is None else bound[0]), (np.inf if bound[1] is None else bound[1])
+        if lo == 0 and hi == np.inf:
+            emit("Relu", [ins[0]])
+        else:
+            emit("Activation", [ins[0]], {"kind": "clip", "alpha": lo, "beta": hi})
+
+    def do_Pad(self, node, name, ins, a, emit):
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if self.opset < 11:
+            pads, value = list(a.get("pads", a.get("paddings", []))), float(a.get("value", 0.0))
+        else:
+            pads = [int(v) for v in self._const(node.input[1], node, "pads").reshape(-1)]
+            value = (float(self._const(node.input[2], node, "value").reshape(-1)[0])
+                     if len(node.input) > 2 and node.input[2] else 0.0)
+            if len(node.input) > 3 and node.input[3]:  # opset 18: the axes the pads apply to
+                axes = [int(v) % 4 for v in self._const(node.input[3], node, "axes").reshape(-1)]
+                full = [0] * 8
+                for k, ax in enumerate(axes):
+                    full[ax], full[ax + 4] = pads[k], pads[k + len(axes)]
+                pads = full
+        if mode != "constant" or value != 0.0:
+            raise ModelError(f"{self.path}: Pad node '{name}' pads with mode {mode!r} and value {value}; "
+                             "only zeros (constant 0) are supported")
+        if len(pads) != 8 or any(pads[k] for k in (0, 1, 4, 5)) or min(pads) < 0:
+            raise ModelError(f"{self.path}: Pad node '{name}' has pads {pads}; only non-negative pads of H and W "
+                             "of an (N, C, H, W) tensor are supported")
+        emit("Pad", [ins[0]], {"pads": (pads[2], pads[3], pads[6], pads[7])})
+
+    def do_ReduceMean(self, node, name, ins, a, emit):
+        if "axes" in a:
+            axes = list(a["axes"])
+        elif len(node.input) > 1 and node.input[1]:
+            axes = [int(v) for v in self._const(node.input[1], node, "axes").reshape(-1)]
+        else:
+            axes = None
+        if axes is None or sorted(ax % 4 for ax in axes) != [2, 3]:
+            raise ModelError(f"{self.path}: ReduceMean node '{name}' over axes {axes} is not supported "
+                             "(only over H and W, axes (2, 3))")
+        if a.get("keepdims", 1):
+            emit("GlobalAveragePool", [ins[0]])
+        else:
+            pooled = node.output[0] + ":pooled"
+            emit("GlobalAveragePool", [ins[0]], output=pooled)
+            emit("Flatten", [pooled], {"features": None, "squeeze": True})
+
+    def do_Squeeze(self, node, name, ins, a, emit):
+        axes = a.get("axes") if "axes" in a else (
+            [int(v) for v in self._const(node.input[1], node, "axes").reshape(-1)]
+            if len(node.input) > 1 and node.input[1] else None)
+        if axes is None or sorted(ax % 4 for ax in axes) != [2, 3]:
+            raise ModelError(f"{self.path}: Squeeze node '{name}' over axes {axes} is not supported "
+                             "(only the 1x1 H and W of (N, C, 1, 1))")
+        emit("Flatten", [ins[0]], {"features": None, "squeeze": True})
+
     def _pads(self, a, name):
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
@@ -359,6 +491,46 @@ class _Reader:
         if len(p) != 4 or min(p) < 0:
             raise ModelError(f"{self.path}: node '{name}' has bad pads {p}")
         return p  # ONNX order: (top, left, bottom, right)
+
+
+def _fold_pads(nodes, outputs, path):
+    """Fold each Pad (zeros around H and W) into the padding of the one Conv or pool that reads it:
+    a Conv pads with zeros anyway; an AveragePool then counts the padded zeros (count_include_pad,
+    which only holds where the pool had no padding of its own or counted it already); a MaxPool
+    only after a ReLU-like op (non-negative input: a zero added to the window cannot win over its
+    maximum). Anything else is refused, naming the Pad."""
+    consumers, producer = consumer_counts(nodes), producers(nodes)
+    readers = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    kept = []
+    for n in nodes:
+        if n.op != "Pad":
+            kept.append(n)
+            continue
+        out = n.outputs[0]
+        after = readers.get(out, [])
+        target = after[0] if len(after) == 1 and consumers[out] == 1 and out not in outputs else None
+        why = None
+        if target is None or target.op not in ("Conv", "MaxPool", "AveragePool"):
+            why = "it does not feed exactly one Conv or pooling layer"
+        elif target.op == "AveragePool":
+            if any(target.attrs["pads"]) and not target.attrs["count_include_pad"]:
+                why = "the AveragePool after it has its own padding, not counted"
+            else:
+                target.attrs["count_include_pad"] = 1
+        elif target.op == "MaxPool":
+            src = producer.get(n.inputs[0])
+            nonneg = src is not None and (src.op == "Relu" or src.op == "Activation" and (
+                src.attrs["kind"] in ("sigmoid", "hardsigmoid") or src.attrs["kind"] == "clip" and src.attrs["alpha"] >= 0))
+            if not nonneg:
+                why = "the MaxPool after it could take a padded zero for its maximum"
+        if why:
+            raise ModelError(f"{path}: Pad node '{n.name}' cannot be folded into the layer after it: {why}")
+        target.attrs["pads"] = tuple(p + q for p, q in zip(target.attrs["pads"], n.attrs["pads"]))
+        target.inputs[0] = n.inputs[0]
+    nodes[:] = kept
 
 
 def _fold_affines(nodes, outputs):
@@ -391,8 +563,15 @@ def _per_channel(a, k, op):
     return None
 
 
-def _eval_prologue(node, a, env, opset):
-    """Evaluate one prologue node with NumPy; returns its outputs as a list."""
+# what _evaluate computes: the input prologue's ops, and what exporters compute from constants
+FOLDABLE = PROLOGUE_OPS | {"Shape", "ConstantOfShape", "Transpose", "Reshape", "Neg", "Range", "Expand", "Equal",
+                           "Where", "Sqrt", "Reciprocal", "Pow", "Floor", "Ceil", "Flatten"}
+
+
+def _evaluate(node, a, env, opset):
+    """Evaluate one node with NumPy on the values in env (tensor name -> array); returns its
+    outputs as a list. Float results of the prologue's arithmetic are float32; integer ones keep
+    their type (pads, shapes, axes)."""
     op = node.op_type
     x = [env[i] if i else None for i in node.input]
     if op == "Gather":
@@ -401,7 +580,7 @@ def _eval_prologue(node, a, env, opset):
         axes = a.get("axes") if "axes" in a else (x[1].tolist() if len(x) > 1 and x[1] is not None else None)
         if op == "Squeeze":
             return [np.squeeze(x[0], axis=tuple(axes) if axes is not None else None)]
-        out = x[0]
+        out = np.asarray(x[0])
         ndim = out.ndim + len(axes)
         for ax in sorted(ax % ndim for ax in axes):
             out = np.expand_dims(out, ax)
@@ -420,8 +599,42 @@ def _eval_prologue(node, a, env, opset):
             index[ax] = slice(s, e, st)
         return [x[0][tuple(index)]]
     if op == "Concat":
-        return [np.concatenate(x, axis=a["axis"])]
-    if op in ("Identity", "Cast"):
+        return [np.concatenate([np.atleast_1d(v) for v in x], axis=a["axis"])]
+    if op == "Identity":
         return [x[0]]
-    f = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide}[op]
-    return [f(x[0], x[1]).astype(np.float32)]
+    if op == "Cast":
+        return [np.asarray(x[0]).astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"]))]
+    if op == "Shape":
+        shape = np.array(np.shape(x[0]), np.int64)
+        return [shape[a.get("start", 0):a.get("end", None)]]
+    if op == "ConstantOfShape":
+        value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+        return [np.full(tuple(int(v) for v in x[0]), value.reshape(-1)[0], value.dtype)]
+    if op == "Transpose":
+        return [np.transpose(x[0], a.get("perm"))]
+    if op == "Reshape":
+        shape = [int(v) for v in (x[1] if len(x) > 1 else a["shape"])]
+        if not a.get("allowzero", 0):
+            shape = [x[0].shape[k] if v == 0 else v for k, v in enumerate(shape)]
+        return [np.reshape(x[0], shape)]
+    if op == "Flatten":
+        ax = a.get("axis", 1) % max(x[0].ndim, 1)
+        return [np.reshape(x[0], (int(np.prod(x[0].shape[:ax])), -1))]
+    if op == "Range":
+        return [np.arange(x[0], x[1], x[2]).astype(np.result_type(x[0]))]
+    if op == "Expand":
+        return [x[0] * np.ones(tuple(int(v) for v in x[1]), x[0].dtype)]
+    if op == "Where":
+        return [np.where(x[0], x[1], x[2])]
+    unary = {"Neg": np.negative, "Sqrt": np.sqrt, "Reciprocal": np.reciprocal, "Floor": np.floor, "Ceil": np.ceil}
+    if op in unary:
+        return [unary[op](x[0])]
+    if op == "Equal":
+        return [np.equal(x[0], x[1])]
+    f = {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract, "Div": np.divide, "Pow": np.power}[op]
+    r = f(x[0], x[1])
+    if op == "Div" and np.asarray(x[0]).dtype.kind in "iu" and np.asarray(x[1]).dtype.kind in "iu":
+        r = np.trunc(r).astype(np.result_type(x[0], x[1]))  # ONNX integer division truncates
+    elif np.asarray(r).dtype.kind == "f":
+        r = np.asarray(r).astype(np.float32)
+    return [r]
