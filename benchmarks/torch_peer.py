@@ -55,10 +55,28 @@ class TorchNet(torch.nn.Module):
                 y = F.linear(xs[0], p("W"), p("B"))
             elif n.op == "Affine":
                 y = xs[0] * p("scale") + p("shift")
+            elif n.op == "Add":
+                y = xs[0] + xs[1]
+            elif n.op == "Mul":
+                y = xs[0] * xs[1]
+            elif n.op == "Activation":
+                y = _activation(xs[0], a["kind"], a.get("alpha", 0.0), a.get("beta", 0.0))
             else:
                 raise NotImplementedError(n.op)
             env[n.outputs[0]] = y
         return env[self.head]
+
+
+def _activation(x, kind, alpha, beta):
+    # what a PyTorch model would call for each (F.relu6, F.hardswish: their fused kernels)
+    if kind == "sigmoid":
+        return torch.sigmoid(x)
+    if kind == "clip":
+        return F.relu6(x) if (alpha, beta) == (0.0, 6.0) else torch.clamp(x, alpha, beta)
+    if kind == "hardswish" and abs(alpha - 1 / 6) < 1e-12 and beta == 0.5:
+        return F.hardswish(x)
+    h = torch.clamp(alpha * x + beta, 0, 1)
+    return h if kind == "hardsigmoid" else x * h
 
 
 def _pool(op, x, a):

