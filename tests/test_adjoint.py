@@ -98,6 +98,10 @@ def test_conv(case, min_tiles, tiles, monkeypatch):
     conv.backward(v.copy(), cw, jtv, False, work, relu_out=y)
     close(ju * (y > 0), v, u, jtv)
     check_accumulate(lambda gx, a: conv.backward(v.copy(), cw, gx, a, work, relu_out=y), u.shape)
+    # a fused clipped ReLU (ReLU6 with cap 6; here 0.7): J = diag(0 < y < cap) C
+    conv.backward(v.copy(), cw, jtv, False, work, relu_out=y, relu=0.7)
+    close(ju * ((y > 0) & (y < 0.7)), v, u, jtv)
+    check_accumulate(lambda gx, a: conv.backward(v.copy(), cw, gx, a, work, relu_out=y, relu=0.7), u.shape)
 
 
 @pytest.mark.parametrize("case", [c for c in CONVS if c[9] > 1 and c[1] == c[9]])
@@ -125,6 +129,9 @@ def test_depthwise_both_layouts(case, small, monkeypatch):
                            ox * s[1]:ox * s[1] + (k[1] - 1) * d[1] + 1:d[1]]
                 ref[:, o, oy, ox] = (patch * wt[o, 0]).sum((1, 2)) + b[o]
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    for relu, want in ((True, np.maximum(ref, 0)), (0.5, np.clip(ref, 0, 0.5))):
+        conv.forward(x, cw, y, relu, work)
+        np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
     cw0 = conv.prepare(wt, np.zeros(cout), win, g, np.asarray)
     v = rng.standard_normal(y.shape)
     conv.forward(x, cw0, y, False, work)
@@ -155,6 +162,8 @@ def test_conv_forward_matches_direct_sum(case, tiles):
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
     conv.forward(x, cw, y, True, np.empty(conv.work_size(cw, n)))
     np.testing.assert_allclose(y, np.maximum(ref, 0), rtol=1e-12, atol=1e-12)
+    conv.forward(x, cw, y, 0.5, np.empty(conv.work_size(cw, n)))  # a clipped ReLU, cap 0.5
+    np.testing.assert_allclose(y, np.clip(ref, 0, 0.5), rtol=1e-12, atol=1e-12)
 
 
 POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)

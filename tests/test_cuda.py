@@ -199,7 +199,7 @@ def _conv_both(dev, dtype, shape, precision="fp32"):
     gcw = dev.ops.conv.prepare(w, b, win, group, dev.xp.asarray, precision)
     work_c = np.empty(cpu.conv.work_size(ccw, 2), dtype)
     work_g = dev.xp.empty(dev.ops.conv.work_size(gcw, 2), dtype)
-    for relu in (False, True):
+    for relu in (False, 2.0, True):  # 2.0: a clipped ReLU (ReLU6 form) with a cap that clips some
         y = np.empty(out, dtype)
         cpu.conv.forward(x, ccw, y, relu, work_c)
         gy = slot(dev.xp, out, dtype)
@@ -208,17 +208,19 @@ def _conv_both(dev, dtype, shape, precision="fp32"):
         dev.ops.conv.forward(gx_in, gcw, gy, relu, work_g)
         yield f"forward relu={relu}", gy.get(), y, functools.partial(_model_forward, x, w, b, win, group, relu)
     g = rand(rng, out, dtype)
-    for acc, masked in ((False, False), (True, False), (False, True)):  # masked: after the fused ReLU (y from above)
+    for acc, masked in ((False, False), (True, False), (False, True), (False, 2.0)):  # masked: after the fused ReLU (y from above)
         gx = rand(rng, x.shape, dtype)
         ggx = slot(dev.xp, x.shape, dtype)
         ggx[...] = dev.xp.asarray(gx)
         before = gx.copy()
-        cpu.conv.backward(g.copy(), ccw, gx, acc, work_c, relu_out=y if masked else None)
+        cap = True if masked is True else masked
+        cpu.conv.backward(g.copy(), ccw, gx, acc, work_c, relu_out=y if masked else None, relu=cap)
         gg = slot(dev.xp, out, dtype)
         gg[...] = dev.xp.asarray(g)
-        dev.ops.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=dev.xp.asarray(y) if masked else None)
+        dev.ops.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=dev.xp.asarray(y) if masked else None, relu=cap)
+        keep = (y > 0) & (y < (np.inf if masked is True else masked)) if masked else True
         yield (f"backward acc={acc} masked={masked}", ggx.get(), gx,
-               functools.partial(_model_backward, g * (y > 0) if masked else g, w, before, win, group, acc))
+               functools.partial(_model_backward, g * keep, w, before, win, group, acc))
 
 
 def _model_forward(x, w, b, win, group, relu, rnd, rnd_out):
@@ -226,7 +228,9 @@ def _model_forward(x, w, b, win, group, relu, rnd, rnd_out):
     y = np.empty((x.shape[0], w.shape[0], win.Ho, win.Wo))
     cpu.conv.forward(rnd(x), cw, y, False, np.empty(cpu.conv.work_size(cw, x.shape[0])))
     y = rnd_out(y) + b[:, None, None]
-    return np.maximum(y, 0) if relu else y
+    if relu is False:
+        return y
+    return np.clip(y, 0, np.inf if relu is True else relu)
 
 
 def _model_backward(g, w, before, win, group, acc, rnd, rnd_out):

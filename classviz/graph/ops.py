@@ -24,8 +24,9 @@ class Op:
         self.out_shape = self.infer(node, in_shapes)
 
     def prepare(self, be, relu, prepared):
-        """Cast and upload weights, allocate what the forward saves. relu: fuse a ReLU after it;
-        prepared: the network's {key: prepared weights}, shared by every plan (see `weights`)."""
+        """Cast and upload weights, allocate what the forward saves. relu: fuse a ReLU after it
+        (False, True, or for a Conv a number c: a ReLU clipped at c, such as ReLU6); prepared: the
+        network's {key: prepared weights}, shared by every plan (see `weights`)."""
 
     def weights(self, prepared, key, make):
         """make() (this node's weights, cast, uploaded, transformed) once per network for the same
@@ -70,7 +71,7 @@ class Conv(Op):
         be.conv.forward(ins[0], self.cw, out, self.relu, work)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
-        be.conv.backward(gout, self.cw, gins[0], acc[0], work, relu_out=out if self.relu else None)
+        be.conv.backward(gout, self.cw, gins[0], acc[0], work, relu_out=out if self.relu else None, relu=self.relu)
 
 
 class Gemm(Op):

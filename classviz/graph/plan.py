@@ -54,18 +54,24 @@ class Plan:
 
     # -- building -------------------------------------------------------------------------------
     def _fuse(self, nodes, consumers):
+        # a ReLU folds into the Conv or Gemm before it, a clipped ReLU (ReLU6: Clip(0, c)) into the
+        # Conv: the flag is True, or c
         producer = producers(nodes)
         fused_into, steps = {}, []
         for n in nodes:
             src = producer.get(n.inputs[0])
-            if (n.op == "Relu" and src is not None and src.op in ("Conv", "Gemm")
-                    and consumers[n.inputs[0]] == 1 and n.inputs[0] != self.head):
-                fused_into[id(src)] = n
-        for n in nodes:
-            if n.op == "Relu" and any(r is n for r in fused_into.values()):
+            if src is None or consumers[n.inputs[0]] != 1 or n.inputs[0] == self.head:
                 continue
-            relu = fused_into.get(id(n))
-            steps.append((n, relu is not None, relu.outputs[0] if relu else n.outputs[0]))
+            if n.op == "Relu" and src.op in ("Conv", "Gemm"):
+                fused_into[id(src)] = (n, True)
+            elif n.op == "Activation" and src.op == "Conv" and _clipped_relu(n):
+                fused_into[id(src)] = (n, float(n.attrs["beta"]))
+        gone = {id(act) for act, _ in fused_into.values()}
+        for n in nodes:
+            if id(n) in gone:
+                continue
+            act, flag = fused_into.get(id(n), (None, False))
+            steps.append((n, flag, act.outputs[0] if act else n.outputs[0]))
         return steps
 
     def _infer_shapes(self):
@@ -176,6 +182,11 @@ class Plan:
             s.op.backward(be, grads[s.out], [values[t] for t in s.ins], values[s.out],
                           [grads[t] for t in s.ins], s.acc, work)
         return grads[self.input]
+
+
+def _clipped_relu(node):
+    a = node.attrs
+    return a["kind"] == "clip" and a.get("alpha") == 0 and 0 < a.get("beta", 0) < np.inf
 
 
 def _merge_siblings(nodes, keep):

@@ -36,7 +36,7 @@ OPS = {
              "forward": "x, weights, work"},
     "concat": {"forward": "x, offset, y", "backward": "gy, offset, gx, accumulate"},
     "conv": {"prepare": "w, b, win, group, asarray, precision='fp32'", "work_size": "cw, n",
-             "forward": "x, cw, y, relu, work", "backward": "gy, cw, gx, accumulate, work, relu_out=None"},
+             "forward": "x, cw, y, relu, work", "backward": "gy, cw, gx, accumulate, work, relu_out=None, relu=True"},
     "crop": {"crop": "image, offsets, out", "paste": "window, offsets, image"},
     "gemm": {"forward": "x, w, b, y", "backward": "gy, w, gx, accumulate"},
     "lrn": {"forward": "x, size, alpha, beta, bias, y, scale",

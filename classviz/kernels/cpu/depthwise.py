@@ -56,21 +56,23 @@ def work_size(win, n, cin, cout):
     return n * cin * hp * row
 
 
-def forward(x, w, b, win, relu, y, work, wt=None):
-    """y = depthwise conv(x, w) + b, then max(., 0) when relu. x: (N, C, H, W); w: (C*m, 1, kh, kw);
-    b: (C*m,); win: geometry.Window; relu: bool; y: (N, C*m, Ho, Wo), any strides; work: 1-D
-    scratch of >= work_size(win, N, C, C*m) elements; wt: taps_last(w) (made here if None)."""
+def forward(x, w, b, win, relu, y, work, wt=None, cap=np.inf):
+    """y = depthwise conv(x, w) + b, then min(max(., 0), cap) when relu. x: (N, C, H, W); w:
+    (C*m, 1, kh, kw); b: (C*m,); win: geometry.Window; relu: bool; y: (N, C*m, Ho, Wo), any
+    strides; work: 1-D scratch of >= work_size(win, N, C, C*m) elements; wt: taps_last(w) (made
+    here if None); cap: the clipped ReLU's bound (y's dtype; inf: a plain ReLU)."""
+    cap = y.dtype.type(cap)
     n, c = x.shape[:2]
     if _channels_last(win, c, y.shape[1]):
         pad, out = _last_scratch(win, n, c, work)
         _pad_last(x, win, pad)
         _forward_last(pad, taps_last(w) if wt is None else wt, b, win, out)
-        _from_last(out, relu, y)
+        _from_last(out, relu, cap, y)
         return
     hp, wq, row = _padded(win)
     pad = work[:x.shape[0] * x.shape[1] * hp * row].reshape(x.shape[0], x.shape[1], hp, row)
     _pad_planes(x, win, wq, pad)
-    _forward(pad, w, b, win, wq, relu, y)
+    _forward(pad, w, b, win, wq, relu, cap, y)
 
 
 def backward(gy, w, win, gx, accumulate, work, wt=None):
@@ -110,7 +112,7 @@ def _pad_planes(x, win, wq, pad):
 
 
 @njit(cache=True, parallel=True)
-def _forward(pad, w, b, win, wq, relu, y):
+def _forward(pad, w, b, win, wq, relu, cap, y):
     N, Cout = y.shape[0], y.shape[1]
     m = Cout // pad.shape[1]
     kh, kw, sh, sw, dh, dw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.Ho, win.Wo
@@ -132,7 +134,7 @@ def _forward(pad, w, b, win, wq, relu, y):
             if relu:
                 for ox in range(Wo):
                     v = out[oy, ox]
-                    out[oy, ox] = v * (v > 0)
+                    out[oy, ox] = min(v * (v > 0), cap)
 
 
 @njit(cache=True, parallel=True)
@@ -210,14 +212,14 @@ def _forward_last(pad, wt, b, win, out):
 
 
 @njit(cache=True, parallel=True)
-def _from_last(out, relu, y):
+def _from_last(out, relu, cap, y):
     N, Ho, Wo, C = out.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
         for i in range(Ho):
             for j in range(Wo):
                 v = out[n, i, j, c]
-                y[n, c, i, j] = v * (v > 0) if relu else v
+                y[n, c, i, j] = min(v * (v > 0), cap) if relu else v
 
 
 @njit(cache=True, parallel=True)

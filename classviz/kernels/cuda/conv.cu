@@ -3,15 +3,16 @@
 // fastest for these shapes).
 #include "common.cuh"
 
+// relu: the fused activation min(max(., 0), cap), cap = inf for a plain ReLU (6 for ReLU6)
 template <typename T>
 __global__ void bias_act(T* __restrict__ y, const T* __restrict__ b, long long N, int C, long long HW,
-                         long long y_bs, int relu) {
+                         long long y_bs, int relu, T cap) {
     CV_LOOP(i, N * C * HW) {
         long long inner = (long long)C * HW;
         long long n = i / inner, r = i % inner;
         long long o = cv_at(n, r, y_bs);
         T v = y[o] + b[r / HW];
-        y[o] = relu && v < (T)0 ? (T)0 : v;
+        y[o] = relu ? min(max(v, (T)0), cap) : v;
     }
 }
 
@@ -26,26 +27,27 @@ __device__ __forceinline__ unsigned short cv_to_bf16(float f) {
 }
 __device__ __forceinline__ float cv_from_bf16(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
 
-// out (dense N x inner) = bf16(x), or bf16(x * (y > 0)) when masked (y laid out as x, y_bs apart)
+// out (dense N x inner) = bf16(x), or bf16(x * (0 < y < cap)) when masked (y laid out as x, y_bs apart)
 template <typename T>
 __global__ void to_bf16(const T* __restrict__ x, const T* __restrict__ y, unsigned short* __restrict__ out,
-                        long long N, long long inner, long long x_bs, long long y_bs, int masked) {
+                        long long N, long long inner, long long x_bs, long long y_bs, int masked, T cap) {
     CV_LOOP(i, N * inner) {
         long long n = i / inner, r = i % inner;
         T v = x[cv_at(n, r, x_bs)];
-        out[i] = cv_to_bf16(masked && !(y[cv_at(n, r, y_bs)] > (T)0) ? 0.0f : (float)v);
+        T m = masked ? y[cv_at(n, r, y_bs)] : (T)1;
+        out[i] = cv_to_bf16(masked && !(m > (T)0 && m < cap) ? 0.0f : (float)v);
     }
 }
 
-// y (N, C, HW, images y_bs apart) = float(src (dense)) + b, then max(., 0) when relu
+// y (N, C, HW, images y_bs apart) = float(src (dense)) + b, then min(max(., 0), cap) when relu
 template <typename T>
 __global__ void bf16_bias_act(const unsigned short* __restrict__ src, const T* __restrict__ b, T* __restrict__ y,
-                              long long N, int C, long long HW, long long y_bs, int relu) {
+                              long long N, int C, long long HW, long long y_bs, int relu, T cap) {
     CV_LOOP(i, N * C * HW) {
         long long inner = (long long)C * HW;
         long long n = i / inner, r = i % inner;
         T v = (T)cv_from_bf16(src[i]) + b[r / HW];
-        y[cv_at(n, r, y_bs)] = relu && v < (T)0 ? (T)0 : v;
+        y[cv_at(n, r, y_bs)] = relu ? min(max(v, (T)0), cap) : v;
     }
 }
 

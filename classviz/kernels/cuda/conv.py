@@ -30,6 +30,8 @@ import numpy as np
 from ...errors import ArgumentError, Notice
 from ..shared import PRECISIONS
 from . import device
+from ..shared import ACTIVATIONS
+from .activation import backward as activation_backward
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 from .source import batch_stride, i32, i64, kernel, launch
 
@@ -137,12 +139,21 @@ def _pad_args(cw, x, xp):
     return (np.int64(n), i32(c), i32(hh), i32(ww), i32(cw.pad[0]), i32(cw.pad[1]), i32(xp.shape[2]), i32(xp.shape[3]))
 
 
-def _to_bf16(x, out, mask=None):
-    # out (dense uint16) = bf16(x), or bf16(x * (mask > 0))
+def fused(relu):
+    """(on, cap) of a fused activation: False (none), True (max(., 0)) or a number c > 0
+    (min(max(., 0), c): ReLU6 is 6.0); cap is inf for a plain ReLU. The CPU twin's rule."""
+    if relu is False or relu is None:
+        return False, np.inf
+    return True, (np.inf if relu is True else float(relu))
+
+
+def _to_bf16(x, out, mask=None, cap=np.inf):
+    # out (dense uint16) = bf16(x), or bf16(x * (0 < mask < cap))
     n, inner = x.shape[0], int(np.prod(x.shape[1:]))
     m = x if mask is None else mask
     launch(kernel("conv", "to_bf16", x.dtype), n * inner,
-           (x, m, out, i64(n), i64(inner), batch_stride(x), batch_stride(m), i32(mask is not None)))
+           (x, m, out, i64(n), i64(inner), batch_stride(x), batch_stride(m), i32(mask is not None),
+            x.dtype.type(cap)))
 
 
 def _tensor(cw, a, bs):
@@ -177,12 +188,14 @@ def _handle():
 
 
 def forward(x, cw, y, relu, work):
-    """y = conv(x, w) + b, then max(., 0) when relu.
+    """y = conv(x, w) + b, then the fused activation (relu: False, True or a cap c for
+    min(max(., 0), c), as the CPU twin).
 
     x: (N, Cin, H, W), contiguous per image (may be a channel slice of merged siblings' output);
     cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous per image (may be a channel
-    slice of a concat output); relu: bool; work: 1-D scratch of work_size(cw, N) elements. CuPy
-    arrays, all float32 or all float64."""
+    slice of a concat output); relu: False, True or a float; work: 1-D scratch of
+    work_size(cw, N) elements. CuPy arrays, all float32 or all float64."""
+    on, cap = fused(relu)
     space, xs, ys, padded = _split_work(cw, work, x.shape[0])
     if padded is not None:
         launch(kernel("conv", "pad_copy", x.dtype), padded.size, (x, padded, *_pad_args(cw, x, padded), batch_stride(x)))
@@ -192,12 +205,12 @@ def forward(x, cw, y, relu, work):
     if xs is None:
         _convolve(cw, x, y, space)
         launch(kernel("conv", "bias_act", y.dtype), n * c * hw,
-               (y, cw.b, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(relu)))
+               (y, cw.b, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(on), y.dtype.type(cap)))
     else:
         _to_bf16(x, xs)
         _convolve(cw, xs, ys, space)
         launch(kernel("conv", "bf16_bias_act", y.dtype), n * c * hw,
-               (ys, cw.b, y, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(relu)))
+               (ys, cw.b, y, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(on), y.dtype.type(cap)))
 
 
 def _convolve(cw, x, y, space):
@@ -217,24 +230,28 @@ def _convolve(cw, x, y, space):
                _ptr(y))
 
 
-def backward(gy, cw, gx, accumulate, work, relu_out=None):
+def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
     """gx = d(conv)/dx applied to gy (cuDNN dgrad), or gx += that.
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W), contiguous
     per image (may be a channel slice); accumulate: bool; work: as for `forward`; relu_out: None,
-    or the forward's output y when it ran with relu: gy * (y > 0) goes back (at fp32 and tf32
-    written into gy first, as dgrad cannot take the mask; at bf16 fused into the rounding)."""
+    or the forward's output y when it ran with a fused activation: gy * (0 < y < cap) goes back
+    (at fp32 and tf32 written into gy first, as dgrad cannot take the mask; at bf16 fused into the
+    rounding); relu: that activation, as `forward` took it."""
+    cap = fused(relu)[1]
     space, xs, ys, padded = _split_work(cw, work, gy.shape[0])
     target, acc = (gx, accumulate) if padded is None else (padded, False)
     if xs is not None:
-        _to_bf16(gy, ys, relu_out)
+        _to_bf16(gy, ys, relu_out, cap)
         _dgrad(cw, ys, xs, False, space)
         inner = int(np.prod(target.shape[1:]))
         launch(kernel("conv", "bf16_add", gx.dtype), target.shape[0] * inner,
                (xs, target, np.int64(target.shape[0]), np.int64(inner), batch_stride(target), i32(acc)))
     else:
-        if relu_out is not None:
+        if relu_out is not None and cap == np.inf:
             relu_backward(relu_out, gy, gy, False)
+        elif relu_out is not None:  # 0 < y < cap: clip's derivative, read off the output
+            activation_backward(relu_out, relu_out, gy, ACTIVATIONS.index("clip"), 0.0, cap, gy, False)
         _dgrad(cw, gy, target, acc, space)
     if padded is not None:
         launch(kernel("conv", "unpad_add", gx.dtype), gx.size,
