@@ -313,12 +313,18 @@ def test_add():
     u1, u2 = rng.standard_normal((2, 3, 5, 7)), rng.standard_normal((2, 3, 5, 7))
     v = rng.standard_normal(u1.shape)
     y = np.empty_like(u1)
-    add.forward(u1, u2, y)
+    add.forward(u1, u2, y, False)
     np.testing.assert_array_equal(y, u1 + u2)
     g1 = np.empty_like(u1)
     add.backward(v, g1, False)
     close(y, v, np.concatenate([u1, u2]), np.concatenate([g1, g1]))  # J = [I I]
     check_accumulate(lambda gx, a: add.backward(v, gx, a), u1.shape)
+    # with the ReLU after it fused: y = max(a + b, 0), J = diag(y > 0) [I I]
+    add.forward(u1, u2, y, True)
+    np.testing.assert_array_equal(y, np.maximum(u1 + u2, 0))
+    add.backward(v, g1, False, relu_out=y)
+    close(y, v * (y > 0), np.concatenate([u1, u2]), np.concatenate([g1, g1]))
+    check_accumulate(lambda gx, a: add.backward(v, gx, a, relu_out=y), u1.shape)
 
 
 @pytest.mark.parametrize("gate", [False, True], ids=["same-shape", "per-channel"])

@@ -314,7 +314,8 @@ def test_add_mul_activation_match_cpu(dev, dtype):
         dev_fn(got)
         assert rel(got.get(), want) < TOL[dtype]
 
-    both(lambda y: cpu.add.forward(a, b, y), lambda y: dev.ops.add.forward(d(a), d(b), y), a.shape)
+    for relu in (False, True):
+        both(lambda y: cpu.add.forward(a, b, y, relu), lambda y: dev.ops.add.forward(d(a), d(b), y, relu), a.shape)
     for other in (b, gate):
         both(lambda y: cpu.mul.forward(a, other, y), lambda y: dev.ops.mul.forward(d(a), d(other), y), a.shape)
     for kind, (alpha, beta) in zip(range(len(ACTIVATIONS)), ((0, 0), (0.2, 0.5), (1 / 6, 0.5), (-1.5, 2.0))):
@@ -322,10 +323,11 @@ def test_add_mul_activation_match_cpu(dev, dtype):
              lambda y: dev.ops.activation.forward(d(a), kind, alpha, beta, y), a.shape)
     for acc in (False, True):
         base_a, base_b, base_g = rand(rng, a.shape, dtype), rand(rng, a.shape, dtype), rand(rng, gate.shape, dtype)
-        ca, da = base_a.copy(), d(base_a)
-        cpu.add.backward(g, ca, acc)
-        dev.ops.add.backward(d(g), da, acc)
-        assert rel(da.get(), ca) < TOL[dtype]
+        for mask in (None, a):
+            ca, da = base_a.copy(), d(base_a)
+            cpu.add.backward(g, ca, acc, mask)
+            dev.ops.add.backward(d(g), da, acc, None if mask is None else d(mask))
+            assert rel(da.get(), ca) < TOL[dtype]
         for other, base in ((b, base_b), (gate, base_g)):
             ca, cb, da, db = base_a.copy(), base.copy(), d(base_a), d(base)
             cpu.mul.backward(g, a, other, ca, cb, acc, acc)

@@ -265,19 +265,23 @@ class Affine(Op):
 
 
 class Add(Op):
-    """The sum of two activations of one shape (a residual connection)."""
+    """The sum of two activations of one shape (a residual connection), with the ReLU after it
+    fused where there is one."""
 
     def infer(self, node, in_shapes):
         if tuple(in_shapes[0]) != tuple(in_shapes[1]):
             self.fail(f"adds tensors of different shapes {in_shapes[0]} and {in_shapes[1]}")
         return tuple(in_shapes[0])
 
+    def prepare(self, be, relu, prepared):
+        self.relu = bool(relu)
+
     def forward(self, be, ins, out, work):
-        be.add.forward(ins[0], ins[1], out)
+        be.add.forward(ins[0], ins[1], out, self.relu)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
         for g, a in zip(gins, acc):  # the same buffer twice for x + x: the second adds
-            be.add.backward(gout, g, a)
+            be.add.backward(gout, g, a, out if self.relu else None)
 
 
 class Mul(Op):

@@ -54,7 +54,7 @@ class Plan:
 
     # -- building -------------------------------------------------------------------------------
     def _fuse(self, nodes, consumers):
-        # a ReLU folds into the Conv or Gemm before it, a clipped ReLU (ReLU6: Clip(0, c)) into the
+        # a ReLU folds into the Conv, Gemm or Add before it, a clipped ReLU (ReLU6: Clip(0, c)) into the
         # Conv: the flag is True, or c
         producer = producers(nodes)
         fused_into, steps = {}, []
@@ -62,7 +62,7 @@ class Plan:
             src = producer.get(n.inputs[0])
             if src is None or consumers[n.inputs[0]] != 1 or n.inputs[0] == self.head:
                 continue
-            if n.op == "Relu" and src.op in ("Conv", "Gemm"):
+            if n.op == "Relu" and src.op in ("Conv", "Gemm", "Add"):
                 fused_into[id(src)] = (n, True)
             elif n.op == "Activation" and src.op == "Conv" and _clipped_relu(n):
                 fused_into[id(src)] = (n, float(n.attrs["beta"]))

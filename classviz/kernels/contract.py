@@ -28,7 +28,7 @@ ATTRIBUTES = ("name", "xp", "precisions")  # str, the array module, the precisio
 OPS = {
     "activation": {"forward": "x, kind, alpha, beta, y",
                    "backward": "x, y, gy, kind, alpha, beta, gx, accumulate"},
-    "add": {"forward": "a, b, y", "backward": "gy, gx, accumulate"},
+    "add": {"forward": "a, b, y, relu", "backward": "gy, gx, accumulate, relu_out=None"},
     "affine": {"forward": "x, scale, shift, y", "backward": "gy, scale, gx, accumulate"},
     "avgpool": {"forward": "x, win, include_pad, y", "backward": "gy, win, include_pad, gx, accumulate",
                 "global_forward": "x, y", "global_backward": "gy, gx, accumulate"},

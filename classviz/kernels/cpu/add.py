@@ -1,5 +1,6 @@
-"""Sum of two activations on the CPU (a residual connection): y = a + b. The backward hands the
-output's gradient to each input unchanged, so it is a copy (or an add onto a gradient another
+"""Sum of two activations on the CPU (a residual connection): y = a + b, then max(., 0) when a
+ReLU after it is fused (ResNet's blocks end so). The backward hands the output's gradient (masked
+by y > 0 after a fused ReLU) to each input, so it is a copy (or an add onto a gradient another
 consumer wrote first).
 
 Like every elementwise kernel here it takes one view per (image, channel) plane and indexes it in
@@ -10,36 +11,49 @@ from numba import njit, prange
 from .relu import _4d
 
 
-def forward(a, b, y):
-    """y = a + b. a, b, y: (N, C, H, W) or (N, K), same shape and dtype, any strides (y may be a
-    channel slice of a concat's output)."""
-    _forward(_4d(a), _4d(b), _4d(y))
+def forward(a, b, y, relu):
+    """y = a + b, then max(., 0) when relu. a, b, y: (N, C, H, W) or (N, K), same shape and dtype,
+    any strides (y may be a channel slice of a concat's output); relu: bool."""
+    _forward(_4d(a), _4d(b), _4d(y), relu)
 
 
-def backward(gy, gx, accumulate):
-    """gx = gy, or gx += gy when accumulate. gy, gx: same shape, any strides."""
-    _backward(_4d(gy), _4d(gx), accumulate)
+def backward(gy, gx, accumulate, relu_out=None):
+    """gx = gy, or gx += gy when accumulate; with relu_out (the forward's y, after a fused ReLU)
+    gy * (y > 0) instead. gy, gx, relu_out: same shape, any strides."""
+    if relu_out is None:
+        _backward(_4d(gy), _4d(gy), _4d(gx), accumulate, False)
+    else:
+        _backward(_4d(gy), _4d(relu_out), _4d(gx), accumulate, True)
 
 
 @njit(cache=True, parallel=True)
-def _forward(a, b, y):
+def _forward(a, b, y, relu):
     N, C, H, W = a.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
         ap, bp, yp = a[n, c], b[n, c], y[n, c]
         for i in range(H):
-            for j in range(W):
-                yp[i, j] = ap[i, j] + bp[i, j]
+            if relu:  # a product, not a select: see relu.py
+                for j in range(W):
+                    v = ap[i, j] + bp[i, j]
+                    yp[i, j] = v * (v > 0)
+            else:
+                for j in range(W):
+                    yp[i, j] = ap[i, j] + bp[i, j]
 
 
 @njit(cache=True, parallel=True)
-def _backward(gy, gx, accumulate):
+def _backward(gy, y, gx, accumulate, masked):
     N, C, H, W = gy.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        g, o = gy[n, c], gx[n, c]
+        g, yp, o = gy[n, c], y[n, c], gx[n, c]
         for i in range(H):
-            if accumulate:
+            if masked:
+                for j in range(W):
+                    v = g[i, j] * (yp[i, j] > 0)
+                    o[i, j] = o[i, j] + v if accumulate else v
+            elif accumulate:
                 for j in range(W):
                     o[i, j] += g[i, j]
             else:

@@ -4,15 +4,20 @@ import numpy as np
 from .source import batch_stride, i32, kernel, launch
 
 
-def forward(a, b, y):
-    """y = a + b. a, b, y: (N, ...) same shape and dtype, each contiguous per image."""
+def forward(a, b, y, relu):
+    """y = a + b, then max(., 0) when relu. a, b, y: (N, ...) same shape and dtype, each
+    contiguous per image."""
     inner = int(np.prod(a.shape[1:]))
     launch(kernel("add", "add_forward", a.dtype), a.shape[0] * inner,
-           (a, b, y, np.int64(a.shape[0]), np.int64(inner), batch_stride(a), batch_stride(b), batch_stride(y)))
+           (a, b, y, np.int64(a.shape[0]), np.int64(inner), batch_stride(a), batch_stride(b), batch_stride(y),
+            i32(relu)))
 
 
-def backward(gy, gx, accumulate):
-    """gx = gy, or gx += gy. Same shapes, each contiguous per image."""
+def backward(gy, gx, accumulate, relu_out=None):
+    """gx = gy (times y > 0 with relu_out, the forward's y after a fused ReLU), or gx += that.
+    Same shapes, each contiguous per image."""
     inner = int(np.prod(gy.shape[1:]))
+    y = gy if relu_out is None else relu_out
     launch(kernel("add", "add_backward", gy.dtype), gy.shape[0] * inner,
-           (gy, gx, np.int64(gy.shape[0]), np.int64(inner), batch_stride(gy), batch_stride(gx), i32(accumulate)))
+           (gy, y, gx, np.int64(gy.shape[0]), np.int64(inner), batch_stride(gy), batch_stride(y), batch_stride(gx),
+            i32(relu_out is not None), i32(accumulate)))
