@@ -292,6 +292,8 @@ def test_every_unsupported_op_is_listed_in_one_line(tmp_path):
       helper.make_node("MaxPool", ["q"], ["y"], kernel_shape=[2, 2])], 13, ("Pad node 'pm'", "MaxPool")),
     ([helper.make_node("ReduceMean", ["x"], ["y"], name="chan", axes=[1])], 13, ("ReduceMean node 'chan'", "(2, 3)")),
     ([helper.make_node("Sub", ["x", "x"], ["y"], name="diff")], 13, ("Sub node 'diff'", "two computed tensors")),
+    ([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Expand", ["x", "s"], ["y"], name="grow")], 13,
+     ("node 'grow'", "shape of an activation")),
 ])
 def test_unsupported_forms_name_the_node(tmp_path, nodes, opset, words):
     p = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "p")

@@ -95,7 +95,7 @@ def _load_external_data(proto, base_dir, path):
 class _Reader:
     def __init__(self, graph, opset, path):
         self.graph, self.opset, self.path = graph, opset, path
-        self.consts, self.upcast = {}, {}
+        self.consts, self.upcast, self.zero_is_batch = {}, {}, set()
         for init in graph.initializer:
             self.consts[init.name] = self._array(init)
         inits = set(self.consts)
@@ -173,10 +173,12 @@ class _Reader:
     def _fold_constants(self, nodes):
         """Evaluate every node whose inputs are all constants (Constant nodes, initializers, and
         what is computed from them only) into self.consts; returns the other nodes, in order."""
-        rest = []
+        rest, batch, shapes = [], set(), {}
         for node in nodes:
             if node.op_type == "Constant":
                 self.consts[node.output[0]] = self._constant(node)
+            elif self._batch_size(node, batch, shapes):
+                continue
             elif node.op_type in FOLDABLE and all(i == "" or i in self.consts for i in node.input) and node.input:
                 try:
                     values = _evaluate(node, self._attrs(node), self.consts, self.opset)
@@ -186,7 +188,33 @@ class _Reader:
                 self.consts.update(zip(node.output, values))
             else:
                 rest.append(node)
+        for node in rest:  # what the batch-size chains were for: only a Reshape's leading 0 may stand for N
+            for k, t in enumerate(node.input):
+                if t in batch or t in shapes or (t in self.zero_is_batch and (node.op_type != "Reshape" or k != 1)):
+                    raise ModelError(f"{self.path}: node '{node.name}' ({node.op_type}) uses the shape of an activation "
+                                     "at run time, which is supported only as the batch size of a flatten")
         return rest
+
+    def _batch_size(self, node, batch, shapes):
+        """Follow x.view(x.size(0), -1) as the legacy exporter writes it, Shape(x) -> Gather(0) ->
+        Unsqueeze -> Concat with constants -> Reshape: the batch size becomes the 0 that Reshape
+        reads as "keep this dimension". `batch` holds the tensors equal to N, `shapes` those that
+        are the shape of an activation. Returns True when `node` was taken up here."""
+        op, ins = node.op_type, [i for i in node.input if i]
+        if op == "Shape" and ins and ins[0] not in self.consts and not self._attrs(node).get("start", 0):
+            shapes[node.output[0]] = ins[0]
+        elif op == "Gather" and ins[0] in shapes and ins[1] in self.consts and \
+                np.array_equal(np.asarray(self.consts[ins[1]]).reshape(-1), [0]) and self._attrs(node).get("axis", 0) == 0:
+            batch.add(node.output[0])
+        elif op in ("Unsqueeze", "Squeeze", "Cast", "Identity") and ins and ins[0] in batch:
+            batch.add(node.output[0])
+        elif op == "Concat" and ins and ins[0] in batch and all(i in self.consts for i in ins[1:]):
+            rest = [np.asarray(self.consts[i]).reshape(-1) for i in ins[1:]]
+            self.consts[node.output[0]] = np.concatenate([np.zeros(1, np.int64)] + [r.astype(np.int64) for r in rest])
+            self.zero_is_batch.add(node.output[0])
+        else:
+            return False
+        return True
 
     def _check_supported(self, nodes):
         """Raise one ModelError listing every op type of `nodes` that has no reader, with why
@@ -349,6 +377,9 @@ class _Reader:
         emit("Flatten", [ins[0]], {"features": None})
 
     def do_Reshape(self, node, name, ins, a, emit):
+        if len(node.input) > 1 and node.input[1] in self.zero_is_batch and a.get("allowzero", 0):
+            raise ModelError(f"{self.path}: Reshape node '{name}' with allowzero=1 takes the batch size computed at "
+                             "run time; not supported")
         shape = [int(s) for s in (self._const(node.input[1], node, "shape") if len(node.input) > 1 else a["shape"])]
         if len(shape) != 2 or shape[0] not in (0, -1, 1) and shape[1] != -1:
             raise ModelError(f"{self.path}: Reshape node '{name}' to {shape} is not a flatten to (batch, features); not supported")
