@@ -354,7 +354,8 @@ def test_mul_of_a_tensor_by_itself():
     np.testing.assert_allclose(g, 2 * x * v, rtol=1e-14)
 
 
-ACTIVATION_PARAMS = {"sigmoid": (0.0, 0.0), "hardsigmoid": (0.2, 0.5), "hardswish": (1 / 6, 0.5), "clip": (-0.7, 1.3)}
+ACTIVATION_PARAMS = {"sigmoid": (0.0, 0.0), "hardsigmoid": (0.2, 0.5), "hardswish": (1 / 6, 0.5), "clip": (-0.7, 1.3),
+                     "silu": (0.0, 0.0)}
 
 
 @pytest.mark.parametrize("kind", ACTIVATIONS)
@@ -367,7 +368,7 @@ def test_activation(kind):
     activation.forward(x, k, alpha, beta, y)
     h = np.clip(alpha * x + beta, 0, 1)
     want = {"sigmoid": 1 / (1 + np.exp(-x)), "hardsigmoid": h, "hardswish": x * h,
-            "clip": np.clip(x, alpha, beta)}[kind]
+            "clip": np.clip(x, alpha, beta), "silu": x / (1 + np.exp(-x))}[kind]
     np.testing.assert_allclose(y, want, rtol=1e-14, atol=1e-15)
     v = rng.standard_normal(x.shape)
     g = np.empty_like(x)

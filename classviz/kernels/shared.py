@@ -10,8 +10,9 @@ BACKENDS = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16")
 # pointwise activations of kernels/*/activation.py; a kernel gets the index, and two parameters
 # (alpha, beta): sigmoid (unused), hardsigmoid y = clip(alpha*x + beta, 0, 1), hardswish
-# y = x * clip(alpha*x + beta, 0, 1), clip y = min(max(x, alpha), beta)
-ACTIVATIONS = ("sigmoid", "hardsigmoid", "hardswish", "clip")
+# y = x * clip(alpha*x + beta, 0, 1), clip y = min(max(x, alpha), beta), silu y = x * sigmoid(x)
+# (unused parameters; the reader makes it of Mul(x, Sigmoid(x)), one pass instead of two)
+ACTIVATIONS = ("sigmoid", "hardsigmoid", "hardswish", "clip", "silu")
 
 
 # --- the blur's kernel ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ What exporters write (PyTorch's legacy and dynamo exporters, opsets 7 to 21) and
 - Softmax / LogSoftmax                 -> `softmax_of` (the objective is the pre-softmax score)
 - BatchNormalization, Mul/Add/Sub/Div by a constant -> Affine, folded into the Conv/Gemm before it
 - Add, Mul of two activations          -> Add (residuals), Mul (squeeze-and-excite gates, SiLU)
-- Sigmoid, HardSigmoid, HardSwish, Clip -> Activation (Clip(0, inf) -> Relu)
+- Sigmoid, HardSigmoid, HardSwish, Clip -> Activation (Clip(0, inf) -> Relu); Mul(x, Sigmoid(x))
+  (SiLU, as exporters write it) -> one Activation 'silu'
 - Pad (constant zeros)                 -> folded into the pads of the Conv or pool after it
 - ReduceMean over H and W              -> GlobalAveragePool (then Flatten without keepdims)
 - MatMul by a constant                 -> Gemm
@@ -133,6 +134,7 @@ class _Reader:
             self._convert(node)
         outputs = [self._canon(o.name) for o in self.graph.output]
         _fold_pads(self.nodes, set(outputs), self.path)
+        _fuse_silu(self.nodes, set(outputs))
         _fold_affines(self.nodes, set(outputs))
         model = Model(self.nodes, self.input.name, shape, outputs, self.aliases, self.softmax_of)
         return model
@@ -562,6 +564,25 @@ def _fold_pads(nodes, outputs, path):
         target.attrs["pads"] = tuple(p + q for p, q in zip(target.attrs["pads"], n.attrs["pads"]))
         target.inputs[0] = n.inputs[0]
     nodes[:] = kept
+
+
+def _fuse_silu(nodes, outputs):
+    """Replace each Mul(x, Sigmoid(x)) (either order) whose Sigmoid feeds nothing else by one
+    Activation 'silu' on x: one pass each way instead of two (EfficientNet has one after every
+    convolution)."""
+    consumers, producer = consumer_counts(nodes), producers(nodes)
+    gone = set()
+    for n in nodes:
+        if n.op != "Mul" or len(n.inputs) != 2:
+            continue
+        for s, x in (n.inputs, n.inputs[::-1]):
+            src = producer.get(s)
+            if (src is not None and src.op == "Activation" and src.attrs["kind"] == "sigmoid" and src.inputs[0] == x
+                    and consumers[s] == 1 and s not in outputs):
+                n.op, n.inputs, n.attrs = "Activation", [x], {"kind": "silu"}
+                gone.add(id(src))
+                break
+    nodes[:] = [n for n in nodes if id(n) not in gone]
 
 
 def _fold_affines(nodes, outputs):

@@ -1,5 +1,6 @@
 """Pointwise activations on the CPU besides ReLU (kernels/shared.py's ACTIVATIONS): sigmoid
-(SiLU's gate, squeeze-and-excite), hardsigmoid and hardswish (MobileNetV3), clip (ReLU6). `kind`
+(squeeze-and-excite's gates), hardsigmoid and hardswish (MobileNetV3), clip (ReLU6), silu
+(EfficientNet's x * sigmoid(x)). `kind`
 is the index into ACTIVATIONS, alpha and beta its two parameters (see there).
 
 The backward reads the forward's input x (and, for the sigmoid, its output y): the derivative of a
@@ -30,6 +31,8 @@ def _f(v, kind, alpha, beta):
         return 1.0 / (1.0 + math.exp(-v))
     if kind == 3:
         return min(max(v, alpha), beta)
+    if kind == 4:
+        return v / (1.0 + math.exp(-v))
     h = min(max(alpha * v + beta, 0.0), 1.0)
     return h if kind == 1 else v * h
 
@@ -40,6 +43,9 @@ def _df(v, out, kind, alpha, beta):
         return out * (1.0 - out)
     if kind == 3:
         return 1.0 if alpha < v < beta else 0.0
+    if kind == 4:  # d(x s(x)) = s(x) (1 + x (1 - s(x)))
+        s = 1.0 / (1.0 + math.exp(-v))
+        return s * (1.0 + v * (1.0 - s))
     t = alpha * v + beta
     inside = 0.0 < t < 1.0
     if kind == 1:

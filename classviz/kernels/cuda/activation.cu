@@ -1,5 +1,5 @@
 // Pointwise activations besides ReLU (kernels/shared.py's ACTIVATIONS, by index: 0 sigmoid,
-// 1 hardsigmoid, 2 hardswish, 3 clip) with parameters alpha, beta; formulas and the derivative's
+// 1 hardsigmoid, 2 hardswish, 3 clip, 4 silu) with parameters alpha, beta; formulas and the derivative's
 // conventions at the edges as in kernels/cpu/activation.py. Arrays are (N, inner), images bs apart.
 #include "common.cuh"
 
@@ -7,6 +7,7 @@ template <typename T>
 __device__ __forceinline__ T cv_activate(T v, int kind, T alpha, T beta) {
     if (kind == 0) return (T)1 / ((T)1 + exp(-v));
     if (kind == 3) return min(max(v, alpha), beta);
+    if (kind == 4) return v / ((T)1 + exp(-v));
     T h = min(max(alpha * v + beta, (T)0), (T)1);
     return kind == 1 ? h : v * h;
 }
@@ -15,6 +16,10 @@ template <typename T>
 __device__ __forceinline__ T cv_slope(T v, T out, int kind, T alpha, T beta) {
     if (kind == 0) return out * ((T)1 - out);
     if (kind == 3) return (alpha < v && v < beta) ? (T)1 : (T)0;
+    if (kind == 4) {
+        T s = (T)1 / ((T)1 + exp(-v));
+        return s * ((T)1 + v * ((T)1 - s));
+    }
     T t = alpha * v + beta;
     bool inside = (T)0 < t && t < (T)1;
     if (kind == 1) return inside ? alpha : (T)0;
