@@ -10,8 +10,8 @@ and replayed, and the PyTorch peer runs on the same card eagerly and through tor
 
 Without --weights it writes a synthetic full-size BVLC GoogLeNet with auxiliary heads (seeded).
 Warms up, then times `--repeat` steps and reports the median. When PyTorch is importable the same
-network with the same weights (taken from the same file) runs in the same process and the ratio is
-printed. Also reports the machine's measured SGEMM rate, the peak RSS of the run and, on the CPU,
+network with the same weights (taken from the same file) runs in the same process, on the CPU
+alternating step by step with classviz, and the ratio is printed. Also reports the machine's measured SGEMM rate, the peak RSS of the run and, on the CPU,
 beside each row the cost of one hand-off between the cores (`handoff_us`), which tells a shared
 VM's fast spells from its slow ones.
 """
@@ -55,6 +55,21 @@ def median_ms(fn, repeat, warmup=3, sync=None):
             sync()
         times.append(time.perf_counter() - t)
     return float(np.median(times) * 1e3)
+
+
+def interleaved_ms(a, b, repeat, warmup=3):
+    """Median wall times (ms) of a() and b() over `repeat` rounds of one run each, alternating,
+    after `warmup` runs of each: on a shared machine a slow spell then slows both alike."""
+    for _ in range(warmup):
+        a()
+        b()
+    ta, tb = [], []
+    for _ in range(repeat):
+        for fn, acc in ((a, ta), (b, tb)):
+            t = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t)
+    return float(np.median(ta) * 1e3), float(np.median(tb) * 1e3)
 
 
 def graph_step(net, head, n):
@@ -181,8 +196,11 @@ def main(argv=None):
             x = be.asarray((rng.standard_normal((n, 3, 224, 224)) * 60).astype(np.float32))
             cls = list(range(n))
             out = be.empty(x.shape, x.dtype)
-            ms = median_ms(lambda: net.gradient(x, cls, head=head, out=out), args.repeat,
-                           sync=sync)
+            ours = lambda: net.gradient(x, cls, head=head, out=out)
+            if peer is not None:  # on the CPU, alternating one step each: a slow spell hits both
+                ms, tms = interleaved_ms(ours, lambda: peer(x, cls), args.repeat)
+            else:
+                ms = median_ms(ours, args.repeat, sync=sync)
             # forward + backward-to-input are each one pass of GEMM work
             floor_ms = 4 * gmacs * n / gflops * 1e3
             row = {"head": head, "batch": n, "ms": round(ms, 2), "steps_per_s": round(1e3 / ms, 2),
@@ -204,7 +222,6 @@ def main(argv=None):
                     row[f"speedup_vs_torch_{mode}"] = round(tms / row["graph_step_ms"], 2)
                 row["torch"] = torch.__version__ if peers else None
             if peer is not None:
-                tms = median_ms(lambda: peer(x, cls), args.repeat)
                 row.update(torch_ms=round(tms, 2), speedup_vs_torch=round(tms / ms, 2), torch=torch_version)
             rows.append(row)
             extra = f"  torch {row['torch_ms']:8.1f} ms  x{row['speedup_vs_torch']:.2f}" if peer else ""

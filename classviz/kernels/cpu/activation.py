@@ -22,7 +22,27 @@ def forward(x, kind, alpha, beta, y):
 def backward(x, y, gy, kind, alpha, beta, gx, accumulate):
     """gx = gy * f'(x), or gx += that. x, y: the forward's input and output; gy, gx: their shape;
     gx may be gy."""
+    if kind == 3 and x.flags.c_contiguous and gy.flags.c_contiguous and gx.flags.c_contiguous:
+        # clip, and the mask of a fused ReLU6 (x is then the conv's output): a flat loop, as
+        # relu.py's, vectorises; the general one, which tests the kind per element, ran 2.5x slower
+        _clip_backward_flat(x.reshape(-1), gy.reshape(-1), gx.reshape(-1), x.dtype.type(alpha), x.dtype.type(beta),
+                            accumulate)
+        return
     _backward(_4d(x), _4d(y), _4d(gy), kind, alpha, beta, _4d(gx), accumulate)
+
+
+@njit(cache=True, parallel=True)
+def _clip_backward_flat(x, gy, gx, lo, hi, accumulate):
+    step = 8192
+    for b in prange(-(-x.size // step)):
+        s, e = b * step, min(x.size, (b + 1) * step)
+        xs, gys, gxs = x[s:e], gy[s:e], gx[s:e]
+        if accumulate:
+            for i in range(e - s):
+                gxs[i] += gys[i] * ((xs[i] > lo) & (xs[i] < hi))
+        else:
+            for i in range(e - s):
+                gxs[i] = gys[i] * ((xs[i] > lo) & (xs[i] < hi))
 
 
 @njit(cache=True, inline="always")
