@@ -135,6 +135,10 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
     ran with a fused activation, so that gy * (0 < y < cap) is what goes back (gy itself may be
     overwritten by that); relu: that activation, as `forward` took it (True: cap = inf)."""
     cap = fused(relu)[1]
+    if cw.dw is not None and depthwise.masks_itself(cw.win, cw.cin, cw.w.shape[0]):
+        # channels-last depthwise layers apply the mask in their transpose of gy: a pass fewer
+        depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last, relu_out, gy.dtype.type(cap))
+        return
     if relu_out is not None and cap != np.inf:
         mask_gradient(relu_out, gy, cap)
         relu_out = None

@@ -43,6 +43,12 @@ def _channels_last(win, cin, cout):
     return cin == cout and win.Ho * win.Wo <= SMALL
 
 
+def masks_itself(win, cin, cout):
+    """True when `backward` applies a fused activation's mask (relu_out) itself: the
+    channels-last layers, whose transpose of gy reads every element once anyway."""
+    return _channels_last(win, cin, cout)
+
+
 def taps_last(w):
     """The weights (C, 1, kh, kw) as (kh, kw, C), contiguous: the channels-last loops' layout."""
     return w[:, 0].transpose(1, 2, 0).copy()
@@ -75,14 +81,16 @@ def forward(x, w, b, win, relu, y, work, wt=None, cap=np.inf):
     _forward(pad, w, b, win, wq, relu, cap, y)
 
 
-def backward(gy, w, win, gx, accumulate, work, wt=None):
-    """gx = the transposed depthwise convolution of gy, or gx += that. gy: (N, C*m, Ho, Wo) (with
-    any ReLU mask already applied); w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides; work, wt:
-    as for `forward`."""
+def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.inf):
+    """gx = the transposed depthwise convolution of gy, or gx += that. gy: (N, C*m, Ho, Wo); w:
+    (C*m, 1, kh, kw); gx: (N, C, H, W), any strides; work, wt: as for `forward`; relu_out: None
+    (gy already masked), or, where `masks_itself`, the forward's output y after a fused ReLU
+    capped at `cap`: gy * (0 < y < cap) goes back."""
     n, c = gx.shape[:2]
     if _channels_last(win, c, gy.shape[1]):
         pad, g = _last_scratch(win, n, c, work)
-        _to_last(gy, g)
+        masked = relu_out is not None
+        _to_last(gy, relu_out if masked else gy, masked, gy.dtype.type(cap), g)
         # the padded input's part of the scratch (unused backward) holds each row's sums
         _backward_last(g, taps_last(w) if wt is None else wt, win, gx, accumulate, pad.reshape(-1)[:n * gx.shape[2] * c]
                        .reshape(n * gx.shape[2], c))
@@ -223,13 +231,19 @@ def _from_last(out, relu, cap, y):
 
 
 @njit(cache=True, parallel=True)
-def _to_last(g, last):
+def _to_last(g, y, masked, cap, last):
+    # last[n, i, j, c] = g[n, c, i, j], times (0 < y < cap) when masked
     N, C, Ho, Wo = g.shape
     for ni in prange(N * Ho):
         n, i = ni // Ho, ni % Ho
         for j in range(Wo):
-            for c in range(C):
-                last[n, i, j, c] = g[n, c, i, j]
+            if masked:
+                for c in range(C):
+                    v = y[n, c, i, j]
+                    last[n, i, j, c] = g[n, c, i, j] * ((v > 0) & (v < cap))
+            else:
+                for c in range(C):
+                    last[n, i, j, c] = g[n, c, i, j]
 
 
 @njit(cache=True, parallel=True)
