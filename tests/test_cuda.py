@@ -557,3 +557,23 @@ def test_graph_replay_equals_eager(model_path):
                 step()
         s.synchronize()
     assert np.array_equal(eager.pixels.get(), graph.pixels.get())
+
+
+@pytest.mark.parametrize("name,style", [("resnet18", "dynamo"), ("mobilenet_v2", "legacy"),
+                                        ("efficientnet_b0", "dynamo"), ("efficientnet_lite0", "legacy"),
+                                        ("inception_v3", "legacy")])
+def test_other_architectures_match_cpu(engine, tmp_path, name, style):
+    """The other networks' ops through the CUDA backend (on the host: cuda_host): residual Adds
+    with their fused ReLU, BatchNorm as affine, depthwise convolutions, fused ReLU6, SiLU, squeeze-
+    and-excite gates, asymmetric pads (Lite0's folded Pads: a padded copy), 1x7 kernels, average
+    pools counting their padding. float64, forward and gradient equal to the CPU's to 1e-10."""
+    from classviz.testing import write_architecture
+    path = write_architecture(str(tmp_path / f"{name}.onnx"), name, style, width=0.125, seed=4)
+    cn, dn = classviz.load(path, backend="cpu"), Net(Network(weights.read(path)), engine)
+    # each takes 160 (a global pool); one image: the host runs a block's threads as coroutines
+    # where a kernel synchronises them (the gates' per-plane sums), one block per plane
+    x = np.random.default_rng(5).standard_normal((1, 3, 160, 160))
+    assert rel(engine.to_numpy(dn.forward(x)), cn.forward(x)) < 1e-10
+    co, cg = cn.gradient(x, [800])
+    go, gg = dn.gradient(engine.asarray(x), [800])
+    assert rel(engine.to_numpy(go), co) < 1e-10 and rel(engine.to_numpy(gg), cg) < 1e-10

@@ -35,10 +35,10 @@ def fake(be):
     return be.xp
 
 
-def _renderer(be, path, flavour_classes=(281, 251)):
+def _renderer(be, path, flavour_classes=(281, 251), octaves=SHORT):
     net = Net(Network(weights.read(path)), be)
     pre, _ = classviz.preprocess.for_model(net.model)
-    return ascent.Renderer(net, list(flavour_classes), SHORT, ascent.octave_heads(net, SHORT), pre, 4)
+    return ascent.Renderer(net, list(flavour_classes), octaves, ascent.octave_heads(net, octaves), pre, 4)
 
 
 @pytest.mark.parametrize("flavour", ["bvlc_aux", "torchvision"])
@@ -51,6 +51,27 @@ def test_every_octave_of_a_render_is_one_graph_replay(be, model_path, flavour):
         images = r.run()
     assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
     eager = _renderer(be, model_path(flavour, 8))
+    eager.be = _Eager(be)
+    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+
+
+@pytest.mark.parametrize("name,style", [("efficientnet_lite0", "legacy"), ("efficientnet_b0", "dynamo"),
+                                        ("resnet18", "dynamo")])
+def test_other_architectures_capture(be, tmp_path, name, style):
+    """The other networks' kernels keep the capture rules too: depthwise convolutions, the padded
+    copies of asymmetric pads (Lite0's folded Pads), fused ReLU6 and Add+ReLU, SiLU, the
+    squeeze-and-excite gate's per-plane reduction (shared memory, a fixed order). Two octaves
+    (the whole image, then crops), 1/16 width: the host is slow at depthwise and gated layers."""
+    from classviz.testing import write_architecture
+    path = write_architecture(str(tmp_path / f"{name}.onnx"), name, style, width=0.0625, seed=2)
+    octaves = SHORT[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Notice)  # no aux heads: said once when the heads are chosen
+        r, eager = _renderer(be, path, (3,), octaves), _renderer(be, path, (3,), octaves)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)
+        images = r.run()
+    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in octaves)
     eager.be = _Eager(be)
     assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
 

@@ -32,7 +32,8 @@ __global__ void mul_backward(const T* gy, const T* __restrict__ other, T* out, l
 }
 
 // gb[n, c] (+)= sum over the plane of gy * a, b per plane: a block per plane (grid-stride over
-// the N*C planes), CV_THREADS partial sums added in a fixed tree, so a replay gives the same bits
+// the N*C planes), blockDim.x (a power of two, at most CV_THREADS) partial sums added in a fixed
+// tree, so a replay gives the same bits
 template <typename T>
 __global__ void mul_backward_planes(const T* __restrict__ gy, const T* __restrict__ a, T* __restrict__ gb,
                                     long long N, int C, long long plane, long long gy_bs, long long a_bs,

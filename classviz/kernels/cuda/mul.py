@@ -34,7 +34,10 @@ def backward(gy, a, b, ga, gb, acc_a, acc_b):
         return
     if per_plane:
         planes = gy.shape[0] * gy.shape[1]
-        kernel("mul", "mul_backward_planes", gy.dtype)((max(1, min(planes, max_blocks())),), (THREADS,),
+        # a block per plane, of no more threads (a power of two, at least a warp) than the plane
+        # has elements: a 7x7 gate sums with 64, not 256 mostly idle ones
+        threads = min(THREADS, max(32, 1 << (plane - 1).bit_length()))
+        kernel("mul", "mul_backward_planes", gy.dtype)((max(1, min(planes, max_blocks())),), (threads,),
                                                        (gy, a, gb, n, i32(gy.shape[1]), np.int64(plane),
                                                         batch_stride(gy), batch_stride(a), batch_stride(gb),
                                                         i32(acc_b)))
