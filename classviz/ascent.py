@@ -1,7 +1,8 @@
 """The method: GoogLeNet draws a class by gradient ascent on the input pixels.
 
-Per step of an octave (see `classviz.schedule`): take a 224x224 crop of the image (offset drawn
-per axis from Normal(mid, 0.3 (size-224)), rounded down, clipped), compute the gradient of the
+Per step of an octave (see `classviz.schedule`): take a 224x224 crop of the image (or the model's
+own square input size, 299 for Inception-v3: `crop_size`; offset drawn per axis from
+Normal(mid, 0.3 (size-224)), rounded down, clipped), compute the gradient of the
 class's pre-softmax score on the octave's head, step the crop by step_size / mean|g| * g in pixel
 space, clip to [0, 255], blur it with a Gaussian of the step's sigma and paste it back. Images are
 RGB pixels (N, 3, H, W) on the backend for the whole render; a batch of classes renders at once,
@@ -15,7 +16,14 @@ from . import preprocess as prep
 from . import schedule as sched
 from .errors import ArgumentError, ModelError, Notice, RenderFailed, RenderInterrupted
 
-CROP = 224
+CROP = 224  # the crop side of GoogLeNet, and of any model that does not declare a square input
+
+
+def crop_size(net):
+    """Side (int) of the crops a render of `net` takes: the model's declared input H = W when both
+    are fixed and square (224 for GoogLeNet and most exports, 299 for Inception-v3), else CROP."""
+    h, w = net.model.input_shape[2:4]
+    return h if isinstance(h, int) and h == w and 32 <= h <= 1024 else CROP
 ROLES = ("main", "aux2", "aux1")
 
 
@@ -53,7 +61,8 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     seed: int for reproducible images (None: fresh entropy); on_step: called with a `Step` after
     every step, returning True stops the render early; preprocess: None (from the model), 'caffe',
     'torchvision' or a Preprocess.
-    Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size).
+    Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size,
+    from crops of `crop_size(net)`: 322 for deepdraw on a 224 model).
     Raises ArgumentError for bad classes, schedules or seeds; RenderInterrupted on Ctrl-C;
     RenderFailed when an image's gradient becomes NaN/Inf or is identically zero."""
     check_seed(seed)
@@ -100,12 +109,12 @@ def seeds(seed, n):
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def crop_offset(rng, size):
-    """(row, col) int offsets of a CROP-pixel window in a `size`-pixel square, drawn as the method
-    does: floor(clip(Normal(mid, 0.3 (size - CROP)), 0, size - CROP)) per axis; (0, 0) at size CROP."""
-    if size <= CROP:
+def crop_offset(rng, size, crop=CROP):
+    """(row, col) int offsets of a `crop`-pixel window in a `size`-pixel square, drawn as the method
+    does: floor(clip(Normal(mid, 0.3 (size - crop)), 0, size - crop)) per axis; (0, 0) at size crop."""
+    if size <= crop:
         return 0, 0
-    span = size - CROP
+    span = size - crop
     o = rng.normal(span / 2.0, 0.3 * span, 2)
     return tuple(int(v) for v in np.clip(o, 0, span))
 
@@ -115,12 +124,12 @@ def _class_count(net, heads, by_role=()):
     A head asked for by role (`by_role`: those tensors) must be a classifier, (N, K) or
     (N, K, 1, 1); ModelError says which tensor and shape otherwise (a tensor named as a head may
     have any shape: its channels are drawn)."""
-    counts = []
+    counts, crop = [], crop_size(net)
     for h in set(heads):
-        shape = net.network.infer_shapes(h, (1, net.channels, CROP, CROP))[h]
+        shape = net.network.infer_shapes(h, (1, net.channels, crop, crop))[h]
         if h in by_role and not (len(shape) == 2 or len(shape) == 4 and shape[2:] == (1, 1)):
             role = next(r for r, t in net.roles.items() if t == h)
-            raise ModelError(f"the model's {role} head '{h}' has shape {tuple(shape)} for a {CROP}x{CROP} input, "
+            raise ModelError(f"the model's {role} head '{h}' has shape {tuple(shape)} for a {crop}x{crop} input, "
                              "not (N, classes): name a classifier tensor with head=, or a tensor to draw its channels")
         counts.append(shape[1])
     return min(counts)
@@ -141,9 +150,10 @@ class Renderer:
         be, dt = self.be, np.dtype(dtype)
         self.order = be.asarray(pre.order())
         self.scale, self.shift = be.asarray(pre.scale(dt)), be.asarray(pre.shift(dt))
-        start = np.stack([r.normal(200.0, 8.0, (3, CROP, CROP)) for r in self.rngs]).astype(dt)
+        self.crop = c = crop_size(net)
+        start = np.stack([r.normal(200.0, 8.0, (3, c, c)) for r in self.rngs]).astype(dt)
         self.pixels = be.asarray(start)
-        shape = (self.n, 3, CROP, CROP)
+        shape = (self.n, 3, c, c)
         self.window, self.model_in = be.empty(shape, dt), be.empty(shape, dt)
         self.offsets_host = np.zeros((self.n, 2), np.int64)
         self.offsets = be.asarray(self.offsets_host)
@@ -157,7 +167,7 @@ class Renderer:
         """Run every octave; returns the images (list of uint8 (H, W, 3)). on_step as in `render`."""
         try:
             with self.be.stream():
-                for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, sched.sizes(self.octaves))):
+                for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, sched.sizes(self.octaves, self.crop))):
                     if size != self.pixels.shape[2]:
                         self.upscale(size)
                     replay = self.be.capture(self.octave_step(o, head), keep=(self.pixels,))
@@ -194,7 +204,7 @@ class Renderer:
         """Allocate what this octave's steps share and return the step as a callable of no arguments;
         `set_step` gives it its values before each run."""
         be = self.be
-        self.whole = self.pixels.shape[2] == CROP
+        self.whole = self.pixels.shape[2] == self.crop
         self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
         self.taps = be.zeros((2 * self.radius + 1,), np.float32)
         self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), self.window.dtype)
@@ -207,7 +217,7 @@ class Renderer:
         be = self.be
         if not self.whole:
             for n, rng in enumerate(self.rngs):
-                self.offsets_host[n] = crop_offset(rng, self.pixels.shape[2])
+                self.offsets_host[n] = crop_offset(rng, self.pixels.shape[2], self.crop)
             be.upload(self.offsets, self.offsets_host)
         taps = np.zeros(2 * self.radius + 1, np.float32)
         t = be.blur.taps(sigma)

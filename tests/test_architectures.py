@@ -67,13 +67,16 @@ def test_gradient_matches_finite_differences(zoo, name, style):
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_quick_render_completes(zoo, name):
-    """The quick schedule's aux octaves fall back to the main head with one Notice each kind."""
+    """The quick schedule's aux octaves fall back to the main head with one Notice each kind; crops
+    are the model's own input size (299 for Inception-v3: the image ends at 430, not 322)."""
     net = classviz.load(zoo(name, "dynamo" if name.startswith("eff") else "legacy"), backend="cpu")
     scores = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         (img,) = classviz.render(net, [3], "quick", seed=0, on_step=lambda s: scores.append(float(s.scores[0])))
-    assert img.shape == (322, 322, 3) and img.dtype == np.uint8 and img.std() > 1
+    side = {224: 322, 299: 430}[INPUT_SIZE[name]]
+    assert classviz.schedule.final_size(classviz.schedule.get("quick"), INPUT_SIZE[name]) == side
+    assert img.shape == (side, side, 3) and img.dtype == np.uint8 and img.std() > 1
     assert np.isfinite(scores).all() and scores[-1] != scores[0]
     assert any(issubclass(w.category, Notice) and "aux" in str(w.message) for w in caught)
 

@@ -98,7 +98,8 @@ def run_render(args, note):
             "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,
             "classviz:precision": net.precision,
             "Software": f"classviz {__version__}"}
-    final = sched.final_size(octaves)
+    from ..ascent import crop_size
+    final = sched.final_size(octaves, crop_size(net))
     recorder = _Recorder(args, targets, stems, final)
     bar = _progress(args, total, len(octaves))
     started = time.perf_counter()
