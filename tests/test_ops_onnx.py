@@ -45,23 +45,27 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("op,attrs,shape,inits", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_op_against_onnxruntime_and_fd(tmp_path, op, attrs, shape, inits):
-    path = one_op(tmp_path, op, attrs, shape, inits)
+def check_against_ort_and_fd(path, x):
+    """The file's output 'y' for input x against onnxruntime (float32), and the gradient of channel
+    0's mean against central differences along a random direction (float64). Returns the gradient."""
     net = classviz.load(path, backend="cpu")
-    x = rng.standard_normal(shape).astype(np.float32)
     ref = ort_outputs(path, x, ["y"])["y"]
     ours = net.forward(x)
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-    # gradient of a random projection of channel 0 vs central differences (float64)
     x64 = x.astype(np.float64)
     _, grad = net.gradient(x64, 0)
-    d = rng.standard_normal(shape)
+    d = rng.standard_normal(x.shape)
     h = 1e-6
     f = lambda z: net.forward(z)[:, 0].mean(axis=tuple(range(1, ref.ndim - 1))).sum()
     fd = (f(x64 + h * d) - f(x64 - h * d)) / (2 * h)
     assert abs(fd - np.vdot(grad, d)) <= 1e-6 * max(1.0, abs(fd))
+    return grad
+
+
+@pytest.mark.parametrize("op,attrs,shape,inits", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_op_against_onnxruntime_and_fd(tmp_path, op, attrs, shape, inits):
+    check_against_ort_and_fd(one_op(tmp_path, op, attrs, shape, inits), rng.standard_normal(shape).astype(np.float32))
 
 
 def graph_file(tmp_path, name, nodes, x_shape, inits=(), opset=13):
@@ -156,17 +160,5 @@ GRAPHS = {  # name: (nodes, input shape, initializers, opset)
 def test_graph_against_onnxruntime_and_fd(tmp_path, name):
     nodes, shape, inits, opset = GRAPHS[name]
     path = graph_file(tmp_path, name, nodes, shape, inits, opset)
-    net = classviz.load(path, backend="cpu")
-    x = (rng.standard_normal(shape) * 2).astype(np.float32)
-    ref = ort_outputs(path, x, ["y"])["y"]
-    ours = net.forward(x)
-    assert ours.shape == ref.shape
-    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-    x64 = x.astype(np.float64)
-    _, grad = net.gradient(x64, 0)
-    d = rng.standard_normal(shape)
-    h = 1e-6
-    f = lambda z: net.forward(z)[:, 0].mean(axis=tuple(range(1, ref.ndim - 1))).sum()
-    fd = (f(x64 + h * d) - f(x64 - h * d)) / (2 * h)
-    assert abs(fd - np.vdot(grad, d)) <= 1e-6 * max(1.0, abs(fd))
+    grad = check_against_ort_and_fd(path, (rng.standard_normal(shape) * 2).astype(np.float32))
     assert np.any(grad != 0)

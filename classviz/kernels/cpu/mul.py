@@ -10,7 +10,7 @@ from .relu import _4d
 def forward(a, b, y):
     """y = a * b. a, y: (N, C, H, W) or (N, K), same shape, any strides; b: a's shape, or
     (N, C, 1, 1) broadcast over H and W."""
-    _forward(_4d(a), _4d(b), _4d(y))
+    _scale(_4d(a), _4d(b), _4d(y), False)
 
 
 def backward(gy, a, b, ga, gb, acc_a, acc_b):
@@ -18,8 +18,8 @@ def backward(gy, a, b, ga, gb, acc_a, acc_b):
     same tensor, then ga is gb and acc_b is True). gy: a's shape; a, b as for `forward`; ga, gb:
     the inputs' gradients, or None where one is not needed; acc_a, acc_b: bools, add instead of
     write."""
-    if ga is not None:
-        _grad_a(_4d(gy), _4d(b), _4d(ga), acc_a)
+    if ga is not None:  # the forward's product again, of gy by b
+        _scale(_4d(gy), _4d(b), _4d(ga), acc_a)
     if gb is not None:
         _grad_b(_4d(gy), _4d(a), _4d(gb), acc_b)
 
@@ -30,33 +30,17 @@ def _per_channel(b, a):
 
 
 @njit(cache=True, parallel=True)
-def _forward(a, b, y):
+def _scale(a, b, out, accumulate):
+    # out (+)= a * b, b of a's shape or per plane
     N, C, H, W = a.shape
     per_channel = _per_channel(b, a)
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        ap, bp, yp = a[n, c], b[n, c], y[n, c]
-        s = bp[0, 0]
-        for i in range(H):
-            if per_channel:
-                for j in range(W):
-                    yp[i, j] = ap[i, j] * s
-            else:
-                for j in range(W):
-                    yp[i, j] = ap[i, j] * bp[i, j]
-
-
-@njit(cache=True, parallel=True)
-def _grad_a(gy, b, ga, accumulate):
-    N, C, H, W = gy.shape
-    per_channel = _per_channel(b, gy)
-    for nc in prange(N * C):
-        n, c = nc // C, nc % C
-        g, bp, o = gy[n, c], b[n, c], ga[n, c]
+        ap, bp, o = a[n, c], b[n, c], out[n, c]
         s = bp[0, 0]
         for i in range(H):
             for j in range(W):
-                v = g[i, j] * (s if per_channel else bp[i, j])
+                v = ap[i, j] * (s if per_channel else bp[i, j])
                 o[i, j] = o[i, j] + v if accumulate else v
 
 
