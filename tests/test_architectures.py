@@ -148,3 +148,22 @@ def test_missing_external_data_is_one_line(zoo, tmp_path):
         classviz.load(path, backend="cpu")
     msg = str(e.value)
     assert "\n" not in msg and "m.onnx.data" in msg and "missing" in msg
+
+
+def test_bfloat16_weights_are_upcast(tmp_path):
+    import ml_dtypes  # onnx's own dependency
+    from onnx import TensorProto, helper
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    wb = w.astype(ml_dtypes.bfloat16)
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(wb, "w")])
+    path = str(tmp_path / "bf16.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = classviz.load(path, backend="cpu")
+    notes = [str(m.message) for m in caught if issubclass(m.category, Notice)]
+    assert len(notes) == 1 and "bfloat16" in notes[0]
+    np.testing.assert_array_equal(net.model.nodes[0].params["W"], wb.astype(np.float32))
