@@ -63,8 +63,9 @@ def export(model, out_dir):
 
 
 def to_model(pixels):
-    """(N, 3, H, W) RGB pixels 0..255 (NumPy or torch) -> the Lite input, (p - 127) / 128."""
-    return (torch.as_tensor(np.asarray(pixels, np.float32)) - 127.0) / 128.0
+    """(N, 3, H, W) RGB pixels 0..255 (NumPy, or a torch tensor, which keeps its autograd) -> the
+    Lite input, (p - 127) / 128, a float32 tensor."""
+    return (torch.as_tensor(pixels, dtype=torch.float32) - 127.0) / 128.0
 
 
 def photos():
@@ -128,7 +129,7 @@ def torch_render(model, cls, octaves, seed):
             sigma, step = o.sigma(i), o.step_size(i)
             oy, ox = ascent.crop_offset(rng, size)
             win = px[:, :, oy:oy + 224, ox:ox + 224].clone().requires_grad_(True)
-            model(to_model_t(win))[0, cls].backward()
+            model(to_model(win))[0, cls].backward()
             g = win.grad
             with torch.no_grad():
                 win = torch.clamp(win + step / g.abs().mean() * g, 0, 255)
@@ -137,10 +138,6 @@ def torch_render(model, cls, octaves, seed):
                 b = blurs[sigma]
                 px[:, :, oy:oy + 224, ox:ox + 224] = b @ win @ b.T
     return np.clip(px[0].permute(1, 2, 0).numpy(), 0, 255).round().astype(np.uint8)
-
-
-def to_model_t(win):
-    return (win - 127.0) / 128.0
 
 
 def judge(judges, images, targets):
@@ -153,7 +150,7 @@ def judge(judges, images, targets):
             x = torch.from_numpy(img.astype(np.float32)).permute(2, 0, 1)[None]
             x = F.interpolate(x, size=(224, 224), mode="bilinear", antialias=True, align_corners=False)
             with torch.no_grad():
-                p = torch.softmax(model(to_model_t(x)), 1)[0].numpy()
+                p = torch.softmax(model(to_model(x)), 1)[0].numpy()
             rows.append({"target": int(t), "rank": int((p > p[t]).sum()) + 1, "prob": float(p[t])})
         out[name] = rows
     return out

@@ -318,7 +318,9 @@ def test_add_mul_activation_match_cpu(dev, dtype):
         both(lambda y: cpu.add.forward(a, b, y, relu), lambda y: dev.ops.add.forward(d(a), d(b), y, relu), a.shape)
     for other in (b, gate):
         both(lambda y: cpu.mul.forward(a, other, y), lambda y: dev.ops.mul.forward(d(a), d(other), y), a.shape)
-    for kind, (alpha, beta) in zip(range(len(ACTIVATIONS)), ((0, 0), (0.2, 0.5), (1 / 6, 0.5), (-1.5, 2.0), (0, 0))):
+    params = ((0, 0), (0.2, 0.5), (1 / 6, 0.5), (-1.5, 2.0), (0, 0))  # (alpha, beta) of each kind, in order
+    assert len(params) == len(ACTIVATIONS)
+    for kind, (alpha, beta) in enumerate(params):
         both(lambda y: cpu.activation.forward(a, kind, alpha, beta, y),
              lambda y: dev.ops.activation.forward(d(a), kind, alpha, beta, y), a.shape)
     for acc in (False, True):
@@ -334,7 +336,7 @@ def test_add_mul_activation_match_cpu(dev, dtype):
             dev.ops.mul.backward(d(g), d(a), d(other), da, db, acc, acc)
             assert rel(da.get(), ca) < TOL[dtype] and rel(db.get(), cb) < TOL[dtype] * 10
         y = np.empty_like(a)
-        for kind, (alpha, beta) in zip(range(len(ACTIVATIONS)), ((0, 0), (0.2, 0.5), (1 / 6, 0.5), (-1.5, 2.0), (0, 0))):
+        for kind, (alpha, beta) in enumerate(params):
             cpu.activation.forward(a, kind, alpha, beta, y)
             ca, da = base_a.copy(), d(base_a)
             cpu.activation.backward(a, y, g, kind, alpha, beta, ca, acc)

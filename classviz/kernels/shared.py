@@ -13,6 +13,16 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 # y = x * clip(alpha*x + beta, 0, 1), clip y = min(max(x, alpha), beta), silu y = x * sigmoid(x)
 # (unused parameters; the reader makes it of Mul(x, Sigmoid(x)), one pass instead of two)
 ACTIVATIONS = ("sigmoid", "hardsigmoid", "hardswish", "clip", "silu")
+CLIP = ACTIVATIONS.index("clip")
+
+
+def fused_activation(relu):
+    """(on, cap) of the activation a convolution runs fused, given as False (none), True
+    (max(., 0)) or a number c > 0 (min(max(., 0), c): ReLU6 is 6.0); cap is inf for a plain ReLU.
+    Both backends' conv.forward and conv.backward read their `relu` argument so."""
+    if relu is False or relu is None:
+        return False, np.inf
+    return True, (np.inf if relu is True else float(relu))
 
 
 # --- the blur's kernel ---------------------------------------------------------------------------

@@ -134,14 +134,17 @@ class _Graph:
     def concat(self, xs):
         return self.node("Concat", xs, self.name("concat"), axis=1)
 
+    def mean_hw(self, x, axes):
+        """(N, C, H, W) -> (N, C, 1, 1): GlobalAveragePool (legacy), or ReduceMean with `axes`
+        (H and W, either sign) as an input (dynamo)."""
+        n = self.name("mean")
+        if self.style == "legacy":
+            return self.node("GlobalAveragePool", [x], n)
+        return self.node("ReduceMean", [x, self.const(n + ".axes", np.array(axes, np.int64))], n, keepdims=1)
+
     def global_pool(self, x, c):
         """(N, C, H, W) -> (N, C), as each exporter writes it."""
-        n = self.name("pool")
-        if self.style == "legacy":
-            return self.node("Flatten", [self.node("GlobalAveragePool", [x], n)], n + "/flatten", axis=1)
-        axes = self.const(n + ".axes", np.array([-1, -2], np.int64))
-        mean = self.node("ReduceMean", [x, axes], n, keepdims=1)
-        return self.node("Reshape", [mean, self.const(n + ".shape", np.array([1, c], np.int64))], n + "/view")
+        return self.flatten(self.mean_hw(x, (-1, -2)), c)
 
     def flatten(self, x, features):
         n = self.name("flatten")
@@ -158,11 +161,7 @@ class _Graph:
 
     def squeeze_excite(self, x, c, squeezed, act):
         n = self.name("se")
-        if self.style == "legacy":
-            s = self.node("GlobalAveragePool", [x], n)
-        else:
-            s = self.node("ReduceMean", [x, self.const(n + ".axes", np.array([2, 3], np.int64))], n, keepdims=1)
-        s, _ = self.conv(s, c, squeezed, 1, bn=False, act=act)
+        s, _ = self.conv(self.mean_hw(x, (2, 3)), c, squeezed, 1, bn=False, act=act)
         s, _ = self.conv(s, squeezed, c, 1, bn=False, act=None)
         return self.node("Mul", [x, self.node("Sigmoid", [s], n + "/gate")], n + "/scale")
 

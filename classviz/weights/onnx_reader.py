@@ -163,6 +163,13 @@ class _Reader:
             t = self.aliases[t]
         return t
 
+    def _input(self, node, k, what):
+        """The constant input k of `node`, flattened (NumPy), or None where the node has no input k
+        (absent or empty: an optional input left out)."""
+        if len(node.input) <= k or not node.input[k]:
+            return None
+        return np.asarray(self._const(node.input[k], node, what)).reshape(-1)
+
     def _const(self, name, node, what):
         if name not in self.consts:
             raise ModelError(f"{self.path}: node '{node.name}' ({node.op_type}) needs a constant {what}, got computed tensor '{name}'")
@@ -305,11 +312,7 @@ class _Reader:
         op, a = node.op_type, self._attrs(node)
         name = node.name or f"{op}_{len(self.nodes)}"
         ins = [self._canon(i) for i in node.input]
-        if node.domain not in ("", "ai.onnx"):
-            raise ModelError(f"{self.path}: unsupported op type '{node.domain}.{op}' in node '{name}'")
-        handler = getattr(self, f"do_{op}", None)
-        if handler is None:
-            raise ModelError(f"{self.path}: unsupported op type '{op}' in node '{name}'")
+        handler = getattr(self, f"do_{op}")  # _check_supported has refused every node without one
 
         def emit(cop, inputs, attrs=None, params=None, output=None):
             self.nodes.append(Node(cop, name, inputs, [output or node.output[0]], attrs or {}, params or {}))
@@ -458,9 +461,8 @@ class _Reader:
         if self.opset < 11:
             lo, hi = float(a.get("min", -np.inf)), float(a.get("max", np.inf))
         else:
-            bound = [float(self._const(node.input[k], node, "bound").reshape(-1)[0])
-                     if len(node.input) > k and node.input[k] else None for k in (1, 2)]
-            lo, hi = (-np.inf if bound[0] is None else bound[0]), (np.inf if bound[1] is None else bound[1])
+            lo, hi = (self._input(node, k, "bound") for k in (1, 2))
+            lo, hi = (-np.inf if lo is None else float(lo[0])), (np.inf if hi is None else float(hi[0]))
         if lo == 0 and hi == np.inf:
             emit("Relu", [ins[0]])
         else:
@@ -472,13 +474,13 @@ class _Reader:
         if self.opset < 11:
             pads, value = list(a.get("pads", a.get("paddings", []))), float(a.get("value", 0.0))
         else:
-            pads = [int(v) for v in self._const(node.input[1], node, "pads").reshape(-1)]
-            value = (float(self._const(node.input[2], node, "value").reshape(-1)[0])
-                     if len(node.input) > 2 and node.input[2] else 0.0)
-            if len(node.input) > 3 and node.input[3]:  # opset 18: the axes the pads apply to
-                axes = [int(v) % 4 for v in self._const(node.input[3], node, "axes").reshape(-1)]
+            pads = [int(v) for v in self._input(node, 1, "pads")]
+            value = self._input(node, 2, "value")
+            value = 0.0 if value is None else float(value[0])
+            axes = self._input(node, 3, "axes")  # opset 18: the axes the pads apply to
+            if axes is not None:
                 full = [0] * 8
-                for k, ax in enumerate(axes):
+                for k, ax in enumerate(int(v) % 4 for v in axes):
                     full[ax], full[ax + 4] = pads[k], pads[k + len(axes)]
                 pads = full
         if mode != "constant" or value != 0.0:
@@ -489,13 +491,13 @@ class _Reader:
                              "of an (N, C, H, W) tensor are supported")
         emit("Pad", [ins[0]], {"pads": (pads[2], pads[3], pads[6], pads[7])})
 
+    def _axes(self, node, a):
+        # the axes of ReduceMean and Squeeze: an attribute before opset 13/18, an input after
+        axes = a.get("axes") if "axes" in a else self._input(node, 1, "axes")
+        return None if axes is None else [int(v) for v in axes]
+
     def do_ReduceMean(self, node, name, ins, a, emit):
-        if "axes" in a:
-            axes = list(a["axes"])
-        elif len(node.input) > 1 and node.input[1]:
-            axes = [int(v) for v in self._const(node.input[1], node, "axes").reshape(-1)]
-        else:
-            axes = None
+        axes = self._axes(node, a)
         if axes is None or sorted(ax % 4 for ax in axes) != [2, 3]:
             raise ModelError(f"{self.path}: ReduceMean node '{name}' over axes {axes} is not supported "
                              "(only over H and W, axes (2, 3))")
@@ -507,9 +509,7 @@ class _Reader:
             emit("Flatten", [pooled], {"features": None, "squeeze": True})
 
     def do_Squeeze(self, node, name, ins, a, emit):
-        axes = a.get("axes") if "axes" in a else (
-            [int(v) for v in self._const(node.input[1], node, "axes").reshape(-1)]
-            if len(node.input) > 1 and node.input[1] else None)
+        axes = self._axes(node, a)
         if axes is None or sorted(ax % 4 for ax in axes) != [2, 3]:
             raise ModelError(f"{self.path}: Squeeze node '{name}' over axes {axes} is not supported "
                              "(only the 1x1 H and W of (N, C, 1, 1))")
@@ -532,10 +532,9 @@ def _fold_pads(nodes, outputs, path):
     which only holds where the pool had no padding of its own or counted it already); a MaxPool
     only after a ReLU-like op (non-negative input: a zero added to the window cannot win over its
     maximum). Anything else is refused, naming the Pad."""
-    consumers, producer = consumer_counts(nodes), producers(nodes)
-    readers = {}
+    producer, readers = producers(nodes), {}
     for n in nodes:
-        for t in n.inputs:
+        for t in n.inputs:  # once per input read: a node reading the Pad twice counts twice
             readers.setdefault(t, []).append(n)
     kept = []
     for n in nodes:
@@ -544,7 +543,7 @@ def _fold_pads(nodes, outputs, path):
             continue
         out = n.outputs[0]
         after = readers.get(out, [])
-        target = after[0] if len(after) == 1 and consumers[out] == 1 and out not in outputs else None
+        target = after[0] if len(after) == 1 and out not in outputs else None
         why = None
         if target is None or target.op not in ("Conv", "MaxPool", "AveragePool"):
             why = "it does not feed exactly one Conv or pooling layer"

@@ -23,19 +23,9 @@ from ...errors import ArgumentError
 from ..geometry import Window
 from . import blas, depthwise, packed, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
-from ..shared import ACTIVATIONS
+from ..shared import CLIP, fused_activation
 from .activation import backward as activation_backward
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
-
-CLIP = ACTIVATIONS.index("clip")
-
-
-def fused(relu):
-    """(on, cap) of a fused activation given as False (none), True (max(., 0)) or a number c > 0
-    (min(max(., 0), c): ReLU6 is 6.0); cap is inf for a plain ReLU."""
-    if relu is False or relu is None:
-        return False, np.inf
-    return True, (np.inf if relu is True else float(relu))
 
 
 def mask_gradient(relu_out, gy, cap):
@@ -113,7 +103,7 @@ def forward(x, cw, y, relu, work):
     x: (N, Cin, H, W); cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo) output, contiguous per
     image (may be a channel slice of a larger buffer); relu: False, True or a float; work: 1-D
     scratch of >= work_size(cw, N) elements. All float32 or all float64."""
-    on, cap = fused(relu)
+    on, cap = fused_activation(relu)
     cap = y.dtype.type(cap)
     if cw.dw is not None:
         depthwise.forward(x, cw.dw, cw.b, cw.win, on, y, work, cw.dw_last, cap)
@@ -134,12 +124,12 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
     accumulate: bool; work: as for `forward`; relu_out: None, or the forward's output y when it
     ran with a fused activation, so that gy * (0 < y < cap) is what goes back (gy itself may be
     overwritten by that); relu: that activation, as `forward` took it (True: cap = inf)."""
-    cap = fused(relu)[1]
+    cap = fused_activation(relu)[1]
     if cw.dw is not None and depthwise.masks_itself(cw.win, cw.cin, cw.w.shape[0]):
         # channels-last depthwise layers apply the mask in their transpose of gy: a pass fewer
         depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last, relu_out, gy.dtype.type(cap))
         return
-    if relu_out is not None and cap != np.inf:
+    if relu_out is not None and (cw.u is None or cap != np.inf):  # Winograd takes a plain ReLU's mask itself
         mask_gradient(relu_out, gy, cap)
         relu_out = None
     if cw.u is not None:  # an r x r correlation of gy with the flipped kernel, padded by r - 1 - pad
@@ -149,8 +139,6 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
         winograd.conv(gy, cw.u_back, winograd.tile(win), win.kh - 1 - win.pt, win.kw - 1 - win.pl, gx, cw.zero,
                       False, accumulate, work, mask=relu_out)
         return
-    if relu_out is not None:
-        mask_gradient(relu_out, gy, cap)
     if cw.dw is not None:
         depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last)
         return

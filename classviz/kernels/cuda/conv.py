@@ -30,7 +30,7 @@ import numpy as np
 from ...errors import ArgumentError, Notice
 from ..shared import PRECISIONS
 from . import device
-from ..shared import ACTIVATIONS
+from ..shared import CLIP, fused_activation
 from .activation import backward as activation_backward
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 from .source import batch_stride, i32, i64, kernel, launch
@@ -139,12 +139,13 @@ def _pad_args(cw, x, xp):
     return (np.int64(n), i32(c), i32(hh), i32(ww), i32(cw.pad[0]), i32(cw.pad[1]), i32(xp.shape[2]), i32(xp.shape[3]))
 
 
-def fused(relu):
-    """(on, cap) of a fused activation: False (none), True (max(., 0)) or a number c > 0
-    (min(max(., 0), c): ReLU6 is 6.0); cap is inf for a plain ReLU. The CPU twin's rule."""
-    if relu is False or relu is None:
-        return False, np.inf
-    return True, (np.inf if relu is True else float(relu))
+def mask_gradient(relu_out, gy, cap):
+    """In place: gy *= (0 < y < cap), y = relu_out, the derivative of the fused activation (the
+    CPU twin's, on relu.cu and activation.cu)."""
+    if cap == np.inf:
+        relu_backward(relu_out, gy, gy, False)
+    else:
+        activation_backward(relu_out, relu_out, gy, CLIP, 0.0, cap, gy, False)
 
 
 def _to_bf16(x, out, mask=None, cap=np.inf):
@@ -195,7 +196,7 @@ def forward(x, cw, y, relu, work):
     cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous per image (may be a channel
     slice of a concat output); relu: False, True or a float; work: 1-D scratch of
     work_size(cw, N) elements. CuPy arrays, all float32 or all float64."""
-    on, cap = fused(relu)
+    on, cap = fused_activation(relu)
     space, xs, ys, padded = _split_work(cw, work, x.shape[0])
     if padded is not None:
         launch(kernel("conv", "pad_copy", x.dtype), padded.size, (x, padded, *_pad_args(cw, x, padded), batch_stride(x)))
@@ -238,7 +239,7 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
     or the forward's output y when it ran with a fused activation: gy * (0 < y < cap) goes back
     (at fp32 and tf32 written into gy first, as dgrad cannot take the mask; at bf16 fused into the
     rounding); relu: that activation, as `forward` took it."""
-    cap = fused(relu)[1]
+    cap = fused_activation(relu)[1]
     space, xs, ys, padded = _split_work(cw, work, gy.shape[0])
     target, acc = (gx, accumulate) if padded is None else (padded, False)
     if xs is not None:
@@ -248,10 +249,8 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
         launch(kernel("conv", "bf16_add", gx.dtype), target.shape[0] * inner,
                (xs, target, np.int64(target.shape[0]), np.int64(inner), batch_stride(target), i32(acc)))
     else:
-        if relu_out is not None and cap == np.inf:
-            relu_backward(relu_out, gy, gy, False)
-        elif relu_out is not None:  # 0 < y < cap: clip's derivative, read off the output
-            activation_backward(relu_out, relu_out, gy, ACTIVATIONS.index("clip"), 0.0, cap, gy, False)
+        if relu_out is not None:
+            mask_gradient(relu_out, gy, cap)
         _dgrad(cw, gy, target, acc, space)
     if padded is not None:
         launch(kernel("conv", "unpad_add", gx.dtype), gx.size,
