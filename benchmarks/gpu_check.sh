@@ -24,6 +24,7 @@ out=${1:?usage: bash benchmarks/gpu_check.sh [--dry-run] OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # a bare GPU machine has classviz only as this checkout
 export PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
 budget=${GPU_CHECK_BUDGET:-480}  # seconds for everything, start-up of the machine not counted
