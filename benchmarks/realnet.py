@@ -118,7 +118,7 @@ def blur_matrix(sigma, n):
 
 def torch_render(model, cls, octaves, seed):
     """One image of class `cls` by the deepdraw method in PyTorch eager; uint8 (H, W, 3)."""
-    rng = ascent.seeds(seed, 1)[0]
+    rng = ascent.seeds(seed, [cls])[0]
     px = torch.from_numpy(rng.normal(200.0, 8.0, (1, 3, 224, 224)).astype(np.float32))
     blurs = {}
     for o, size in zip(octaves, sched.sizes(octaves)):

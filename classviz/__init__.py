@@ -8,7 +8,7 @@
 """
 from .errors import ArgumentError, ClassvizError, ModelError, Notice, RenderFailed, RenderInterrupted
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The engine (NumPy, ONNX, Numba) is imported on first use, so that `classviz --help`, a bad
 # argument or a Ctrl-C during start-up answers at once and without a traceback.

@@ -103,10 +103,19 @@ def check_seed(seed):
         raise ArgumentError(f"seed must be >= 0, got {seed}")
 
 
-def seeds(seed, n):
-    """One NumPy Generator per image, from `seed` (int or None). Image k's stream does not depend on
-    how many images share the batch."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+def seeds(seed, targets):
+    """One NumPy Generator per image, from `seed` (int or None) and the image's target (its class or
+    channel index, in `targets`, a sequence of ints): the j-th image of target t in the list draws
+    from SeedSequence(seed, spawn_key=(t, j)). So an image's start noise and crops depend on the seed
+    and what it draws only, not on its place in the batch or on what else shares it; a gallery gets
+    the same picture from any worker, in any batch, resumed or not."""
+    root = np.random.SeedSequence(seed)  # seed None: fresh entropy, one draw shared by the batch
+    seen, out = {}, []
+    for t in targets:
+        t = int(t)
+        j = seen[t] = seen.get(t, -1) + 1
+        out.append(np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(t, j))))
+    return out
 
 
 def crop_offset(rng, size, crop=CROP):
@@ -146,7 +155,7 @@ class Renderer:
         self.net, self.be = net, net.backend
         self.octaves, self.heads = octaves, heads
         self.n, self.cls = len(cls), list(cls)
-        self.rngs = seeds(seed, self.n)
+        self.rngs = seeds(seed, self.cls)
         be, dt = self.be, np.dtype(dtype)
         self.order = be.asarray(pre.order())
         self.scale, self.shift = be.asarray(pre.scale(dt)), be.asarray(pre.shift(dt))

@@ -90,8 +90,21 @@ def test_crop_offsets_in_range_and_distributed_as_stated(size):
 
 
 def test_images_in_a_batch_take_their_own_crops():
-    a, b = ascent.seeds(3, 2)
-    assert [ascent.crop_offset(a, 322) for _ in range(5)] != [ascent.crop_offset(b, 322) for _ in range(5)]
+    a, b, c = ascent.seeds(3, [281, 5, 281])
+    draws = [[ascent.crop_offset(r, 322) for _ in range(5)] for r in (a, b, c)]
+    assert draws[0] != draws[1] and draws[0] != draws[2]  # a class given twice draws twice
+
+
+def test_an_image_depends_on_the_seed_and_its_target_only(model_path):
+    """Image k of a batch is the image of its target alone, bit for bit, whatever shares the batch
+    and wherever it sits (a gallery's resume and its workers rely on this); the seed changes it."""
+    net = classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+    batch = classviz.render(net, [3, 5, 7, 5], "quick", seed=1)
+    alone = classviz.render(net, [5], "quick", seed=1)[0]
+    assert np.array_equal(batch[1], alone)
+    assert np.array_equal(classviz.render(net, [7, 3], "quick", seed=1)[1], batch[0])
+    assert not np.array_equal(batch[3], alone)  # the second 5 draws its own
+    assert not np.array_equal(classviz.render(net, [5], "quick", seed=2)[0], alone)
 
 
 def test_model_without_aux_heads_falls_back_to_main_with_one_notice_per_role(model_path):
