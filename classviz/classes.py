@@ -56,7 +56,11 @@ def lookup(cls, classes=1000):
     key = " ".join(cls.lower().replace("_", " ").split())
     hits = _by_synonym().get(key, set())
     if len(hits) == 1:
-        return next(iter(hits))
+        i = next(iter(hits))
+        if i >= classes:  # an ImageNet name, but the head has fewer classes
+            raise ArgumentError(f"class name {cls!r} is ImageNet class {i}, out of range 0..{classes - 1} (the model "
+                                f"has {classes} classes)")
+        return i
     if hits:
         options = "; ".join(f"{i} ({', '.join(names()[i])})" for i in sorted(hits))
         raise ArgumentError(f"class name {cls!r} is ambiguous: it names {options}; give the index")

@@ -40,10 +40,11 @@ def main(argv=None):
 
 def _main(argv):
     # imported once the signal handlers are in place: NumPy, ONNX and Pillow take a while to load
-    from . import render, weights
+    from . import gallery, render, weights
     ap = _Parser(prog="classviz", description="GoogLeNet draws ImageNet classes.")
     sub = ap.add_subparsers(dest="command", required=True)
     render.add_parsers(sub)
+    gallery.add_parsers(sub)
     weights.add_parsers(sub)
     args = ap.parse_args(argv)
     quiet = getattr(args, "quiet", False)

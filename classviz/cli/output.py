@@ -4,20 +4,12 @@ half-written."""
 import os
 import re
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from .. import classes as classnames
 from ..atomic import atomic, probe_folder, target
 from ..errors import ArgumentError
-
-
-def save_png(path, image, text):
-    """Write uint8 (H, W, 3) `image` to `path` as PNG with `text` ({key: str}) as tEXt chunks."""
-    info = PngImagePlugin.PngInfo()
-    for k, v in text.items():
-        info.add_text(k, str(v))
-    with atomic(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG", pnginfo=info)
+from ..png import save_png  # noqa: F401 (the CLI's writers in one place)
 
 
 def save_gif(path, frames, ms=80):
