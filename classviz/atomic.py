@@ -4,17 +4,41 @@ ever sees a half-written picture, cache entry or model.
 
 The file gets the mode an ordinary `open(path, "w")` would give it (the umask's, or the mode of the
 file it replaces), and a symlink is written through to its target. Temporary files are named
-`.classviz-*.tmp`; one that a killed process (SIGKILL) left behind is removed by the next write
-into the same folder once it is older than `STALE_SECONDS`."""
+`.classviz-<host>-<pid>-*.tmp`; one that a killed process (SIGKILL) left behind is removed by the
+next write into the same folder: at once when its writer was a process of this host that is gone
+(a gallery's dead Ray worker), else once it is older than `STALE_SECONDS` (a writer on another
+host of a shared folder cannot be asked)."""
 import contextlib
 import glob
 import os
+import socket
 import stat
 import tempfile
 import time
 
 PREFIX, SUFFIX = ".classviz-", ".tmp"
 STALE_SECONDS = 60.0  # a live write touches its file far more often than this
+HOST = socket.gethostname().replace("-", "_")  # '-' separates the name's fields
+
+
+def _owner_prefix():
+    """The temporary-file prefix of this process: '.classviz-<host>-<pid>-'."""
+    return f"{PREFIX}{HOST}-{os.getpid()}-"
+
+
+def _writer_gone(name):
+    """True when temporary file `name` (a base name) was made by a process of this host that no
+    longer runs; False when it runs, is elsewhere or the name carries no owner."""
+    fields = name[len(PREFIX):].split("-")
+    if len(fields) < 3 or fields[0] != HOST or not fields[1].isdigit():
+        return False
+    try:
+        os.kill(int(fields[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
 
 
 def umask():
@@ -37,12 +61,13 @@ def target(path):
 
 
 def remove_stale(folder, pattern=PREFIX + "*" + SUFFIX, age=STALE_SECONDS):
-    """Delete files in `folder` matching `pattern` whose last change is more than `age` seconds old:
-    what a killed classviz process left behind. Returns how many were removed (int)."""
+    """Delete files in `folder` matching `pattern` that a killed classviz process left behind: those
+    whose writer was a process of this host that is gone, and any whose last change is more than
+    `age` seconds old. Returns how many were removed (int)."""
     removed, now = 0, time.time()
     for p in glob.glob(os.path.join(glob.escape(folder), pattern)):
         with contextlib.suppress(OSError):
-            if now - os.lstat(p).st_mtime > age:
+            if _writer_gone(os.path.basename(p)) or now - os.lstat(p).st_mtime > age:
                 os.unlink(p)
                 removed += 1
     return removed
@@ -52,7 +77,7 @@ def probe_folder(folder):
     """Raise OSError unless a new file can be made in `folder`: creates and removes one empty
     temporary file, so that read-only mounts and pseudo file systems (/proc, /sys), which the
     permission bits do not reveal, fail before any work rather than at the end."""
-    fd, tmp = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_owner_prefix(), suffix=SUFFIX, dir=folder)
     os.close(fd)
     os.unlink(tmp)
 
@@ -70,7 +95,7 @@ def atomic(path):
     except OSError:
         mode = 0o666 & ~umask()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=PREFIX, suffix=SUFFIX, dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=_owner_prefix(), suffix=SUFFIX, dir=folder)
     except OSError as e:
         raise OSError(e.errno, e.strerror, os.fspath(path)) from None
     os.close(fd)

@@ -355,6 +355,23 @@ def test_the_next_write_removes_stale_temporary_files(weights, tiny, tmp_path):
     assert sorted(os.listdir(tmp_path)) == [".classviz-writing.tmp", "a.png", "tiny.json"]
 
 
+def test_a_dead_writers_temporary_file_goes_at_once(tmp_path):
+    """A temporary file whose writer (named in it: host and pid) is a process of this host that
+    has ended goes with the next write, however new; a live writer's stays."""
+    from classviz import atomic
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"{atomic.PREFIX}{atomic.HOST}-{dead.pid}-abc{atomic.SUFFIX}"
+    live = tmp_path / f"{atomic.PREFIX}{atomic.HOST}-{os.getpid()}-abc{atomic.SUFFIX}"
+    elsewhere = tmp_path / f"{atomic.PREFIX}otherhost-{dead.pid}-abc{atomic.SUFFIX}"
+    for p in (gone, live, elsewhere):
+        p.write_bytes(b"x")
+    with atomic.atomic(tmp_path / "f.txt") as tmp:
+        assert os.path.basename(tmp).startswith(f"{atomic.PREFIX}{atomic.HOST}-{os.getpid()}-")
+        open(tmp, "w").close()
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, elsewhere.name, "f.txt"])
+
+
 def test_ctrl_c_during_start_up_is_never_a_traceback(weights, tmp_path):
     # at every moment of start-up (imports, argument checks, loading, compiling) Ctrl-C is one line and 130
     for k, delay in enumerate((0.05, 0.15, 0.3, 0.5, 0.8, 1.2, 2.0)):

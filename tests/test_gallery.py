@@ -287,3 +287,41 @@ def test_gallery_command_runs_without_ray_installed(model, tmp_path):
             "'--classes', '0', '--ray']))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--ray needs Ray: pip install 'classviz[ray]'" in r.stderr
+
+
+def test_a_shared_folder_rerun_reports_what_the_dead_worker_wrote(model, tmp_path):
+    """With --shared-fs, a worker can die after writing some of its batch: the batch's re-run
+    draws only the rest, and those written are reported finished with the score in their file."""
+    from classviz.gallery import ray_pool
+    s = gallery.run(model, tmp_path, classes="0-1", schedule=SHORT[:1], seed=0)
+    assert s["drawn"] == 2
+    job, targets = gallery._prepare(model, str(tmp_path), "0-2", None, SHORT[:1], 0, "fp32", None)
+    pool = ray_pool.RayPool.__new__(ray_pool.RayPool)
+    pool.job, pool.out_dir = job, str(tmp_path)
+    seen = []
+    todo = pool._written(targets, lambda done, results: seen.append((done, results)))
+    assert todo == targets[2:]
+    (done, results), = seen
+    assert done == targets[:2] and all(r["score"] == e["score"] for r, e in zip(results, manifest(tmp_path)["targets"]))
+
+
+def test_sigterm_stops_the_command_with_whole_files_and_the_next_run_finishes(model, tmp_path):
+    import signal
+    import time
+    out = tmp_path / "g"
+    argv = [sys.executable, "-m", "classviz", "gallery", "--weights", model, "--out-dir", str(out), "--classes",
+            "0-7", "--schedule", "quick", "--seed", "2", "-q"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(glob.glob(str(out / "*-class-*.png"))) < 2 and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err
+    assert "interrupted; what was finished is in" in err and "Traceback" not in err
+    m = manifest(out)
+    assert m["counts"]["done"] >= 2 and m["counts"]["pending"] > 0 and no_temp_files(out)
+    assert len(pixels(out)) == m["counts"]["done"]
+    r = subprocess.run(argv[:-3] + ["-q"], capture_output=True, text=True, timeout=300)  # seed from the manifest
+    assert r.returncode == 0, r.stderr
+    assert manifest(out)["counts"] == {"done": 8, "pending": 0, "failed": 0}

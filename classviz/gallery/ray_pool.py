@@ -11,8 +11,10 @@ written twice."""
 import os
 import socket
 import tempfile
+import time
 from collections import deque
 
+from ..atomic import remove_stale
 from ..errors import ArgumentError, RenderFailed
 from . import job as jobs
 
@@ -137,20 +139,23 @@ class RayPool:
         each as it lands, in the order they land."""
         ray = self.ray
         queue = deque(batches)
-        while queue or self.inflight:
+        self.driver_seconds = 0.0  # from a result landing to its actor's next batch handed out
+
+        def hand_out():
             busy = {a for a, _ in self.inflight.values()}
             for actor in [a for a in self.actors if a not in busy]:
                 batch = None
                 while queue and not batch:
                     batch = queue.popleft()
                     if self.out_dir is not None:  # a re-run after a death: what was written stays
-                        batch = [t for t in batch
-                                 if self.job.differs(os.path.join(self.out_dir, t.stem + ".png"), t)]
+                        batch = self._written(batch, finished)
                 if batch:
                     self.inflight[actor.render.remote(batch, self.out_dir)] = (actor, batch)
-            if not self.inflight:
-                break
+
+        hand_out()
+        while self.inflight:
             ready, _ = ray.wait(list(self.inflight), num_returns=1)
+            landed = time.perf_counter()
             actor, batch = self.inflight.pop(ready[0])
             try:
                 results = ray.get(ready[0])
@@ -158,11 +163,34 @@ class RayPool:
                     ray.exceptions.ObjectLostError) as e:
                 queue.appendleft(batch)
                 self._replace(actor, e)
+                if self.out_dir is not None:  # what it was writing when it died
+                    remove_stale(self.out_dir)
+                hand_out()
                 continue
+            hand_out()  # the actor works on while the driver writes what it sent
+            self.driver_seconds += time.perf_counter() - landed
             if isinstance(results, tuple) and results[0] == "failed":
                 finished(batch, None, error=results[1])
             else:
                 finished(batch, results)
+
+    def _written(self, batch, finished):
+        """The targets of `batch` not yet in out_dir; those that are (a dead actor wrote them before
+        it died) are reported to `finished` with the score and time their files carry."""
+        from .. import png
+        done, todo = [], []
+        for t in batch:
+            path = os.path.join(self.out_dir, t.stem + ".png")
+            (todo if self.job.differs(path, t) else done).append(t)
+        if done:
+            results = []
+            for t in done:
+                text = png.read_text(os.path.join(self.out_dir, t.stem + ".png"))
+                results.append({"index": t.index, "score": float(text["classviz:score"]),
+                                "seconds": float(text["classviz:seconds"]), "image": None,
+                                "path": os.path.join(self.out_dir, t.stem + ".png")})
+            finished(done, results)
+        return todo
 
     def _replace(self, actor, error):
         ray = self.ray
