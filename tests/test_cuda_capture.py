@@ -185,9 +185,47 @@ def test_algorithm_choice(be, fake, monkeypatch, found, precision, chosen, notic
         warnings.simplefilter("always")
         be.conv.forward(x, cw, y, False, work)
         be.conv.forward(x, cw, y, False, work)
-    assert next(iter(cw.found.values()))[2] == chosen
+    assert next(iter(cw.found.values()))[2][0][0] == chosen
     notices = [str(w.message) for w in told if issubclass(w.category, Notice)]
     assert notices == ([] if notice is None else [notices[0]]) and (notice is None or notice in notices[0])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_algorithm_refused_at_the_call_gives_way_to_the_next(be, fake, monkeypatch, precision):
+    """cuDNN 9.19 on an H200 refused (BAD_PARAM) bf16 dgrad algo 1 at batch 64, which its Find had
+    run and ranked first: the next algorithm takes over, for good, with one Notice, and the
+    results are those of a layer that never met the refusal; anything but a refusal still raises."""
+    from classviz.kernels import geometry
+    monkeypatch.setattr(be.conv, "_told", set())
+    win = geometry.conv_window((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6, 6)
+    w = np.random.default_rng(0).standard_normal((4, 2, 3, 3)).astype(np.float32)
+    x = fake.asarray(np.random.default_rng(1).standard_normal((2, 2, 6, 6)).astype(np.float32))
+    gy = fake.asarray(np.random.default_rng(2).standard_normal((2, 4, 6, 6)).astype(np.float32))
+
+    def run():
+        cw = be.conv.prepare(w, np.zeros(4, np.float32), win, 1, be.asarray, precision)
+        work = fake.empty((be.conv.work_size(cw, 2),), np.float32)
+        y, gx = fake.empty((2, 4, 6, 6), np.float32), fake.empty((2, 2, 6, 6), np.float32)
+        be.conv.forward(x, cw, y, False, work)
+        be.conv.backward(gy.copy(), cw, gx, False, work, None, False)
+        be.conv.backward(gy.copy(), cw, gx, True, work, None, False)  # the second call: no Notice again
+        return cw, y.get(), gx.get()
+
+    monkeypatch.setattr(cudnn_host, "FOUND", [(0, True)])
+    _, y0, gx0 = run()
+    monkeypatch.setattr(cudnn_host, "FOUND", [(1, True), (0, True)])
+    monkeypatch.setattr(cudnn_host, "REFUSED", {"cudnnConvolutionBackwardData": {1}})
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        cw, y1, gx1 = run()
+    notices = [str(m.message) for m in told if issubclass(m.category, Notice)]
+    assert len(notices) == 1 and "dgrad algo 1 refused at the call" in notices[0] and "using algo 0" in notices[0]
+    assert [v[2][0][0] for k, v in cw.found.items() if k[0] == "bwd"] == [0]
+    assert [v[2][0][0] for k, v in cw.found.items() if k[0] == "fwd"] == [1]  # forward was not refused
+    assert np.array_equal(y0, y1) and np.array_equal(gx0, gx1)
+    monkeypatch.setattr(cudnn_host, "FOUND", [(1, True)])  # nothing to fall back on: the error stands
+    with pytest.raises(Exception, match="BAD_PARAM"):
+        run()
 
 
 def test_compile_key_holds_the_shared_constants_and_the_header(monkeypatch):

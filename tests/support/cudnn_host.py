@@ -68,10 +68,15 @@ def cudnn():
     return m
 
 
+REFUSED = {}  # {call name: algorithms that call refuses with BAD_PARAM, as cuDNN can after its Find ran them}
+
+
 def _call(m, name, *args):
     # a Find call times real launches and writes junk into its output: CUDA refuses it under capture
     if name.startswith("cudnnFind"):
         cuda_host.DEVICE.refuse(name)
+    elif args[7] in REFUSED.get(name, ()):  # the algo argument of both convolution calls
+        raise m.CudnnError(f"{name} failed: CUDNN_STATUS_BAD_PARAM ({m.BAD_PARAM})", m.BAD_PARAM)
     _CALLS[name](m, *args)
 
 

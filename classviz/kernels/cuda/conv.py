@@ -168,11 +168,31 @@ _told = set()
 def _pick(cw, perfs, count, space, direction):
     # exact: true fp32 and float64 layers take no FFT or Winograd algorithm (see cudnn.pick)
     exact = cw.dtype == _dnn().DOUBLE or (cw.dtype == _dnn().FLOAT and cw.math == _dnn().FMA_MATH)
-    algo, why = _dnn().pick(perfs, count.value, space.nbytes, direction, exact)
-    if why and (direction, why.split(";")[0]) not in _told:  # once per kind, not once per layer
-        _told.add((direction, why.split(";")[0]))
-        warnings.warn(f"cuDNN: {why} (a layer {tuple(cw.w.shape)}, groups {cw.group})", Notice, stacklevel=2)
-    return algo
+    return _dnn().pick(perfs, count.value, space.nbytes, direction, exact)
+
+
+def _tell(cw, why):
+    if why and why.split(";")[0] not in _told:  # once per kind, not once per layer
+        _told.add(why.split(";")[0])
+        warnings.warn(f"cuDNN: {why} (a layer {tuple(cw.w.shape)}, groups {cw.group})", Notice, stacklevel=3)
+
+
+def _run(cw, key, direction, call):
+    """call(algo) with the first of the layer's algorithms for `key` that the call takes: cuDNN can
+    refuse at the call (cudnn.REFUSALS, before any launch) an algorithm its Find ran; the next one
+    is then used from here on, and said once."""
+    d1, d2, algos = cw.found[key]
+    while True:
+        algo, why = algos[0]
+        _tell(cw, why)
+        try:
+            return call(d1, d2, algo)
+        except _dnn().CudnnError as e:
+            if e.status not in _dnn().REFUSALS or len(algos) == 1:
+                raise
+            algos = algos[1:]
+            cw.found[key] = (d1, d2, algos)
+            _tell(cw, f"{direction} algo {algo} refused at the call ({e}); using algo {algos[0][0]}")
 
 
 def _ptr(a):
@@ -225,10 +245,9 @@ def _convolve(cw, x, y, space):
                    cw.conv.ptr, yd.ptr, _ptr(y), 8, ctypes.byref(count), perfs, _ptr(space),
                    ctypes.c_size_t(space.nbytes))
         cw.found[key] = (xd, yd, _pick(cw, perfs, count, space, "forward"))
-    xd, yd, algo = cw.found[key]
-    _dnn().call("cudnnConvolutionForward", h, _dnn().scalar(cw.dtype, 1.0), xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
-               cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), _dnn().scalar(cw.dtype, 0.0), yd.ptr,
-               _ptr(y))
+    _run(cw, key, "forward", lambda xd, yd, algo: _dnn().call(
+        "cudnnConvolutionForward", h, _dnn().scalar(cw.dtype, 1.0), xd.ptr, _ptr(x), cw.filt.ptr, _ptr(cw.w),
+        cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), _dnn().scalar(cw.dtype, 0.0), yd.ptr, _ptr(y)))
 
 
 def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
@@ -272,7 +291,7 @@ def _dgrad(cw, gy, gx, accumulate, space):
                    cw.conv.ptr, dxd.ptr, _ptr(scratch), 8, ctypes.byref(count), perfs, _ptr(space),
                    ctypes.c_size_t(space.nbytes))
         cw.found[key] = (dyd, dxd, _pick(cw, perfs, count, space, "dgrad"))
-    dyd, dxd, algo = cw.found[key]
-    _dnn().call("cudnnConvolutionBackwardData", h, _dnn().scalar(cw.dtype, 1.0), cw.filt.ptr, _ptr(cw.w), dyd.ptr,
-               _ptr(gy), cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes),
-               _dnn().scalar(cw.dtype, 1.0 if accumulate else 0.0), dxd.ptr, _ptr(gx))
+    _run(cw, key, "dgrad", lambda dyd, dxd, algo: _dnn().call(
+        "cudnnConvolutionBackwardData", h, _dnn().scalar(cw.dtype, 1.0), cw.filt.ptr, _ptr(cw.w), dyd.ptr, _ptr(gy),
+        cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes),
+        _dnn().scalar(cw.dtype, 1.0 if accumulate else 0.0), dxd.ptr, _ptr(gx)))

@@ -29,8 +29,19 @@ _lib = None
 _handles = {}
 
 
+# statuses with which a convolution call refuses the algorithm it was given for this configuration
+# although its Find call ran it: cuDNN 9.19 on an H200 did so for bf16 dgrad algo 1 from batch 64
+# (a 7x7/2 layer with 3 input channels; a 3x3 one from batch 128), where algo 0 runs
+BAD_PARAM, NOT_SUPPORTED = 2000, 3000
+REFUSALS = (BAD_PARAM, NOT_SUPPORTED)
+
+
 class CudnnError(RuntimeError):
-    """A cuDNN call failed, or cuDNN cannot be loaded."""
+    """A cuDNN call failed, or cuDNN cannot be loaded. status: cuDNN's status code (int), or None."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
 
 
 class Perf(ctypes.Structure):
@@ -78,7 +89,7 @@ def check(status, what):
     if status != 0:
         f = lib().cudnnGetErrorString
         f.restype = ctypes.c_char_p
-        raise CudnnError(f"{what} failed: {f(status).decode()} ({status})")
+        raise CudnnError(f"{what} failed: {f(status).decode()} ({status})", status)
 
 
 def call(name, *args):
@@ -147,21 +158,24 @@ def scalar(dtype, v):
 
 
 def pick(perfs, count, ws_bytes, direction, exact):
-    """The algorithm to use from a Find call's results (fastest first), for `direction` 'forward'
-    or 'dgrad': the fastest that ran, fits the workspace, is deterministic (a replay gives the same
-    bits) and, when `exact` (true fp32 and float64), is no FFT or Winograd algorithm.
-    Returns (algo, None), or (algo, why) when no algorithm met all of these and the fastest that
-    runs was taken instead (the caller says so once). Raises CudnnError when none runs at all."""
+    """The algorithms to use from a Find call's results (fastest first), for `direction` 'forward'
+    or 'dgrad', best first: those that ran, fit the workspace, are deterministic (a replay gives
+    the same bits) and, when `exact` (true fp32 and float64), are no FFT or Winograd algorithm, in
+    the Find's order; then the others that ran and fit, each with why it falls short. The first is
+    used; a later one only when the call refuses those before it (REFUSALS).
+    Returns a list of (algo, why): why is None for the good ones, else a line to say once.
+    Raises CudnnError when none runs at all."""
     runs = [p for p in perfs[:count] if p.status == 0 and p.memory <= ws_bytes]
     if not runs:
         found = ", ".join(f"algo {p.algo}: status {p.status}, {p.memory} bytes" for p in perfs[:count]) or "none"
         raise CudnnError(f"no {direction} convolution algorithm runs this layer within {ws_bytes} bytes of "
                          f"workspace (found: {found})")
     inexact = INEXACT[direction] if exact else {}
-    good = [p for p in runs if p.determinism == DETERMINISTIC and p.algo not in inexact]
-    if good:
-        return good[0].algo, None
-    p = runs[0]
-    why = "not deterministic" if p.determinism != DETERMINISTIC else f"{inexact[p.algo]}, not a direct sum"
     kind = "deterministic direct" if exact else "deterministic"
-    return p.algo, f"no {kind} {direction} algorithm fits; using algo {p.algo} ({why})"
+    good = [(p.algo, None) for p in runs if p.determinism == DETERMINISTIC and p.algo not in inexact]
+    rest = []
+    for p in runs:
+        if p.determinism != DETERMINISTIC or p.algo in inexact:
+            why = "not deterministic" if p.determinism != DETERMINISTIC else f"{inexact[p.algo]}, not a direct sum"
+            rest.append((p.algo, f"no {kind} {direction} algorithm fits; using algo {p.algo} ({why})"))
+    return good + rest
