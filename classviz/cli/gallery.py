@@ -25,7 +25,7 @@ def add_parsers(sub):
     g.add_argument("--schedule", default="deepdraw", metavar="NAME|FILE",
                    help=f"{', '.join(sched.SCHEDULES)} or a JSON/TOML file (default: deepdraw)")
     g.add_argument("--seed", type=int, help="random seed (default: the one in DIR/manifest.json, else 0)")
-    g.add_argument("--batch", type=int, metavar="B", help="images per batch (default: 1 on the CPU, 32 on a GPU)")
+    g.add_argument("--batch", type=int, metavar="B", help="images per batch (default: 2 on the CPU, 64 on a GPU)")
     g.add_argument("--backend", default="auto", choices=BACKENDS)
     g.add_argument("--precision", default="fp32", choices=PRECISIONS)
     g.add_argument("--preprocess", choices=tuple(prep.PRESETS),

@@ -21,10 +21,11 @@ from . import job as jobs
 from . import pages
 from . import targets as targetlib
 
-# Images a batch holds when the caller does not say (benchmarks/gallery.py measures the choice).
-# On the CPU a batch of 8 costs more per image than one image alone (the step's GEMMs then leave
-# the cache; benchmarks/README.md), so each image renders alone; a GPU needs a batch to fill it.
-DEFAULT_BATCH = {"cpu": 1, "cuda": 32}
+# Images a batch holds when the caller does not say, the best measured (benchmarks/gallery.py,
+# benchmarks/README.md): on the CPU batches of 2, 4 and 8 cost alike per image (0.87-0.92x one
+# image alone: the convolutions already run at the GEMM's rate at batch 1), so the smallest of
+# them, which loses least to a Ctrl-C; on an H200 64 images a batch drew faster than 32.
+DEFAULT_BATCH = {"cpu": 2, "cuda": 64}
 
 
 def run(weights, out_dir, classes="all", channels=None, schedule="deepdraw", seed=None, batch=None,

@@ -140,6 +140,7 @@ class RayPool:
         ray = self.ray
         queue = deque(batches)
         self.driver_seconds = 0.0  # from a result landing to its actor's next batch handed out
+        self.write_seconds = 0.0  # writing what landed (pictures, manifest), while the actor works on
 
         def hand_out():
             busy = {a for a, _ in self.inflight.values()}
@@ -168,11 +169,13 @@ class RayPool:
                 hand_out()
                 continue
             hand_out()  # the actor works on while the driver writes what it sent
-            self.driver_seconds += time.perf_counter() - landed
+            handed = time.perf_counter()
+            self.driver_seconds += handed - landed
             if isinstance(results, tuple) and results[0] == "failed":
                 finished(batch, None, error=results[1])
             else:
                 finished(batch, results)
+            self.write_seconds += time.perf_counter() - handed
 
     def _written(self, batch, finished):
         """The targets of `batch` not yet in out_dir; those that are (a dead actor wrote them before
