@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from . import classes as classnames
+from . import objective as objectives
 from . import preprocess as prep
 from . import schedule as sched
 from .errors import ArgumentError, ModelError, Notice, RenderFailed, RenderInterrupted
@@ -56,9 +56,10 @@ class Step:
 def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preprocess=None):
     """Draw each class in `classes` with `net`, all in one batch.
 
-    net: a classviz.Net; classes: an int, a name ('tabby cat') or a sequence of them (one image
-    each); schedule: a built-in name, a JSON/TOML file or a sequence of octaves (classviz.schedule);
-    seed: int for reproducible images (None: fresh entropy); on_step: called with a `Step` after
+    net: a classviz.Net; classes: an int, a name ('tabby cat'), an objective expression
+    ('tabby cat + 0.5 * tiger - 0.3 * 207', 'inception_4c/output:97@7,7', 'TENSOR:l2': see
+    classviz.objective) or a sequence of them (one image each); schedule: a built-in name, a
+    JSON/TOML file or a sequence of octaves (classviz.schedule); seed: int for reproducible images (None: fresh entropy); on_step: called with a `Step` after
     every step, returning True stops the render early; preprocess: None (from the model), 'caffe',
     'torchvision' or a Preprocess.
     Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size,
@@ -69,12 +70,21 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     octaves = sched.get(schedule)
     pre, _ = prep.for_model(net.model, preprocess)
     heads = octave_heads(net, octaves)
+    objs = parse_objectives(net, classes, octaves, heads)
+    return Renderer(net, [o if o.plain is None else o.plain for o in objs], octaves, heads, pre, seed).run(on_step)
+
+
+def parse_objectives(net, classes, octaves, heads=None):
+    """Each image's objective.Objective (a list), from `classes` as `render` takes them, checked
+    against `net` for crops of `crop_size(net)` and the fewest classes of the octaves' heads.
+    heads: octave_heads(net, octaves) when already known. Raises ArgumentError."""
+    heads = octave_heads(net, octaves) if heads is None else heads
     n_cls = _class_count(net, heads, {h for o, h in zip(octaves, heads) if o.head in ROLES})
     single = isinstance(classes, str) or np.ndim(classes) == 0
-    cls = [classnames.lookup(c, n_cls) for c in ([classes] if single else classes)]
-    if not cls:
+    objs = [objectives.parse(c, net.network, crop_size(net), n_cls) for c in ([classes] if single else classes)]
+    if not objs:
         raise ArgumentError("no classes to render")
-    return Renderer(net, cls, octaves, heads, pre, seed).run(on_step)
+    return objs
 
 
 def octave_heads(net, octaves):
@@ -103,16 +113,28 @@ def check_seed(seed):
         raise ArgumentError(f"seed must be >= 0, got {seed}")
 
 
+def stream_key(target):
+    """The int that keys an image's random stream: a class (or channel) index as it is; an
+    objective.Objective that is not one plain class, the first 8 bytes of the SHA-256 of its
+    canonical text, shifted clear of any class index."""
+    if isinstance(target, objectives.Objective):
+        if target.plain is not None:
+            return target.plain
+        import hashlib
+        return (1 << 32) + int.from_bytes(hashlib.sha256(target.text().encode()).digest()[:7], "big")
+    return int(target)
+
+
 def seeds(seed, targets):
     """One NumPy Generator per image, from `seed` (int or None) and the image's target (its class or
-    channel index, in `targets`, a sequence of ints): the j-th image of target t in the list draws
+    channel index, or its Objective, in `targets`; `stream_key`): the j-th image of target t draws
     from SeedSequence(seed, spawn_key=(t, j)). So an image's start noise and crops depend on the seed
     and what it draws only, not on its place in the batch or on what else shares it; a gallery gets
     the same picture from any worker, in any batch, resumed or not."""
     root = np.random.SeedSequence(seed)  # seed None: fresh entropy, one draw shared by the batch
     seen, out = {}, []
     for t in targets:
-        t = int(t)
+        t = stream_key(t)
         j = seen[t] = seen.get(t, -1) + 1
         out.append(np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(t, j))))
     return out
@@ -144,12 +166,57 @@ def _class_count(net, heads, by_role=()):
     return min(counts)
 
 
+class ObjectivePass:
+    """The forward to what a batch's objectives read and the backward from there to the input, for
+    one input shape: built once (per octave), run every step; nothing in a run allocates.
+
+    net: a Net; cls: per image a class index (int) or an objective.Objective; head: the tensor
+    name class terms read; shape: the model input's (N, C, H, W); dtype: float32 or float64.
+    When every image is a class, the plan ends at `head` and the objective kernels' class path
+    runs; else every tensor a term reads is on the plan, the deepest as its head and the others as
+    its taps, each with its seed (objective.seeds) uploaded once."""
+
+    def __init__(self, net, cls, head, shape, dtype):
+        be = self.be = net.backend
+        self.weighted = any(isinstance(c, objectives.Objective) for c in cls)
+        if not self.weighted:
+            self.plan = net.plan(head, shape, dtype)
+            self.classes = be.asarray(np.asarray(cls, np.int64))
+            return
+        objs = [c if isinstance(c, objectives.Objective) else
+                objectives.Objective((objectives.Term(1.0, "class", index=int(c)),)) for c in cls]
+        tensors = list(dict.fromkeys([head] * any(t.kind == "class" for o in objs for t in o.terms)
+                                     + [t for o in objs for t in o.tensors()]))
+        deepest = max(tensors, key=lambda t: net.network.depth[t])
+        self.plan = net.plan(deepest, shape, dtype, taps=[t for t in tensors if t != deepest])
+        self.seeds = {}
+        for t in tensors:
+            s, l2w = objectives.seeds(objs, t, head, self.plan.shapes[t], dtype)
+            self.seeds[t] = (be.asarray(s), be.asarray(l2w))
+
+    def __call__(self, x, obj):
+        """obj (N,) = each image's objective at x (the model's input, of the pass's shape); returns
+        its gradient with respect to x (a buffer of the plan, overwritten by the next call)."""
+        be, plan = self.be, self.plan
+        out = plan.forward(x)
+        if not self.weighted:
+            be.objective.gather(out, self.classes, obj)
+            return plan.backward(lambda g: be.objective.seed(g, self.classes))
+        values, seeds = plan.values, self.seeds
+        for k, (t, (s, l2w)) in enumerate(seeds.items()):
+            be.objective.weighted(values[t], s, l2w, obj, k > 0)
+        return plan.backward(lambda g: be.objective.weighted_seed(values[plan.head], *seeds[plan.head], g, False),
+                             lambda t, g, acc: be.objective.weighted_seed(values[t], *seeds[t], g, acc))
+
+
 class Renderer:
     """One render's state: the image batch and every buffer, allocated per octave, reused per step.
     Per-step values (crop offsets, blur taps, step size) live in backend arrays that the host
     overwrites before each step, so each octave's step is one `be.capture`d callable (a CUDA graph
     replay on the GPU). dtype: of the images and the network's arithmetic, float32 (what `render`
-    uses) or float64 (for checks: two backends' renders then agree to rounding). Use `run`."""
+    uses) or float64 (for checks: two backends' renders then agree to rounding). cls: per image a
+    class index (int) or an objective.Objective; when every one is a class the objective kernels'
+    plain class path runs, else the weighted one (`objective.seeds`). Use `run`."""
 
     def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32):
         self.net, self.be = net, net.backend
@@ -166,7 +233,6 @@ class Renderer:
         self.window, self.model_in = be.empty(shape, dt), be.empty(shape, dt)
         self.offsets_host = np.zeros((self.n, 2), np.int64)
         self.offsets = be.asarray(self.offsets_host)
-        self.classes = be.asarray(np.asarray(cls, np.int64))
         self.obj = be.zeros((self.n,), dt)
         self.step_size = be.zeros((1,), dt)
         self.norm = be.zeros((self.n,), np.float64)  # each image's mean |gradient| in the last step
@@ -205,7 +271,9 @@ class Renderer:
         what = "is identically zero" if norm[n] == 0 else "became NaN or Inf"
         why = ("the objective does not depend on the pixels (dead weights or an all-zero classifier?)"
                if norm[n] == 0 else "the model computes non-finite values")
-        raise RenderFailed(f"the gradient of class {self.cls[n]} (image {n + 1} of {self.n}) {what} at step "
+        c = self.cls[n]
+        target = f"objective '{c.text()}'" if isinstance(c, objectives.Objective) else f"class {c}"
+        raise RenderFailed(f"the gradient of {target} (image {n + 1} of {self.n}) {what} at step "
                            f"{self.done + 1} of {self.steps} (octave {octave + 1}, head {head}): {why}",
                            self.done, self.steps)
 
@@ -217,7 +285,7 @@ class Renderer:
         self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
         self.taps = be.zeros((2 * self.radius + 1,), np.float32)
         self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), self.window.dtype)
-        self.plan = self.net.plan(head, self.window.shape, self.window.dtype)
+        self.objective = ObjectivePass(self.net, self.cls, head, self.window.shape, self.window.dtype)
         return self.step
 
     def set_step(self, sigma, step_size):
@@ -242,8 +310,7 @@ class Renderer:
         if not self.whole:
             be.crop.crop(self.pixels, self.offsets, window)
         be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
-        be.objective.gather(self.plan.forward(self.model_in), self.classes, self.obj)
-        grad = self.plan.backward(lambda g: be.objective.seed(g, self.classes))
+        grad = self.objective(self.model_in, self.obj)
         be.pixels.ascent(window, grad, self.order, self.scale, self.step_size, 0.0, 255.0, self.norm)
         be.blur.forward(window, self.taps, self.blur_work)
         if not self.whole:

@@ -65,14 +65,16 @@ class Net:
         """The tensor name a head argument (None, a role or a tensor name) stands for (str)."""
         return self.network.resolve_head(head)
 
-    def plan(self, head, shape, dtype=np.float32):
-        """The cached `graph.Plan` for (head, shape, dtype); built on first use."""
+    def plan(self, head, shape, dtype=np.float32, taps=()):
+        """The cached `graph.Plan` for (head, shape, dtype, taps: more tensor names an objective
+        reads and seeds, see graph.Plan); built on first use."""
         t = self.network.resolve_head(head)
-        key = (t, tuple(shape), np.dtype(dtype))
+        taps = tuple(self.network.resolve_head(x) for x in taps)
+        key = (t, tuple(shape), np.dtype(dtype), taps)
         if key not in self._plans:
             try:
                 self._plans[key] = Plan(self.network, t, shape, np.dtype(dtype), self.backend, self.precision,
-                                        self.max_memory, self._prepared)
+                                        self.max_memory, self._prepared, taps)
             except ArgumentError as e:
                 raise ArgumentError(f"x of shape {tuple(shape)} does not fit head {t!r}: {e}") from None
         return self._plans[key]

@@ -426,6 +426,30 @@ def test_blur_crop_pixels_objective_match_cpu(dev):
         assert np.array_equal(gs.get(), s)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_objective_matches_cpu(dev, dtype):
+    """objective.weighted and weighted_seed (mixes, neurons, l2) on the device against the CPU:
+    a tensor that is a channel slice of a wider one (images further apart than their size), an odd
+    size per image (partial sums of a block that does not divide it), both accumulate flags."""
+    rng = np.random.default_rng(11)
+    wide = rand(rng, (3, 9, 5, 7), dtype)
+    t = wide[:, 2:7]  # (3, 5, 5, 7), images 315 elements apart
+    s, l2w = rand(rng, t.shape, dtype), np.array([0.5, 0.0, -2.0], dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    gt = dev.xp.asarray(wide)[:, 2:7]
+    for accumulate in (False, True):
+        obj = np.array([1.0, 2.0, 3.0], dtype)
+        cpu.objective.weighted(t, s, l2w, obj, accumulate)
+        gobj = dev.xp.asarray(np.array([1.0, 2.0, 3.0], dtype))
+        dev.ops.objective.weighted(gt, dev.xp.asarray(s), dev.xp.asarray(l2w), gobj, accumulate)
+        assert rel(gobj.get(), obj) < tol
+        g = rand(rng, (3, 9, 5, 7), dtype)
+        gg = dev.xp.asarray(g)
+        cpu.objective.weighted_seed(t, s, l2w, g[:, 1:6], accumulate)
+        dev.ops.objective.weighted_seed(gt, dev.xp.asarray(s), dev.xp.asarray(l2w), gg[:, 1:6], accumulate)
+        assert rel(gg.get(), g) < tol
+
+
 @pytest.fixture(params=["cuda", "host"])
 def engine(request, monkeypatch):
     """A backend for classviz.Net: the CUDA backend on the GPU, or on the host (cuda_host.backend)."""
@@ -523,6 +547,23 @@ def _render(net, dtype):
     r = ascent.Renderer(net, [281, 251], SHORT, ascent.octave_heads(net, SHORT), pre, 4, dtype)
     images = r.run()
     return net.backend.to_numpy(r.pixels).astype(np.float64), images
+
+
+def test_objective_render_matches_cpu(engine, model_path):
+    """A batch of objectives (a class mix, a neuron plus an l2 on inner tensors, an aux head's
+    class term through the schedule's heads) renders on the device as on the CPU, float64."""
+    path = model_path("bvlc_aux", 8)
+    dn, cn = Net(Network(weights.read(path)), engine), classviz.load(path, backend="cpu")
+    exprs = ["tabby cat + 0.5 * tiger - 0.3 * 207", "inception_4a/output:3@4,4 + 0.1 * conv2/norm2:l2"]
+    out = []
+    for net in (dn, cn):
+        pre, _ = classviz.preprocess.for_model(net.model)
+        heads = ascent.octave_heads(net, SHORT)
+        objs = ascent.parse_objectives(net, exprs, SHORT, heads)
+        r = ascent.Renderer(net, objs, SHORT, heads, pre, 4, np.float64)
+        r.run()
+        out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
+    assert np.abs(out[0] - out[1]).max() < 1e-8
 
 
 def test_render_matches_cpu(engine, model_path):

@@ -60,6 +60,30 @@ def test_every_octave_of_a_render_is_one_graph_replay(be, model_path, flavour):
     assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
 
 
+def test_objectives_capture(be, model_path):
+    """A batch of mixed objectives (terms on the heads, inner tensors, l2, a neuron): still one
+    graph launch per step, and the replay draws what the eager step draws."""
+    path = model_path("bvlc_aux", 8)
+    net = Net(Network(weights.read(path)), be)
+    exprs = ["tabby cat + 0.5 * tiger - 0.3 * 207", "inception_4a/output:3@4,4 + 0.1 * conv2/norm2:l2"]
+    objs = ascent.parse_objectives(net, exprs, SHORT)
+
+    def renderer():
+        pre, _ = classviz.preprocess.for_model(net.model)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "the model has no aux", Notice)
+            heads = ascent.octave_heads(net, SHORT)
+        return ascent.Renderer(net, objs, SHORT, heads, pre, 4)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)
+        images = renderer().run()
+    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
+    eager = renderer()
+    eager.be = _Eager(be)
+    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+
+
 @pytest.mark.parametrize("name,style", [("efficientnet_lite0", "legacy"), ("efficientnet_b0", "dynamo"),
                                         ("resnet18", "dynamo")])
 def test_other_architectures_capture(be, tmp_path, name, style):

@@ -27,12 +27,14 @@ def stem(index):
 
 
 def stems(indices):
-    """File stems for a batch of classes (list of str): `stem` of each, with '-2', '-3', ... on the
-    second and later images of a class given more than once, so no image overwrites another."""
+    """File stems for a batch (list of str): `stem` of each class index, and for an objective
+    expression (a str) its text as a file name (at most 80 characters); '-2', '-3', ... on the
+    second and later images of one target, so no image overwrites another."""
     seen, out = {}, []
     for i in indices:
         seen[i] = seen.get(i, 0) + 1
-        out.append(stem(i) + (f"-{seen[i]}" if seen[i] > 1 else ""))
+        base = stem(i) if isinstance(i, int) else (re.sub(r"[^a-z0-9.]+", "-", i.lower()).strip("-")[:80] or "objective")
+        out.append(base + (f"-{seen[i]}" if seen[i] > 1 else ""))
     return out
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from .. import __version__
 from .. import classes as classnames
+from .. import objective
 from .. import preprocess as prep
 from .. import schedule as sched
 from ..errors import ArgumentError, RenderInterrupted
@@ -23,7 +24,9 @@ def add_parsers(sub):
     r = sub.add_parser("render", help="draw ImageNet classes", description=(
         "Draw what GoogLeNet thinks each class looks like, by gradient ascent on the pixels."))
     r.add_argument("--class", dest="classes", action="append", required=True, metavar="CLASS",
-                   help="class index or name ('tabby cat', 251); repeat to render several in one batch")
+                   help="class index or name ('tabby cat', 251), or an objective: 'tabby cat + 0.5 * tiger - 0.3 * "
+                   "207', 'TENSOR:CHANNEL', 'TENSOR:CHANNEL@ROW,COL', 'TENSOR:l2' (README); repeat to render "
+                   "several in one batch")
     r.add_argument("--weights", metavar="FILE", help="ONNX GoogLeNet or .caffemodel (default: the cached BVLC GoogLeNet)")
     out = r.add_mutually_exclusive_group()
     out.add_argument("-o", "--out", metavar="OUT.png", help="output file (one class only)")
@@ -70,7 +73,8 @@ def run_render(args, note):
         raise ArgumentError(f"--every must be >= 1, got {args.every}")
     if args.seed is not None and args.seed < 0:
         raise ArgumentError(f"--seed must be >= 0, got {args.seed}")
-    targets = [classnames.lookup(c) for c in args.classes]
+    # a plain class is checked now; an expression (it may name the model's tensors) once the model is read
+    targets = [c if objective.is_expression(c) else classnames.lookup(c) for c in args.classes]
     stems = output.stems(targets)
     paths = _output_paths(args, stems)
     total = sched.total_steps(octaves)
@@ -87,6 +91,8 @@ def run_render(args, note):
 
     wpath = args.weights or weights.default_weights(note, args.quiet)
     net = weights.load_net(wpath, args.backend, args.precision, default=not args.weights)
+    from ..ascent import parse_objectives
+    objs = parse_objectives(net, targets, octaves)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")
@@ -124,8 +130,10 @@ def run_render(args, note):
     meta["classviz:steps"] = f"{done}/{total}"
     meta["classviz:complete"] = "true" if complete else "false"
     with signals.current.deferred():  # a signal now waits until every file is whole
-        for t, img, path in zip(targets, images, paths):
-            output.save_png(path, img, {"classviz:class": t, "classviz:class_name": classnames.name(t), **meta})
+        for t, o, img, path in zip(targets, objs, images, paths):
+            which = ({"classviz:class": t, "classviz:class_name": classnames.name(t)} if isinstance(t, int)
+                     else {})
+            output.save_png(path, img, {**which, "classviz:objective": o.text(), **meta})
             print(path if complete else f"{path} (incomplete: {done} of {total} steps)", flush=True)
         recorder.finish(images, done)
     if not complete:

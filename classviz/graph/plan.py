@@ -29,7 +29,11 @@ class Step:
 class Plan:
     """Forward to `head` and backward to the input for inputs of exactly `shape` and `dtype`.
 
-    network: graph.Network; head: a tensor name (already resolved); shape: (N, C, H, W);
+    network: graph.Network; head: a tensor name (already resolved); taps: more tensors (resolved
+    names) whose values the caller reads after `forward` and whose gradients it seeds during
+    `backward` (an objective with terms on several tensors): each keeps a buffer of its own (no
+    fusion, merge or view hides it), and the plan computes everything they and the head need;
+    shape: (N, C, H, W);
     dtype: numpy float32 or float64; be: a backend module from `classviz.kernels`; precision:
     the arithmetic of float32 convolutions, 'fp32', 'tf32' or 'bf16' (the last two CUDA only).
     max_memory: bytes the plan may take (None: what the backend has available); prepared: the
@@ -37,11 +41,19 @@ class Plan:
     Raises ArgumentError when the network cannot take this input shape, or when the plan would need
     more memory than it may take (saying how much, before allocating any of it)."""
 
-    def __init__(self, network, head, shape, dtype, be, precision="fp32", max_memory=None, prepared=None):
+    def __init__(self, network, head, shape, dtype, be, precision="fp32", max_memory=None, prepared=None,
+                 taps=()):
         self.be, self.head, self.shape, self.dtype, self.precision = be, head, tuple(shape), dtype, precision
         self.input = network.model.input_name
-        nodes = _merge_siblings(network.ancestors(head), keep={head, self.input})
+        self.taps = tuple(t for t in dict.fromkeys(taps) if t != head)
+        if self.input in self.taps:
+            raise ArgumentError("the input image is not a tensor an objective can read: name one the network computes")
+        need = {id(n) for t in (head, *self.taps) for n in network.ancestors(t)}
+        nodes = _merge_siblings([n for n in network.model.nodes if id(n) in need],
+                                keep={head, self.input, *self.taps})
         consumers = consumer_counts(nodes)
+        for t in self.taps:  # the objective reads each tap: so no fusion, concat view or merge takes it
+            consumers[t] = consumers.get(t, 0) + 1
         self.steps = self._fuse(nodes, consumers)
         relus = self._infer_shapes()
         self._check_memory(max_memory)
@@ -147,7 +159,10 @@ class Plan:
                     self.grads[src] = be.empty(self.shapes[src], self.dtype)
                 self.grads[s.out] = s.op.view_of(self.grads[src])
         written = set()
+        self.tap_read = {}  # tap -> whether its gradient holds its consumers' part when its seed comes
         for s in reversed(self.steps):
+            if s.out in self.taps:
+                self.tap_read[s.out] = s.out in written
             for k, t in enumerate(s.ins):
                 s.acc[k] = t in written
                 written.add(t)
@@ -162,6 +177,9 @@ class Plan:
                     self.grads[t] = be.empty(self.shapes[t], self.dtype)
             if s.op.view:
                 s.op.grad_is_view = consumers[s.ins[0]] == 1
+        for t in self.taps:  # a tap no step reads (a branch off the way to the head) gets a buffer of its own
+            if t not in self.grads:
+                self.grads[t] = be.empty(self.shapes[t], self.dtype)
 
     # -- running --------------------------------------------------------------------------------
     def forward(self, x):
@@ -173,12 +191,16 @@ class Plan:
             s.op.forward(be, [values[t] for t in s.ins], values[s.out], work)
         return values[self.head]
 
-    def backward(self, seed):
+    def backward(self, seed, tap_seed=None):
         """Backward from the head to the input after `forward`. seed(grad_head) fills the head's
-        gradient buffer in place. Returns the input's gradient (a buffer of the plan)."""
+        gradient buffer in place; tap_seed(tap, grad, accumulate), for a plan with taps, adds (or
+        with accumulate False, writes) each tap's seed into its gradient once everything after it
+        has added its part. Returns the input's gradient (a buffer of the plan)."""
         values, grads, be, work = self.values, self.grads, self.be, self.work
         seed(grads[self.head])
         for s in reversed(self.steps):
+            if s.out in self.tap_read:
+                tap_seed(s.out, grads[s.out], self.tap_read[s.out])
             s.op.backward(be, grads[s.out], [values[t] for t in s.ins], values[s.out],
                           [grads[t] for t in s.ins], s.acc, work)
         return grads[self.input]
