@@ -53,7 +53,8 @@ class Step:
         return self._be.pixels.to_uint8(self._be.to_numpy(self.pixels))
 
 
-def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preprocess=None):
+def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preprocess=None, init=None, mask=None,
+           background="white"):
     """Draw each class in `classes` with `net`, all in one batch.
 
     net: a classviz.Net; classes: an int, a name ('tabby cat'), an objective expression
@@ -61,7 +62,11 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     classviz.objective) or a sequence of them (one image each); schedule: a built-in name, a
     JSON/TOML file or a sequence of octaves (classviz.schedule); seed: int for reproducible images (None: fresh entropy); on_step: called with a `Step` after
     every step, returning True stops the render early; preprocess: None (from the model), 'caffe',
-    'torchvision' or a Preprocess.
+    'torchvision' or a Preprocess; init: a picture to start from instead of noise (uint8 (H, W, 3)
+    RGB; centre-cropped to a square and resized to the start size), the same for every image;
+    mask: (H, W) array in 0..1 (any size, resized to the image at every octave): where it is
+    below 0.5 the image is kept at `background` ('white', 'black', '#RRGGBB' or an (R, G, B)
+    tuple of 0..255), bit for bit.
     Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size,
     from crops of `crop_size(net)`: 322 for deepdraw on a 224 model).
     Raises ArgumentError for bad classes, schedules or seeds; RenderInterrupted on Ctrl-C;
@@ -71,7 +76,57 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     pre, _ = prep.for_model(net.model, preprocess)
     heads = octave_heads(net, octaves)
     objs = parse_objectives(net, classes, octaves, heads)
-    return Renderer(net, [o if o.plain is None else o.plain for o in objs], octaves, heads, pre, seed).run(on_step)
+    return Renderer(net, [o if o.plain is None else o.plain for o in objs], octaves, heads, pre, seed,
+                    init=check_init(init), mask=check_mask(mask), background=color(background)).run(on_step)
+
+
+def check_init(init):
+    """`init` as a uint8 (H, W, 3) array, or None; ArgumentError for anything else."""
+    if init is None:
+        return None
+    a = np.asarray(init)
+    if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 1 or a.shape[1] < 1 or a.dtype != np.uint8:
+        raise ArgumentError(f"init must be a uint8 (H, W, 3) RGB picture, got {a.dtype} {a.shape}")
+    return a
+
+
+def check_mask(mask):
+    """`mask` as a float64 (H, W) array in 0..1, or None; ArgumentError for anything else."""
+    if mask is None:
+        return None
+    m = np.asarray(mask, np.float64)
+    if m.ndim != 2 or min(m.shape) < 1 or not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
+        raise ArgumentError(f"mask must be an (H, W) array of values in 0..1, got shape {m.shape}")
+    if not (m >= 0.5).any():
+        raise ArgumentError("the mask keeps nothing to draw: no part of it is white (>= 0.5)")
+    return m
+
+
+NAMED_COLORS = {"white": (255, 255, 255), "black": (0, 0, 0), "grey": (128, 128, 128), "gray": (128, 128, 128)}
+
+
+def color(value):
+    """An (R, G, B) tuple of floats in 0..255 from 'white', 'black', 'grey', '#RRGGBB', 'R,G,B' or a
+    3-sequence. Raises ArgumentError naming the value."""
+    given = value
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in NAMED_COLORS:
+            return tuple(float(c) for c in NAMED_COLORS[v])
+        try:
+            if v.startswith("#") and len(v) == 7:
+                return tuple(float(int(v[k:k + 2], 16)) for k in (1, 3, 5))
+            parts = [float(p) for p in v.split(",")]
+        except ValueError:
+            parts = []
+        value = parts
+    try:
+        rgb = tuple(float(c) for c in value)
+    except (TypeError, ValueError):
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+        raise ArgumentError(f"background {given!r} is not a colour: white, black, grey, #RRGGBB or R,G,B in 0..255")
+    return rgb
 
 
 def parse_objectives(net, classes, octaves, heads=None):
@@ -166,6 +221,17 @@ def _class_count(net, heads, by_role=()):
     return min(counts)
 
 
+def square_resize(picture, size):
+    """float64 (size, size, 3) pixels of `picture` (uint8 (H, W, 3)): its centred square, resized
+    (Lanczos) to `size`."""
+    from PIL import Image
+    h, w = picture.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    sq = Image.fromarray(np.ascontiguousarray(picture[top:top + side, left:left + side]))
+    return np.asarray(sq.resize((size, size), Image.LANCZOS), np.float64)
+
+
 class ObjectivePass:
     """The forward to what a batch's objectives read and the backward from there to the input, for
     one input shape: built once (per octave), run every step; nothing in a run allocates.
@@ -218,7 +284,8 @@ class Renderer:
     class index (int) or an objective.Objective; when every one is a class the objective kernels'
     plain class path runs, else the weighted one (`objective.seeds`). Use `run`."""
 
-    def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32):
+    def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32, init=None, mask=None,
+                 background=(255.0, 255.0, 255.0)):
         self.net, self.be = net, net.backend
         self.octaves, self.heads = octaves, heads
         self.n, self.cls = len(cls), list(cls)
@@ -228,7 +295,12 @@ class Renderer:
         self.scale, self.shift = be.asarray(pre.scale(dt)), be.asarray(pre.shift(dt))
         self.crop = c = crop_size(net)
         start = np.stack([r.normal(200.0, 8.0, (3, c, c)) for r in self.rngs]).astype(dt)
+        if init is not None:  # each image still draws its noise: its crops follow the same stream
+            start[:] = square_resize(init, c).transpose(2, 0, 1)
         self.pixels = be.asarray(start)
+        self.mask_source, self.background = mask, be.asarray(np.asarray(background, dt))
+        self.keep = None
+        self.apply_mask()
         shape = (self.n, 3, c, c)
         self.window, self.model_in = be.empty(shape, dt), be.empty(shape, dt)
         self.offsets_host = np.zeros((self.n, 2), np.int64)
@@ -315,14 +387,28 @@ class Renderer:
         be.blur.forward(window, self.taps, self.blur_work)
         if not self.whole:
             be.crop.paste(window, self.offsets, self.pixels)
+        if self.keep is not None:
+            be.pixels.mask(self.pixels, self.keep, self.background)
 
     def upscale(self, size):
-        """Resize the whole batch to `size` pixels (cubic), clipped to [0, 255]."""
+        """Resize the whole batch to `size` pixels (cubic), clipped to [0, 255] (and masked)."""
         be = self.be
         big = be.empty((self.n, 3, size, size), self.pixels.dtype)
         be.resize.forward(self.pixels, big)
         be.xp.clip(big, 0.0, 255.0, out=big)
         self.pixels = big
+        self.apply_mask()
+
+    def apply_mask(self):
+        """With a mask: its kept-out pixels (below 0.5 once resized to the image) become the
+        background, and `keep` (uint8 (H, W) on the backend) holds it for the steps of this size."""
+        if self.mask_source is None:
+            return
+        size = self.pixels.shape[2]
+        from PIL import Image
+        m = Image.fromarray((self.mask_source * 255).astype(np.uint8), "L").resize((size, size), Image.BILINEAR)
+        self.keep = self.be.asarray((np.asarray(m) >= 128).astype(np.uint8))
+        self.be.pixels.mask(self.pixels, self.keep, self.background)
 
     def images(self):
         """The images now: list of uint8 (H, W, 3) RGB arrays."""

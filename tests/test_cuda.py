@@ -426,6 +426,18 @@ def test_blur_crop_pixels_objective_match_cpu(dev):
         assert np.array_equal(gs.get(), s)
 
 
+def test_mask_matches_cpu(dev):
+    rng = np.random.default_rng(12)
+    px = rand(rng, (2, 3, 9, 11), np.float32) * 255
+    keep = (rng.random((9, 11)) > 0.4).astype(np.uint8)
+    bg = np.array([255.0, 16.0, 0.0], np.float32)
+    gpx = dev.xp.asarray(px)
+    cpu.pixels.mask(px, keep, bg)
+    dev.ops.pixels.mask(gpx, dev.xp.asarray(keep), dev.xp.asarray(bg))
+    assert np.array_equal(gpx.get(), px)
+    assert (px[:, :, keep == 0] == bg[None, :, None]).all() and (px[:, :, keep == 1] != bg[None, :, None]).any()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_weighted_objective_matches_cpu(dev, dtype):
     """objective.weighted and weighted_seed (mixes, neurons, l2) on the device against the CPU:

@@ -61,8 +61,9 @@ def test_every_octave_of_a_render_is_one_graph_replay(be, model_path, flavour):
 
 
 def test_objectives_capture(be, model_path):
-    """A batch of mixed objectives (terms on the heads, inner tensors, l2, a neuron): still one
-    graph launch per step, and the replay draws what the eager step draws."""
+    """A batch of mixed objectives (terms on the heads, inner tensors, l2, a neuron), started from
+    a picture and drawn inside a mask: still one graph launch per step, and the replay draws what
+    the eager step draws."""
     path = model_path("bvlc_aux", 8)
     net = Net(Network(weights.read(path)), be)
     exprs = ["tabby cat + 0.5 * tiger - 0.3 * 207", "inception_4a/output:3@4,4 + 0.1 * conv2/norm2:l2"]
@@ -73,7 +74,10 @@ def test_objectives_capture(be, model_path):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "the model has no aux", Notice)
             heads = ascent.octave_heads(net, SHORT)
-        return ascent.Renderer(net, objs, SHORT, heads, pre, 4)
+        photo = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)
+        mask = np.zeros((30, 30))
+        mask[5:25, 3:20] = 1
+        return ascent.Renderer(net, objs, SHORT, heads, pre, 4, init=photo, mask=mask, background=(0.0, 10.0, 20.0))
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Notice)
@@ -82,6 +86,7 @@ def test_objectives_capture(be, model_path):
     eager = renderer()
     eager.be = _Eager(be)
     assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+    assert (images[0][0, 0] == [0, 10, 20]).all()  # masked out
 
 
 @pytest.mark.parametrize("name,style", [("efficientnet_lite0", "legacy"), ("efficientnet_b0", "dynamo"),

@@ -41,6 +41,12 @@ def add_parsers(sub):
                    help="arithmetic of the convolutions: tf32 and bf16 (faster, less exact) need --backend cuda")
     r.add_argument("--preprocess", choices=tuple(prep.PRESETS),
                    help="the model's input space, when neither its metadata nor its graph says")
+    r.add_argument("--init", metavar="FILE", help="start from this picture (its centred square, resized) instead of "
+                   "noise; with a TENSOR:l2 objective and a schedule without blur, this is DeepDream")
+    r.add_argument("--mask", metavar="FILE", help="draw only where this picture is light (white = drawn, black = "
+                   "kept at --background); resized to the image")
+    r.add_argument("--background", default="white", metavar="COLOUR",
+                   help="colour of the masked-out part: white (default), black, grey, #RRGGBB or R,G,B")
     r.add_argument("--frames", metavar="DIR", help="also write a PNG of every image every K steps here")
     r.add_argument("--every", type=int, default=10, metavar="K", help="steps between frames (default 10)")
     r.add_argument("--gif", metavar="FILE", help="also write the whole generation as an animated GIF")
@@ -83,6 +89,10 @@ def run_render(args, note):
         _make_folder(args.frames)
         frame_paths = [os.path.join(args.frames, f"{st}-{k:04d}.png") for st in stems
                        for k in sorted({*range(args.every, total + 1, args.every), total})]
+    from ..ascent import check_init, check_mask, color
+    background = color(args.background)
+    init = check_init(_read_picture(args.init, "--init", "RGB")) if args.init else None
+    mask = check_mask(_read_picture(args.mask, "--mask", "L") / 255.0) if args.mask else None
     if args.gif and not args.gif.lower().endswith(".gif"):
         raise ArgumentError(f"--gif {args.gif!r} must end in .gif")
     output.check_outputs([(p, "-o" if args.out else "--out-dir") for p in paths]
@@ -104,6 +114,12 @@ def run_render(args, note):
             "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,
             "classviz:precision": net.precision,
             "Software": f"classviz {__version__}"}
+    for option, path in (("init", args.init), ("mask", args.mask)):
+        if path:
+            meta[f"classviz:{option}"] = os.path.basename(path)
+            meta[f"classviz:{option}_sha256"] = file_digest(path, "sha256")
+    if args.mask:
+        meta["classviz:background"] = ",".join(f"{c:g}" for c in background)
     from ..ascent import crop_size
     final = sched.final_size(octaves, crop_size(net))
     recorder = _Recorder(args, targets, stems, final)
@@ -118,7 +134,8 @@ def run_render(args, note):
 
     complete = True
     try:
-        images = classviz.render(net, targets, octaves, seed=seed, on_step=on_step, preprocess=pre)
+        images = classviz.render(net, targets, octaves, seed=seed, on_step=on_step, preprocess=pre, init=init,
+                                 mask=mask, background=background)
     except RenderInterrupted as e:
         images, complete = e.images, False
         done = e.steps_done
@@ -140,6 +157,17 @@ def run_render(args, note):
         return signals.current.exit_code
     note(f"{total} steps in {time.perf_counter() - started:.1f} s, seed {seed}")
     return 0
+
+
+def _read_picture(path, option, mode):
+    """The picture at `path` as a uint8 array in PIL `mode` ('RGB': (H, W, 3), 'L': (H, W)).
+    Raises ArgumentError naming the option and the file when it cannot be read as a picture."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert(mode))
+    except (OSError, SyntaxError, ValueError) as e:
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ArgumentError(f"cannot read {option} {path!r} as a picture: {why}") from None
 
 
 def _output_paths(args, stems):

@@ -47,7 +47,8 @@ OPS = {
     "objective": {"gather": "y, classes, obj", "seed": "g, classes", "weighted": "t, s, l2w, obj, accumulate",
                   "weighted_seed": "t, s, l2w, g, accumulate"},
     "pixels": {"to_model": "pixels, order, scale, shift, out",
-               "ascent": "pixels, grad, order, scale, step, lo, hi, norm", "to_uint8": "pixels"},
+               "ascent": "pixels, grad, order, scale, step, lo, hi, norm", "mask": "pixels, keep, background",
+               "to_uint8": "pixels"},
     "relu": {"forward": "x, y", "backward": "y, gy, gx, accumulate"},
     "resize": {"forward": "x, out"},
 }

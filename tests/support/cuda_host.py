@@ -138,7 +138,7 @@ static void cvh_launch(cvh_dim3 grid, cvh_dim3 block, bool syncs, const std::fun
 
 _KERNEL = re.compile(r"template <typename T>\s*__global__ void (\w+)\(([^)]*)\)\s*\{")
 _C_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long long": np.int64,
-            "unsigned short": np.uint16}  # all our kernels take (uint16: bfloat16 bits)
+            "unsigned short": np.uint16, "unsigned char": np.uint8}  # all our kernels take (uint16: bf16 bits)
 
 
 def unavailable():

@@ -12,7 +12,7 @@ from numba import njit
 
 from ..shared import to_uint8
 
-__all__ = ["to_model", "ascent", "to_uint8"]
+__all__ = ["to_model", "ascent", "mask", "to_uint8"]
 
 
 def to_model(pixels, order, scale, shift, out):
@@ -34,6 +34,24 @@ def ascent(pixels, grad, order, scale, step, lo, hi, norm):
     mean |g_pix| is 0 (the published method would divide by zero), NaN or Inf is left unchanged,
     so the images stay finite whatever the gradient."""
     _ascent(pixels, grad, order, scale, step[0], pixels.dtype.type(lo), pixels.dtype.type(hi), norm)
+
+
+def mask(pixels, keep, background):
+    """In place: every pixel where keep is 0 becomes `background` exactly. pixels: (N, C, H, W)
+    float; keep: (H, W) uint8, 1 where the image is drawn; background: (C,) of the pixels' dtype."""
+    _mask(pixels, keep, background)
+
+
+@njit(cache=True)
+def _mask(pixels, keep, background):
+    n, c, h, w = pixels.shape
+    for i in range(n):
+        for ch in range(c):
+            b = background[ch]
+            for y in range(h):
+                for x in range(w):
+                    if keep[y, x] == 0:
+                        pixels[i, ch, y, x] = b
 
 
 @njit(cache=True, fastmath=True)

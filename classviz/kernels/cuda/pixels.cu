@@ -62,3 +62,13 @@ __global__ void ascent_update(T* __restrict__ px, const T* __restrict__ g, const
         px[o] = min(max(v, lo), hi);
     }
 }
+
+// pixels where keep is 0 become the background colour exactly (a mask's kept-out region)
+template <typename T>
+__global__ void mask(T* __restrict__ px, const unsigned char* __restrict__ keep, const T* __restrict__ background,
+                     int N, int C, long long P) {
+    CV_LOOP(i, (long long)N * C * P) {
+        long long p = i % P;
+        if (!keep[p]) px[i] = background[(i / P) % C];
+    }
+}

@@ -6,7 +6,7 @@ from ..shared import to_uint8
 from . import device
 from .source import PARTS, THREADS, i32, kernel, launch
 
-__all__ = ["to_model", "ascent", "to_uint8"]
+__all__ = ["to_model", "ascent", "mask", "to_uint8"]
 
 
 def to_model(pixels, order, scale, shift, out):
@@ -15,6 +15,14 @@ def to_model(pixels, order, scale, shift, out):
     n, c = pixels.shape[:2]
     launch(kernel("pixels", "to_model", pixels.dtype), pixels.size,
            (pixels, order, scale, shift, out, i32(n), i32(c), np.int64(pixels[0, 0].size)))
+
+
+def mask(pixels, keep, background):
+    """In place: every pixel where keep is 0 becomes `background` exactly. pixels: (N, C, H, W)
+    contiguous; keep: (H, W) uint8 contiguous; background: (C,) of the pixels' dtype."""
+    n, c = pixels.shape[:2]
+    launch(kernel("pixels", "mask", pixels.dtype), pixels.size,
+           (pixels, keep, background, i32(n), i32(c), np.int64(keep.size)))
 
 
 def ascent(pixels, grad, order, scale, step, lo, hi, norm):
