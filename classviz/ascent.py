@@ -7,6 +7,7 @@ class's pre-softmax score on the octave's head, step the crop by step_size / mea
 space, clip to [0, 255], blur it with a Gaussian of the step's sigma and paste it back. Images are
 RGB pixels (N, 3, H, W) on the backend for the whole render; a batch of classes renders at once,
 each image with its own crops."""
+import math
 import warnings
 
 import numpy as np
@@ -54,7 +55,7 @@ class Step:
 
 
 def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preprocess=None, init=None, mask=None,
-           background="white"):
+           background="white", size=None, places=None):
     """Draw each class in `classes` with `net`, all in one batch.
 
     net: a classviz.Net; classes: an int, a name ('tabby cat'), an objective expression
@@ -66,7 +67,9 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     RGB; centre-cropped to a square and resized to the start size), the same for every image;
     mask: (H, W) array in 0..1 (any size, resized to the image at every octave): where it is
     below 0.5 the image is kept at `background` ('white', 'black', '#RRGGBB' or an (R, G, B)
-    tuple of 0..255), bit for bit.
+    tuple of 0..255), bit for bit; size: the final canvas (W, H) in pixels (None: the schedule's
+    square); places: one (x, y) in 0..1 per class: then ONE picture is drawn, each class around
+    its point (see Renderer), and the list holds that one picture.
     Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size,
     from crops of `crop_size(net)`: 322 for deepdraw on a 224 model).
     Raises ArgumentError for bad classes, schedules or seeds; RenderInterrupted on Ctrl-C;
@@ -76,8 +79,53 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     pre, _ = prep.for_model(net.model, preprocess)
     heads = octave_heads(net, octaves)
     objs = parse_objectives(net, classes, octaves, heads)
+    hw = check_size(size, crop_size(net), len(objs) if places is None else 1)
+    places = check_places(places, len(objs))
     return Renderer(net, [o if o.plain is None else o.plain for o in objs], octaves, heads, pre, seed,
-                    init=check_init(init), mask=check_mask(mask), background=color(background)).run(on_step)
+                    init=check_init(init), mask=check_mask(mask), background=color(background), size=hw,
+                    places=places).run(on_step)
+
+
+MAX_CANVAS = 8192  # pixels a side: a batch of such canvases already takes gigabytes
+
+
+def check_size(size, crop=CROP, images=1):
+    """(H, W) of a canvas given as (W, H) or 'WxH' (None stays None). Raises ArgumentError for a side
+    below `crop`, or above MAX_CANVAS, saying what memory `images` such canvases would need."""
+    if size is None:
+        return None
+    if isinstance(size, str):
+        parts = size.lower().split("x")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ArgumentError(f"size {size!r} is not WIDTHxHEIGHT in pixels, like 800x600")
+        size = tuple(int(p) for p in parts)
+    try:
+        w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"size must be (width, height) or 'WxH', got {size!r}") from None
+    if min(w, h) < crop:
+        raise ArgumentError(f"size {w}x{h} is smaller than the model's {crop}x{crop} crops")
+    if max(w, h) > MAX_CANVAS:
+        need = images * 3 * w * h * 4 * 3  # float32 pixels, the upscale's copy and a crop's worth, roughly
+        raise ArgumentError(f"size {w}x{h} is too large: it would need about {need / 2 ** 30:.1f} GiB for the "
+                            f"pixels alone; at most {MAX_CANVAS} pixels a side")
+    return h, w
+
+
+def check_places(places, n):
+    """`places` as a list of n (x, y) float pairs in 0..1, or None. Raises ArgumentError."""
+    if places is None:
+        return None
+    try:
+        pts = [(float(x), float(y)) for x, y in places]
+    except (TypeError, ValueError):
+        raise ArgumentError("places must be (x, y) pairs, one per class") from None
+    if len(pts) != n:
+        raise ArgumentError(f"{len(pts)} places for {n} classes: give one (x, y) per class")
+    for x, y in pts:
+        if not (0 <= x <= 1 and 0 <= y <= 1):
+            raise ArgumentError(f"place ({x:g}, {y:g}) is outside the canvas: x and y go from 0 to 1")
+    return pts
 
 
 def check_init(init):
@@ -173,11 +221,14 @@ def stream_key(target):
     objective.Objective that is not one plain class, the first 8 bytes of the SHA-256 of its
     canonical text, shifted clear of any class index."""
     if isinstance(target, objectives.Objective):
-        if target.plain is not None:
-            return target.plain
-        import hashlib
-        return (1 << 32) + int.from_bytes(hashlib.sha256(target.text().encode()).digest()[:7], "big")
+        return target.plain if target.plain is not None else _text_key(target.text())
     return int(target)
+
+
+def _text_key(text):
+    # a stream key for a text (an objective, a composition): past every class index
+    import hashlib
+    return (1 << 32) + int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
 
 
 def seeds(seed, targets):
@@ -196,13 +247,41 @@ def seeds(seed, targets):
 
 
 def crop_offset(rng, size, crop=CROP):
-    """(row, col) int offsets of a `crop`-pixel window in a `size`-pixel square, drawn as the method
-    does: floor(clip(Normal(mid, 0.3 (size - crop)), 0, size - crop)) per axis; (0, 0) at size crop."""
-    if size <= crop:
+    """(row, col) int offsets of a `crop`-pixel window in a `size`-pixel square (or an (H, W)
+    canvas), drawn as the method does: floor(clip(Normal(mid, 0.3 (size - crop)), 0, size - crop))
+    per axis; 0 on an axis of the crop's size."""
+    h, w = (size, size) if np.ndim(size) == 0 else size
+    if h <= crop and w <= crop:
         return 0, 0
-    span = size - crop
-    o = rng.normal(span / 2.0, 0.3 * span, 2)
+    span = np.array([h - crop, w - crop], np.float64)
+    o = rng.normal(span / 2.0, 0.3 * span)
     return tuple(int(v) for v in np.clip(o, 0, span))
+
+
+def place_offset(rng, size, at, scale, crop=CROP):
+    """(row, col) int offsets of a `crop`-pixel window centred, on average, at `at` = (x, y) in
+    0..1 of an (H, W) canvas: Normal(centre - crop / 2, 0.3 max(crop scale - crop, 10)) per axis,
+    as deepdraw's own placements spread, floored and clipped to the canvas. scale: the octave's
+    upscale so far (1 at the start size)."""
+    h, w = size
+    spread = 0.3 * max(crop * scale - crop, 10.0)
+    centre = np.array([at[1] * h, at[0] * w]) - crop / 2.0
+    o = rng.normal(centre, spread)
+    return tuple(int(v) for v in np.clip(np.floor(o), 0, [h - crop, w - crop]))
+
+
+def canvas_sizes(octaves, crop=CROP, size=None):
+    """The image's (H, W) during each octave (list of tuples). size None: the square the schedule
+    grows from `crop` (sched.sizes). size (H, W): a canvas ending at exactly that size, each octave
+    the final size times its upscale so far over the schedule's whole upscale, at least `crop`."""
+    if size is None:
+        return [(s, s) for s in sched.sizes(octaves, crop)]
+    factors, f = [], 1.0
+    for o in octaves:
+        f *= o.scale or 1.0
+        factors.append(f)
+    return [tuple(max(crop, int(math.floor(side * g / f + 1e-6))) for side in size) for g in factors[:-1]] + \
+        [tuple(size)]
 
 
 def _class_count(net, heads, by_role=()):
@@ -221,15 +300,16 @@ def _class_count(net, heads, by_role=()):
     return min(counts)
 
 
-def square_resize(picture, size):
-    """float64 (size, size, 3) pixels of `picture` (uint8 (H, W, 3)): its centred square, resized
-    (Lanczos) to `size`."""
+def canvas_resize(picture, size):
+    """float64 (H, W, 3) pixels of `picture` (uint8 (h, w, 3)) for a canvas of `size` (H, W): its
+    centred part of the canvas's aspect, resized (Lanczos)."""
     from PIL import Image
     h, w = picture.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    sq = Image.fromarray(np.ascontiguousarray(picture[top:top + side, left:left + side]))
-    return np.asarray(sq.resize((size, size), Image.LANCZOS), np.float64)
+    H, W = size
+    ch, cw = (h, max(1, round(h * W / H))) if w * H >= h * W else (max(1, round(w * H / W)), w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    part = Image.fromarray(np.ascontiguousarray(picture[top:top + ch, left:left + cw]))
+    return np.asarray(part.resize((W, H), Image.LANCZOS), np.float64)
 
 
 class ObjectivePass:
@@ -282,26 +362,39 @@ class Renderer:
     replay on the GPU). dtype: of the images and the network's arithmetic, float32 (what `render`
     uses) or float64 (for checks: two backends' renders then agree to rounding). cls: per image a
     class index (int) or an objective.Objective; when every one is a class the objective kernels'
-    plain class path runs, else the weighted one (`objective.seeds`). Use `run`."""
+    plain class path runs, else the weighted one (`objective.seeds`). init, mask, background: as
+    `render` takes them (checked). size: the final (H, W) of a canvas (None: the schedule's square
+    from the crop size). places: None, or one (x, y) in 0..1 per entry of cls: then ONE canvas is
+    drawn, each step taking every placement's crop around its point (`place_offset`) in one batch
+    and adding each crop's update to the canvas (overlaps sum). Use `run`."""
 
     def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32, init=None, mask=None,
-                 background=(255.0, 255.0, 255.0)):
+                 background=(255.0, 255.0, 255.0), size=None, places=None):
         self.net, self.be = net, net.backend
         self.octaves, self.heads = octaves, heads
         self.n, self.cls = len(cls), list(cls)
-        self.rngs = seeds(seed, self.cls)
+        self.places = None if places is None else [tuple(map(float, p)) for p in places]
         be, dt = self.be, np.dtype(dtype)
         self.order = be.asarray(pre.order())
         self.scale, self.shift = be.asarray(pre.scale(dt)), be.asarray(pre.shift(dt))
         self.crop = c = crop_size(net)
-        start = np.stack([r.normal(200.0, 8.0, (3, c, c)) for r in self.rngs]).astype(dt)
+        self.sizes = canvas_sizes(octaves, c, size)
+        h0, w0 = self.sizes[0]
+        if self.places is None:
+            self.rngs = seeds(seed, self.cls)
+        else:  # one canvas: one stream, keyed by the whole composition
+            self.rngs = seeds(seed, [_text_key(" | ".join(
+                f"{o.text() if isinstance(o, objectives.Objective) else o}@{x!r},{y!r}"
+                for o, (x, y) in zip(self.cls, self.places)))])
+        start = np.stack([r.normal(200.0, 8.0, (3, h0, w0)) for r in self.rngs]).astype(dt)
         if init is not None:  # each image still draws its noise: its crops follow the same stream
-            start[:] = square_resize(init, c).transpose(2, 0, 1)
+            start[:] = canvas_resize(init, (h0, w0)).transpose(2, 0, 1)
         self.pixels = be.asarray(start)
         self.mask_source, self.background = mask, be.asarray(np.asarray(background, dt))
         self.keep = None
         self.apply_mask()
         shape = (self.n, 3, c, c)
+        self.before = be.empty(shape, dt) if self.places is not None else None
         self.window, self.model_in = be.empty(shape, dt), be.empty(shape, dt)
         self.offsets_host = np.zeros((self.n, 2), np.int64)
         self.offsets = be.asarray(self.offsets_host)
@@ -314,8 +407,8 @@ class Renderer:
         """Run every octave; returns the images (list of uint8 (H, W, 3)). on_step as in `render`."""
         try:
             with self.be.stream():
-                for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, sched.sizes(self.octaves, self.crop))):
-                    if size != self.pixels.shape[2]:
+                for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, self.sizes)):
+                    if size != tuple(self.pixels.shape[2:]):
                         self.upscale(size)
                     replay = self.be.capture(self.octave_step(o, head), keep=(self.pixels,))
                     for i in range(o.iter_n):
@@ -325,7 +418,7 @@ class Renderer:
                         self.done += 1
                         if on_step is not None and on_step(Step(
                                 self.be, self.obj, octave=k, iteration=i, step=self.done - 1, steps=self.steps,
-                                head=head, sigma=o.sigma(i), step_size=o.step_size(i), size=size,
+                                head=head, sigma=o.sigma(i), step_size=o.step_size(i), size=size[0],
                                 pixels=self.pixels)):
                             return self.images()
         except KeyboardInterrupt:
@@ -345,7 +438,8 @@ class Renderer:
                if norm[n] == 0 else "the model computes non-finite values")
         c = self.cls[n]
         target = f"objective '{c.text()}'" if isinstance(c, objectives.Objective) else f"class {c}"
-        raise RenderFailed(f"the gradient of {target} (image {n + 1} of {self.n}) {what} at step "
+        where = f"placement {n + 1} of {self.n}" if self.places is not None else f"image {n + 1} of {self.n}"
+        raise RenderFailed(f"the gradient of {target} ({where}) {what} at step "
                            f"{self.done + 1} of {self.steps} (octave {octave + 1}, head {head}): {why}",
                            self.done, self.steps)
 
@@ -353,7 +447,7 @@ class Renderer:
         """Allocate what this octave's steps share and return the step as a callable of no arguments;
         `set_step` gives it its values before each run."""
         be = self.be
-        self.whole = self.pixels.shape[2] == self.crop
+        self.whole = self.places is None and tuple(self.pixels.shape[2:]) == (self.crop, self.crop)
         self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
         self.taps = be.zeros((2 * self.radius + 1,), np.float32)
         self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), self.window.dtype)
@@ -365,8 +459,14 @@ class Renderer:
         this octave's taps buffer (zeros beyond their radius add nothing), the step size."""
         be = self.be
         if not self.whole:
-            for n, rng in enumerate(self.rngs):
-                self.offsets_host[n] = crop_offset(rng, self.pixels.shape[2], self.crop)
+            size = tuple(self.pixels.shape[2:])
+            if self.places is None:
+                for n, rng in enumerate(self.rngs):
+                    self.offsets_host[n] = crop_offset(rng, size, self.crop)
+            else:
+                scale = size[0] / self.sizes[0][0]
+                for n, at in enumerate(self.places):
+                    self.offsets_host[n] = place_offset(self.rngs[0], size, at, scale, self.crop)
             be.upload(self.offsets, self.offsets_host)
         taps = np.zeros(2 * self.radius + 1, np.float32)
         t = be.blur.taps(sigma)
@@ -379,21 +479,28 @@ class Renderer:
         """One step on every image, all on the backend, reading the values of `set_step`."""
         be = self.be
         window = self.pixels if self.whole else self.window
-        if not self.whole:
+        if self.places is not None:  # every window from the one canvas, and what it was before the step
+            for k in range(self.n):
+                be.crop.crop(self.pixels, self.offsets[k:k + 1], window[k:k + 1])
+                be.crop.crop(self.pixels, self.offsets[k:k + 1], self.before[k:k + 1])
+        elif not self.whole:
             be.crop.crop(self.pixels, self.offsets, window)
         be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
         grad = self.objective(self.model_in, self.obj)
         be.pixels.ascent(window, grad, self.order, self.scale, self.step_size, 0.0, 255.0, self.norm)
         be.blur.forward(window, self.taps, self.blur_work)
-        if not self.whole:
+        if self.places is not None:  # each window's update added: where they overlap, the updates sum
+            for k in range(self.n):
+                be.crop.paste_add(window[k:k + 1], self.before[k:k + 1], self.offsets[k:k + 1], self.pixels, 0.0, 255.0)
+        elif not self.whole:
             be.crop.paste(window, self.offsets, self.pixels)
         if self.keep is not None:
             be.pixels.mask(self.pixels, self.keep, self.background)
 
     def upscale(self, size):
-        """Resize the whole batch to `size` pixels (cubic), clipped to [0, 255] (and masked)."""
+        """Resize the whole batch to `size` (H, W) (cubic), clipped to [0, 255] (and masked)."""
         be = self.be
-        big = be.empty((self.n, 3, size, size), self.pixels.dtype)
+        big = be.empty((self.pixels.shape[0], 3, *size), self.pixels.dtype)
         be.resize.forward(self.pixels, big)
         be.xp.clip(big, 0.0, 255.0, out=big)
         self.pixels = big
@@ -404,9 +511,9 @@ class Renderer:
         background, and `keep` (uint8 (H, W) on the backend) holds it for the steps of this size."""
         if self.mask_source is None:
             return
-        size = self.pixels.shape[2]
+        h, w = self.pixels.shape[2:]
         from PIL import Image
-        m = Image.fromarray((self.mask_source * 255).astype(np.uint8), "L").resize((size, size), Image.BILINEAR)
+        m = Image.fromarray((self.mask_source * 255).astype(np.uint8), "L").resize((w, h), Image.BILINEAR)
         self.keep = self.be.asarray((np.asarray(m) >= 128).astype(np.uint8))
         self.be.pixels.mask(self.pixels, self.keep, self.background)
 

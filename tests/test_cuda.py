@@ -426,6 +426,18 @@ def test_blur_crop_pixels_objective_match_cpu(dev):
         assert np.array_equal(gs.get(), s)
 
 
+def test_paste_add_matches_cpu(dev):
+    rng = np.random.default_rng(13)
+    image = rand(rng, (1, 3, 9, 12), np.float64)
+    window, before = rand(rng, (2, 3, 4, 5), np.float64), rand(rng, (2, 3, 4, 5), np.float64)
+    offsets = np.array([[1, 2], [3, 4]], np.int64)  # overlapping
+    gi, gw, gb, go = (dev.xp.asarray(a) for a in (image, window, before, offsets))
+    for k in range(2):
+        cpu.crop.paste_add(window[k:k + 1], before[k:k + 1], offsets[k:k + 1], image, -0.5, 0.9)
+        dev.ops.crop.paste_add(gw[k:k + 1], gb[k:k + 1], go[k:k + 1], gi, -0.5, 0.9)
+    assert rel(gi.get(), image) < 1e-14
+
+
 def test_mask_matches_cpu(dev):
     rng = np.random.default_rng(12)
     px = rand(rng, (2, 3, 9, 11), np.float32) * 255
@@ -559,6 +571,23 @@ def _render(net, dtype):
     r = ascent.Renderer(net, [281, 251], SHORT, ascent.octave_heads(net, SHORT), pre, 4, dtype)
     images = r.run()
     return net.backend.to_numpy(r.pixels).astype(np.float64), images
+
+
+def test_composition_render_matches_cpu(engine, model_path):
+    """A non-square canvas with two placements (one canvas, overlapping crops, a mix): the device
+    draws what the CPU draws, float64."""
+    path = model_path("bvlc_aux", 8)
+    dn, cn = Net(Network(weights.read(path)), engine), classviz.load(path, backend="cpu")
+    out = []
+    for net in (dn, cn):
+        pre, _ = classviz.preprocess.for_model(net.model)
+        heads = ascent.octave_heads(net, SHORT)
+        objs = ascent.parse_objectives(net, [281, "tiger + 0.2 * inception_4a/output:l2"], SHORT, heads)
+        r = ascent.Renderer(net, [o if o.plain is None else o.plain for o in objs], SHORT, heads, pre, 4, np.float64,
+                            size=(300, 330), places=[(0.4, 0.5), (0.6, 0.4)])
+        r.run()
+        out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
+    assert out[0].shape == (1, 3, 300, 330) and np.abs(out[0] - out[1]).max() < 1e-8
 
 
 def test_objective_render_matches_cpu(engine, model_path):

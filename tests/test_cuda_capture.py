@@ -89,6 +89,25 @@ def test_objectives_capture(be, model_path):
     assert (images[0][0, 0] == [0, 10, 20]).all()  # masked out
 
 
+def test_compositions_capture(be, model_path):
+    """Placements on a canvas (a crop and a paste-add per placement, a clip): one graph per step,
+    and the replay equals eager."""
+    net = Net(Network(weights.read(model_path("bvlc_aux", 8))), be)
+
+    def renderer():
+        pre, _ = classviz.preprocess.for_model(net.model)
+        return ascent.Renderer(net, [281, 5], SHORT, ascent.octave_heads(net, SHORT), pre, 4, size=(260, 300),
+                               places=[(0.3, 0.5), (0.7, 0.5)])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)
+        (image,) = renderer().run()
+    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
+    eager = renderer()
+    eager.be = _Eager(be)
+    assert np.array_equal(image, eager.run()[0]) and image.shape == (260, 300, 3)
+
+
 @pytest.mark.parametrize("name,style", [("efficientnet_lite0", "legacy"), ("efficientnet_b0", "dynamo"),
                                         ("resnet18", "dynamo")])
 def test_other_architectures_capture(be, tmp_path, name, style):

@@ -23,7 +23,7 @@ def add_parsers(sub):
     """Add the `render` and `classes` subcommands to argparse subparsers `sub`."""
     r = sub.add_parser("render", help="draw ImageNet classes", description=(
         "Draw what GoogLeNet thinks each class looks like, by gradient ascent on the pixels."))
-    r.add_argument("--class", dest="classes", action="append", required=True, metavar="CLASS",
+    r.add_argument("--class", dest="classes", action="append", metavar="CLASS",
                    help="class index or name ('tabby cat', 251), or an objective: 'tabby cat + 0.5 * tiger - 0.3 * "
                    "207', 'TENSOR:CHANNEL', 'TENSOR:CHANNEL@ROW,COL', 'TENSOR:l2' (README); repeat to render "
                    "several in one batch")
@@ -41,6 +41,11 @@ def add_parsers(sub):
                    help="arithmetic of the convolutions: tf32 and bf16 (faster, less exact) need --backend cuda")
     r.add_argument("--preprocess", choices=tuple(prep.PRESETS),
                    help="the model's input space, when neither its metadata nor its graph says")
+    r.add_argument("--size", metavar="WxH", help="the final canvas in pixels, like 800x600 (at least the model's "
+                   "crop a side; default: the schedule's square, 322x322 for deepdraw)")
+    r.add_argument("--place", action="append", metavar="OBJECTIVE@X,Y",
+                   help="draw OBJECTIVE (a class or an expression, as --class) around (X, Y) in 0..1 of the canvas; "
+                   "repeat to compose several in ONE picture (instead of --class)")
     r.add_argument("--init", metavar="FILE", help="start from this picture (its centred square, resized) instead of "
                    "noise; with a TENSOR:l2 objective and a schedule without blur, this is DeepDream")
     r.add_argument("--mask", metavar="FILE", help="draw only where this picture is light (white = drawn, black = "
@@ -79,9 +84,15 @@ def run_render(args, note):
         raise ArgumentError(f"--every must be >= 1, got {args.every}")
     if args.seed is not None and args.seed < 0:
         raise ArgumentError(f"--seed must be >= 0, got {args.seed}")
+    if bool(args.classes) == bool(args.place):
+        raise ArgumentError("give --class (one picture each) or --place (one picture of them all), one of the two")
+    places = None
+    if args.place:
+        specs = [_place(p) for p in args.place]
+        args.classes, places = [c for c, _ in specs], [xy for _, xy in specs]
     # a plain class is checked now; an expression (it may name the model's tensors) once the model is read
     targets = [c if objective.is_expression(c) else classnames.lookup(c) for c in args.classes]
-    stems = output.stems(targets)
+    stems = output.stems(targets) if places is None else ["composition"]
     paths = _output_paths(args, stems)
     total = sched.total_steps(octaves)
     frame_paths = []
@@ -89,7 +100,8 @@ def run_render(args, note):
         _make_folder(args.frames)
         frame_paths = [os.path.join(args.frames, f"{st}-{k:04d}.png") for st in stems
                        for k in sorted({*range(args.every, total + 1, args.every), total})]
-    from ..ascent import check_init, check_mask, color
+    from ..ascent import canvas_sizes, check_init, check_mask, check_size, color, crop_size
+    check_size(args.size, 1)  # its form and its upper bound now; the model's crop, once it is read
     background = color(args.background)
     init = check_init(_read_picture(args.init, "--init", "RGB")) if args.init else None
     mask = check_mask(_read_picture(args.mask, "--mask", "L") / 255.0) if args.mask else None
@@ -103,6 +115,7 @@ def run_render(args, note):
     net = weights.load_net(wpath, args.backend, args.precision, default=not args.weights)
     from ..ascent import parse_objectives
     objs = parse_objectives(net, targets, octaves)
+    hw = check_size(args.size, crop_size(net), len(objs) if places is None else 1)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")
@@ -120,9 +133,12 @@ def run_render(args, note):
             meta[f"classviz:{option}_sha256"] = file_digest(path, "sha256")
     if args.mask:
         meta["classviz:background"] = ",".join(f"{c:g}" for c in background)
-    from ..ascent import crop_size
-    final = sched.final_size(octaves, crop_size(net))
-    recorder = _Recorder(args, targets, stems, final)
+    if hw is not None:
+        meta["classviz:size"] = f"{hw[1]}x{hw[0]}"
+    if places is not None:
+        meta["classviz:place"] = json.dumps([[o.text(), x, y] for o, (x, y) in zip(objs, places)])
+    final = canvas_sizes(octaves, crop_size(net), hw)[-1]
+    recorder = _Recorder(args, targets if places is None else ["composition"], stems, final)
     bar = _progress(args, total, len(octaves))
     started = time.perf_counter()
 
@@ -135,7 +151,8 @@ def run_render(args, note):
     complete = True
     try:
         images = classviz.render(net, targets, octaves, seed=seed, on_step=on_step, preprocess=pre, init=init,
-                                 mask=mask, background=background)
+                                 mask=mask, background=background, size=None if hw is None else hw[::-1],
+                                 places=places)
     except RenderInterrupted as e:
         images, complete = e.images, False
         done = e.steps_done
@@ -148,15 +165,34 @@ def run_render(args, note):
     meta["classviz:complete"] = "true" if complete else "false"
     with signals.current.deferred():  # a signal now waits until every file is whole
         for t, o, img, path in zip(targets, objs, images, paths):
-            which = ({"classviz:class": t, "classviz:class_name": classnames.name(t)} if isinstance(t, int)
-                     else {})
-            output.save_png(path, img, {**which, "classviz:objective": o.text(), **meta})
+            if places is not None:
+                which = {}
+            elif isinstance(t, int):
+                which = {"classviz:class": t, "classviz:class_name": classnames.name(t), "classviz:objective": o.text()}
+            else:
+                which = {"classviz:objective": o.text()}
+            output.save_png(path, img, {**which, **meta})
             print(path if complete else f"{path} (incomplete: {done} of {total} steps)", flush=True)
         recorder.finish(images, done)
     if not complete:
         return signals.current.exit_code
     note(f"{total} steps in {time.perf_counter() - started:.1f} s, seed {seed}")
     return 0
+
+
+def _place(text):
+    """(objective text or class, (x, y)) of a --place value 'OBJECTIVE@X,Y' (the last '@': a neuron
+    target has one of its own). Raises ArgumentError."""
+    what, at, xy = text.rpartition("@")
+    try:
+        x, y = (float(v) for v in xy.split(","))
+    except ValueError:
+        raise ArgumentError(f"--place {text!r} is not OBJECTIVE@X,Y with X, Y numbers in 0..1") from None
+    if not at or not what.strip():
+        raise ArgumentError(f"--place {text!r} is not OBJECTIVE@X,Y")
+    if not (0 <= x <= 1 and 0 <= y <= 1):
+        raise ArgumentError(f"--place {text!r}: ({x:g}, {y:g}) is outside the canvas; X and Y go from 0 to 1")
+    return what.strip(), (x, y)
 
 
 def _read_picture(path, option, mode):
@@ -217,10 +253,12 @@ class _Recorder:
         if self.args.frames:
             for t, st, img in zip(self.targets, self.stems, images):
                 path = os.path.join(self.args.frames, f"{st}-{step:04d}.png")
-                output.save_png(path, img, {"classviz:class": t, "classviz:step": step})
+                key = "classviz:class" if isinstance(t, int) else "classviz:objective"
+                output.save_png(path, img, {key: t, "classviz:step": step})
         if self.args.gif:
-            tiles = [np.asarray(Image.fromarray(im).resize((self.final, self.final), Image.BICUBIC))
-                     if im.shape[0] != self.final else im for im in images]
+            h, w = self.final
+            tiles = [np.asarray(Image.fromarray(im).resize((w, h), Image.BICUBIC))
+                     if im.shape[:2] != (h, w) else im for im in images]
             self.gif.append(np.concatenate(tiles, axis=1))
 
     def finish(self, images, step):

@@ -19,6 +19,25 @@ def paste(window, offsets, image):
     _move(image, offsets, window, False)
 
 
+def paste_add(window, before, offsets, image, lo, hi):
+    """image[n, :, oy:oy+h, ox:ox+w] = clip(that + window[n] - before[n], lo, hi): a window's update
+    added to the image (placements whose windows overlap sum their updates, one call per window).
+    window, before: (N, C, h, w); offsets, image as in `crop`; lo, hi: float."""
+    _paste_add(window, before, offsets, image, image.dtype.type(lo), image.dtype.type(hi))
+
+
+@njit(cache=True)
+def _paste_add(window, before, offsets, image, lo, hi):
+    N, C, h, w = window.shape
+    for n in range(N):
+        oy, ox = offsets[n, 0], offsets[n, 1]
+        for c in range(C):
+            for i in range(h):
+                for j in range(w):
+                    v = image[n, c, oy + i, ox + j] + (window[n, c, i, j] - before[n, c, i, j])
+                    image[n, c, oy + i, ox + j] = min(max(v, lo), hi)
+
+
 @njit(cache=True)
 def _move(image, offsets, window, into_window):
     # the window's pixels of each image: copied out into `window`, or pasted back from it

@@ -15,3 +15,12 @@ def paste(window, offsets, image):
     n, c, h, w = window.shape
     launch(kernel("crop", "paste_window", image.dtype), window.size,
            (window, offsets, image, i32(n), i32(c), i32(image.shape[2]), i32(image.shape[3]), i32(h), i32(w)))
+
+
+def paste_add(window, before, offsets, image, lo, hi):
+    """image[n, :, oy:oy+h, ox:ox+w] = clip(that + window[n] - before[n], lo, hi). window, before:
+    (N, C, h, w) contiguous; offsets, image as in `crop`; lo, hi: float."""
+    n, c, h, w = window.shape
+    launch(kernel("crop", "paste_add_window", image.dtype), window.size,
+           (window, before, offsets, image, i32(n), i32(c), i32(image.shape[2]), i32(image.shape[3]), i32(h), i32(w),
+            image.dtype.type(lo), image.dtype.type(hi)))
