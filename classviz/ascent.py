@@ -55,7 +55,7 @@ class Step:
 
 
 def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preprocess=None, init=None, mask=None,
-           background="white", size=None, places=None):
+           background="white", size=None, places=None, path=None):
     """Draw each class in `classes` with `net`, all in one batch.
 
     net: a classviz.Net; classes: an int, a name ('tabby cat'), an objective expression
@@ -69,7 +69,9 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     below 0.5 the image is kept at `background` ('white', 'black', '#RRGGBB' or an (R, G, B)
     tuple of 0..255), bit for bit; size: the final canvas (W, H) in pixels (None: the schedule's
     square); places: one (x, y) in 0..1 per class: then ONE picture is drawn, each class around
-    its point (see Renderer), and the list holds that one picture.
+    its point (see Renderer), and the list holds that one picture; path: 'circle', 'sine', 'line'
+    or a list of (x, y) points in 0..1: ONE picture of the one class, drawn along the polyline
+    (each octave walks it; the gradient weighted by a soft disc around the moving centre).
     Returns a list of uint8 (H, W, 3) RGB arrays, one per class (H = W = the schedule's final size,
     from crops of `crop_size(net)`: 322 for deepdraw on a 224 model).
     Raises ArgumentError for bad classes, schedules or seeds; RenderInterrupted on Ctrl-C;
@@ -79,11 +81,15 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     pre, _ = prep.for_model(net.model, preprocess)
     heads = octave_heads(net, octaves)
     objs = parse_objectives(net, classes, octaves, heads)
-    hw = check_size(size, crop_size(net), len(objs) if places is None else 1)
+    hw = check_size(size, crop_size(net), len(objs) if places is None and path is None else 1)
     places = check_places(places, len(objs))
+    if path is not None:
+        path = parse_path(path)
+        if places is not None or len(objs) != 1:
+            raise ArgumentError("a path draws one class or objective, without places")
     return Renderer(net, [o if o.plain is None else o.plain for o in objs], octaves, heads, pre, seed,
                     init=check_init(init), mask=check_mask(mask), background=color(background), size=hw,
-                    places=places).run(on_step)
+                    places=places, path=path).run(on_step)
 
 
 MAX_CANVAS = 8192  # pixels a side: a batch of such canvases already takes gigabytes
@@ -270,6 +276,55 @@ def place_offset(rng, size, at, scale, crop=CROP):
     return tuple(int(v) for v in np.clip(np.floor(o), 0, [h - crop, w - crop]))
 
 
+# named paths (x, y in 0..1 of the canvas): a circle, one period of a sine, a line across
+PATHS = {
+    "circle": [(0.5 + 0.32 * math.cos(2 * math.pi * k / 48), 0.5 + 0.32 * math.sin(2 * math.pi * k / 48))
+               for k in range(49)],
+    "sine": [(0.12 + 0.76 * k / 48, 0.5 - 0.25 * math.sin(2 * math.pi * k / 48)) for k in range(49)],
+    "line": [(0.12, 0.5), (0.88, 0.5)],
+}
+
+
+def parse_path(spec):
+    """The polyline a --path names (list of (x, y) floats in 0..1, at least 2): 'circle', 'sine',
+    'line', or points 'X1,Y1 X2,Y2 ...'. Raises ArgumentError naming what is wrong."""
+    if isinstance(spec, str) and spec.strip().lower() in PATHS:
+        return list(PATHS[spec.strip().lower()])
+    try:
+        pts = [tuple(float(v) for v in p.split(",")) for p in spec.split()] if isinstance(spec, str) else \
+            [tuple(float(v) for v in p) for p in spec]
+    except (TypeError, ValueError):
+        pts = None
+    if not pts or any(len(p) != 2 for p in pts) or len(pts) < 2:
+        raise ArgumentError(f"path {spec!r} is not circle, sine, line or two or more points 'X1,Y1 X2,Y2 ...'")
+    for x, y in pts:
+        if not (0 <= x <= 1 and 0 <= y <= 1):
+            raise ArgumentError(f"path point ({x:g}, {y:g}) is outside the canvas: x and y go from 0 to 1")
+    return pts
+
+
+def point_along(points, f):
+    """The (x, y) at fraction f (0..1) of the polyline `points`' length."""
+    p = np.asarray(points, np.float64)
+    seg = np.hypot(*(p[1:] - p[:-1]).T)
+    total = seg.sum()
+    if total == 0:
+        return tuple(p[0])
+    d = min(max(f, 0.0), 1.0) * total
+    k = min(int(np.searchsorted(np.cumsum(seg), d, side="right")), len(seg) - 1)
+    start = seg[:k].sum()
+    t = 0.0 if seg[k] == 0 else (d - start) / seg[k]
+    return tuple(p[k] + t * (p[k + 1] - p[k]))
+
+
+def soft_disc(crop, dtype=np.float64):
+    """(crop, crop) weights of a path's gradient: 1 within 0.3 crop of the window's centre, falling
+    as cos^2 to 0 at 0.5 crop, 0 beyond (the corners)."""
+    r = np.hypot(*np.meshgrid(np.arange(crop) - (crop - 1) / 2, np.arange(crop) - (crop - 1) / 2)) / crop
+    w = np.where(r <= 0.3, 1.0, np.where(r >= 0.5, 0.0, np.cos((r - 0.3) / 0.2 * math.pi / 2) ** 2))
+    return w.astype(dtype)
+
+
 def canvas_sizes(octaves, crop=CROP, size=None):
     """The image's (H, W) during each octave (list of tuples). size None: the square the schedule
     grows from `crop` (sched.sizes). size (H, W): a canvas ending at exactly that size, each octave
@@ -369,10 +424,15 @@ class Renderer:
     and adding each crop's update to the canvas (overlaps sum). Use `run`."""
 
     def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32, init=None, mask=None,
-                 background=(255.0, 255.0, 255.0), size=None, places=None):
+                 background=(255.0, 255.0, 255.0), size=None, places=None, path=None):
         self.net, self.be = net, net.backend
         self.octaves, self.heads = octaves, heads
         self.n, self.cls = len(cls), list(cls)
+        self.path = None if path is None else [tuple(map(float, p)) for p in path]
+        if self.path is not None:  # one objective, one placement that walks the path
+            if self.n != 1:
+                raise ArgumentError(f"a path draws one objective, got {self.n}")
+            places = [self.path[0]]
         self.places = None if places is None else [tuple(map(float, p)) for p in places]
         be, dt = self.be, np.dtype(dtype)
         self.order = be.asarray(pre.order())
@@ -385,7 +445,7 @@ class Renderer:
         else:  # one canvas: one stream, keyed by the whole composition
             self.rngs = seeds(seed, [_text_key(" | ".join(
                 f"{o.text() if isinstance(o, objectives.Objective) else o}@{x!r},{y!r}"
-                for o, (x, y) in zip(self.cls, self.places)))])
+                for o, (x, y) in zip(self.cls, self.places)) + (f" along {self.path!r}" if self.path else ""))])
         start = np.stack([r.normal(200.0, 8.0, (3, h0, w0)) for r in self.rngs]).astype(dt)
         if init is not None:  # each image still draws its noise: its crops follow the same stream
             start[:] = canvas_resize(init, (h0, w0)).transpose(2, 0, 1)
@@ -395,6 +455,7 @@ class Renderer:
         self.apply_mask()
         shape = (self.n, 3, c, c)
         self.before = be.empty(shape, dt) if self.places is not None else None
+        self.disc = None if self.path is None else be.asarray(soft_disc(c, dt))
         self.window, self.model_in = be.empty(shape, dt), be.empty(shape, dt)
         self.offsets_host = np.zeros((self.n, 2), np.int64)
         self.offsets = be.asarray(self.offsets_host)
@@ -412,7 +473,7 @@ class Renderer:
                         self.upscale(size)
                     replay = self.be.capture(self.octave_step(o, head), keep=(self.pixels,))
                     for i in range(o.iter_n):
-                        self.set_step(o.sigma(i), o.step_size(i))
+                        self.set_step(o.sigma(i), o.step_size(i), i / max(1, o.iter_n - 1))
                         replay()
                         self.check(k, head)
                         self.done += 1
@@ -454,10 +515,13 @@ class Renderer:
         self.objective = ObjectivePass(self.net, self.cls, head, self.window.shape, self.window.dtype)
         return self.step
 
-    def set_step(self, sigma, step_size):
+    def set_step(self, sigma, step_size, along=0.0):
         """Upload one step's values: fresh crop offsets per image, the blur taps for `sigma` centred in
-        this octave's taps buffer (zeros beyond their radius add nothing), the step size."""
+        this octave's taps buffer (zeros beyond their radius add nothing), the step size. along:
+        how far through its octave the step is (0..1): a path's crop centre is that far along it."""
         be = self.be
+        if self.path is not None:
+            self.places[0] = point_along(self.path, along)
         if not self.whole:
             size = tuple(self.pixels.shape[2:])
             if self.places is None:
@@ -487,6 +551,8 @@ class Renderer:
             be.crop.crop(self.pixels, self.offsets, window)
         be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
         grad = self.objective(self.model_in, self.obj)
+        if self.disc is not None:  # a path draws around its moving centre, not to the window's edges
+            be.pixels.weigh(grad, self.disc)
         be.pixels.ascent(window, grad, self.order, self.scale, self.step_size, 0.0, 255.0, self.norm)
         be.blur.forward(window, self.taps, self.blur_work)
         if self.places is not None:  # each window's update added: where they overlap, the updates sum

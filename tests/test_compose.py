@@ -115,3 +115,32 @@ def test_cli_composition_metadata_and_errors(net, tmp_path, capsys):
         err = capsys.readouterr().err
         assert words in err and err.count("\n") == 1, err
         assert not bad.exists()
+
+
+def test_paths():
+    assert ascent.parse_path("line") == ascent.PATHS["line"] and len(ascent.parse_path("circle")) == 49
+    assert ascent.parse_path("0.1,0.2 0.3,0.4 1,1") == [(0.1, 0.2), (0.3, 0.4), (1.0, 1.0)]
+    for bad, words in [("0.1,0.2", "two or more points"), ("0.1,0.2 x,1", "two or more points"),
+                       ("0.1,0.2 1.2,0.5", "outside the canvas"), ("square", "not circle, sine, line")]:
+        with pytest.raises(ArgumentError, match=words):
+            ascent.parse_path(bad)
+    pts = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)]
+    assert ascent.point_along(pts, 0) == (0, 0) and ascent.point_along(pts, 1) == (1, 1)
+    assert ascent.point_along(pts, 0.25) == (0.5, 0) and ascent.point_along(pts, 0.75) == (1, 0.5)
+    d = ascent.soft_disc(224)
+    assert d[111, 111] == 1 and d[0, 0] == 0 and d[111, 0] < 0.05 and d[111, 50] == 1.0 and 0 < d[111, 25] < 1
+
+
+def test_a_path_is_drawn_along_its_line(net):
+    """A diagonal on a wide square canvas: against the same path with steps too small to move a
+    pixel, the two corners off the diagonal are untouched, the diagonal's ends are drawn."""
+    kw = dict(seed=5, size=(700, 700), path="0.12,0.12 0.88,0.88")
+    (drawn,) = classviz.render(net, [281], "quick", **kw)
+    still = [o._replace(start_sigma=0.0, end_sigma=0.0, start_step_size=1e-9, end_step_size=1e-9)
+             for o in sched.get("quick")]
+    (quiet,) = classviz.render(net, [281], still, **kw)
+    same = (drawn == quiet).all(axis=2)
+    assert same[:150, -150:].mean() > 0.99 and same[-150:, :150].mean() > 0.99  # off the path
+    assert same[20:150, 20:150].mean() < 0.5 and same[-150:-20, -150:-20].mean() < 0.5  # its two ends
+    with pytest.raises(ArgumentError, match="a path draws one"):
+        classviz.render(net, [281, 3], "quick", path="line")

@@ -438,6 +438,15 @@ def test_paste_add_matches_cpu(dev):
     assert rel(gi.get(), image) < 1e-14
 
 
+def test_weigh_matches_cpu(dev):
+    rng = np.random.default_rng(14)
+    g, w = rand(rng, (2, 3, 7, 9), np.float32), rand(rng, (7, 9), np.float32)
+    gg = dev.xp.asarray(g)
+    cpu.pixels.weigh(g, w)
+    dev.ops.pixels.weigh(gg, dev.xp.asarray(w))
+    assert np.array_equal(gg.get(), g)
+
+
 def test_mask_matches_cpu(dev):
     rng = np.random.default_rng(12)
     px = rand(rng, (2, 3, 9, 11), np.float32) * 255
@@ -573,18 +582,22 @@ def _render(net, dtype):
     return net.backend.to_numpy(r.pixels).astype(np.float64), images
 
 
-def test_composition_render_matches_cpu(engine, model_path):
-    """A non-square canvas with two placements (one canvas, overlapping crops, a mix): the device
-    draws what the CPU draws, float64."""
+@pytest.mark.parametrize("kind", ["places", "path"])
+def test_composition_render_matches_cpu(engine, model_path, kind):
+    """A non-square canvas with two placements (one canvas, overlapping crops, a mix), or one class
+    along a path (a moving crop, its gradient weighted by the soft disc): the device draws what
+    the CPU draws, float64."""
     path = model_path("bvlc_aux", 8)
     dn, cn = Net(Network(weights.read(path)), engine), classviz.load(path, backend="cpu")
+    targets = [281, "tiger + 0.2 * inception_4a/output:l2"] if kind == "places" else [281]
+    kw = dict(places=[(0.4, 0.5), (0.6, 0.4)]) if kind == "places" else dict(path=ascent.parse_path("sine"))
     out = []
     for net in (dn, cn):
         pre, _ = classviz.preprocess.for_model(net.model)
         heads = ascent.octave_heads(net, SHORT)
-        objs = ascent.parse_objectives(net, [281, "tiger + 0.2 * inception_4a/output:l2"], SHORT, heads)
+        objs = ascent.parse_objectives(net, targets, SHORT, heads)
         r = ascent.Renderer(net, [o if o.plain is None else o.plain for o in objs], SHORT, heads, pre, 4, np.float64,
-                            size=(300, 330), places=[(0.4, 0.5), (0.6, 0.4)])
+                            size=(300, 330), **kw)
         r.run()
         out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
     assert out[0].shape == (1, 3, 300, 330) and np.abs(out[0] - out[1]).max() < 1e-8

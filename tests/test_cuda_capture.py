@@ -89,15 +89,17 @@ def test_objectives_capture(be, model_path):
     assert (images[0][0, 0] == [0, 10, 20]).all()  # masked out
 
 
-def test_compositions_capture(be, model_path):
-    """Placements on a canvas (a crop and a paste-add per placement, a clip): one graph per step,
-    and the replay equals eager."""
+@pytest.mark.parametrize("kind", ["places", "path"])
+def test_compositions_capture(be, model_path, kind):
+    """Placements on a canvas (a crop and a paste-add per placement), or a path (its soft disc
+    weighing the gradient): one graph per step, and the replay equals eager."""
     net = Net(Network(weights.read(model_path("bvlc_aux", 8))), be)
 
     def renderer():
         pre, _ = classviz.preprocess.for_model(net.model)
-        return ascent.Renderer(net, [281, 5], SHORT, ascent.octave_heads(net, SHORT), pre, 4, size=(260, 300),
-                               places=[(0.3, 0.5), (0.7, 0.5)])
+        kw = dict(places=[(0.3, 0.5), (0.7, 0.5)]) if kind == "places" else dict(path=ascent.parse_path("circle"))
+        return ascent.Renderer(net, [281, 5] if kind == "places" else [281], SHORT, ascent.octave_heads(net, SHORT),
+                               pre, 4, size=(260, 300), **kw)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Notice)

@@ -46,6 +46,9 @@ def add_parsers(sub):
     r.add_argument("--place", action="append", metavar="OBJECTIVE@X,Y",
                    help="draw OBJECTIVE (a class or an expression, as --class) around (X, Y) in 0..1 of the canvas; "
                    "repeat to compose several in ONE picture (instead of --class)")
+    r.add_argument("--path", metavar="circle|sine|line|'X1,Y1 X2,Y2 ...'",
+                   help="draw the one --class along this polyline (X, Y in 0..1 of the canvas): the crop's centre "
+                   "walks it in every octave, the gradient weighted by a soft disc around the centre")
     r.add_argument("--init", metavar="FILE", help="start from this picture (its centred square, resized) instead of "
                    "noise; with a TENSOR:l2 objective and a schedule without blur, this is DeepDream")
     r.add_argument("--mask", metavar="FILE", help="draw only where this picture is light (white = drawn, black = "
@@ -100,8 +103,11 @@ def run_render(args, note):
         _make_folder(args.frames)
         frame_paths = [os.path.join(args.frames, f"{st}-{k:04d}.png") for st in stems
                        for k in sorted({*range(args.every, total + 1, args.every), total})]
-    from ..ascent import canvas_sizes, check_init, check_mask, check_size, color, crop_size
+    from ..ascent import canvas_sizes, check_init, check_mask, check_size, color, crop_size, parse_path
     check_size(args.size, 1)  # its form and its upper bound now; the model's crop, once it is read
+    path = parse_path(args.path) if args.path else None
+    if path is not None and (places is not None or len(targets) != 1):
+        raise ArgumentError("--path draws one --class (not --place, not several classes)")
     background = color(args.background)
     init = check_init(_read_picture(args.init, "--init", "RGB")) if args.init else None
     mask = check_mask(_read_picture(args.mask, "--mask", "L") / 255.0) if args.mask else None
@@ -115,7 +121,7 @@ def run_render(args, note):
     net = weights.load_net(wpath, args.backend, args.precision, default=not args.weights)
     from ..ascent import parse_objectives
     objs = parse_objectives(net, targets, octaves)
-    hw = check_size(args.size, crop_size(net), len(objs) if places is None else 1)
+    hw = check_size(args.size, crop_size(net), len(objs) if places is None and path is None else 1)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")
@@ -137,6 +143,9 @@ def run_render(args, note):
         meta["classviz:size"] = f"{hw[1]}x{hw[0]}"
     if places is not None:
         meta["classviz:place"] = json.dumps([[o.text(), x, y] for o, (x, y) in zip(objs, places)])
+    if path is not None:
+        meta["classviz:path"] = args.path.strip().lower() if args.path.strip().lower() in ("circle", "sine", "line") \
+            else json.dumps(path)
     final = canvas_sizes(octaves, crop_size(net), hw)[-1]
     recorder = _Recorder(args, targets if places is None else ["composition"], stems, final)
     bar = _progress(args, total, len(octaves))
@@ -152,7 +161,7 @@ def run_render(args, note):
     try:
         images = classviz.render(net, targets, octaves, seed=seed, on_step=on_step, preprocess=pre, init=init,
                                  mask=mask, background=background, size=None if hw is None else hw[::-1],
-                                 places=places)
+                                 places=places, path=path)
     except RenderInterrupted as e:
         images, complete = e.images, False
         done = e.steps_done

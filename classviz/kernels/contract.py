@@ -49,6 +49,7 @@ OPS = {
                   "weighted_seed": "t, s, l2w, g, accumulate"},
     "pixels": {"to_model": "pixels, order, scale, shift, out",
                "ascent": "pixels, grad, order, scale, step, lo, hi, norm", "mask": "pixels, keep, background",
+               "weigh": "grad, weight",
                "to_uint8": "pixels"},
     "relu": {"forward": "x, y", "backward": "y, gy, gx, accumulate"},
     "resize": {"forward": "x, out"},

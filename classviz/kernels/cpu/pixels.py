@@ -12,7 +12,7 @@ from numba import njit
 
 from ..shared import to_uint8
 
-__all__ = ["to_model", "ascent", "mask", "to_uint8"]
+__all__ = ["to_model", "ascent", "mask", "weigh", "to_uint8"]
 
 
 def to_model(pixels, order, scale, shift, out):
@@ -40,6 +40,12 @@ def mask(pixels, keep, background):
     """In place: every pixel where keep is 0 becomes `background` exactly. pixels: (N, C, H, W)
     float; keep: (H, W) uint8, 1 where the image is drawn; background: (C,) of the pixels' dtype."""
     _mask(pixels, keep, background)
+
+
+def weigh(grad, weight):
+    """In place: grad[n, c] *= weight, a per-pixel weight (a path's soft disc). grad: (N, C, h, w)
+    float; weight: (h, w) of grad's dtype."""
+    grad *= weight
 
 
 @njit(cache=True)

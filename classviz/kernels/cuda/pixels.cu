@@ -72,3 +72,9 @@ __global__ void mask(T* __restrict__ px, const unsigned char* __restrict__ keep,
         if (!keep[p]) px[i] = background[(i / P) % C];
     }
 }
+
+// grad *= a per-pixel weight (h, w), the same for every image and channel (a path's soft disc)
+template <typename T>
+__global__ void weigh(T* __restrict__ g, const T* __restrict__ weight, long long total, long long P) {
+    CV_LOOP(i, total) g[i] *= weight[i % P];
+}

@@ -6,7 +6,7 @@ from ..shared import to_uint8
 from . import device
 from .source import PARTS, THREADS, i32, kernel, launch
 
-__all__ = ["to_model", "ascent", "mask", "to_uint8"]
+__all__ = ["to_model", "ascent", "mask", "weigh", "to_uint8"]
 
 
 def to_model(pixels, order, scale, shift, out):
@@ -23,6 +23,11 @@ def mask(pixels, keep, background):
     n, c = pixels.shape[:2]
     launch(kernel("pixels", "mask", pixels.dtype), pixels.size,
            (pixels, keep, background, i32(n), i32(c), np.int64(keep.size)))
+
+
+def weigh(grad, weight):
+    """In place: grad[n, c] *= weight. grad: (N, C, h, w) contiguous; weight: (h, w) of its dtype."""
+    launch(kernel("pixels", "weigh", grad.dtype), grad.size, (grad, weight, np.int64(grad.size), np.int64(weight.size)))
 
 
 def ascent(pixels, grad, order, scale, step, lo, hi, norm):
