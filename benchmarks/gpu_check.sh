@@ -13,7 +13,9 @@
 #   2. step.py, main head, batch 1 and 32, at fp32 (torch.compile at batch 1), tf32 and bf16,
 #      against PyTorch eager at the same precision;
 #   3. capture.py: does each kind of octave capture into a CUDA graph;
-#   4. one deepdraw render, then one batch of 8 classes.
+#   4. one deepdraw render, then one batch of 8 classes;
+#   5. a gallery (gallery.py) at the GPU's default batch, bf16: images/min (the first GPU run found
+#      cuDNN refusing a bf16 algorithm from batch 64; this checks the fallback on the device).
 # OUT_DIR receives exactly three files: summary.txt (one screen: versions, test tally with each
 # failure's first line, capture per octave kind, step times and ratios, render seconds, peak GPU
 # memory), results.json (every stage's numbers) and logs.tar.gz (every stage's full output).
@@ -62,6 +64,7 @@ if [ $dry -eq 1 ]; then
   tests=(tests/test_cuda.py -k "host and (gemm or pooling)")
   schedule=quick
   classes=2
+  gallery=(--images 2 --batch 2 --schedule quick)
 else
   backend=cuda
   weights=()
@@ -71,6 +74,7 @@ else
          -k "not host" -W "error::classviz.errors.Notice")
   schedule=deepdraw
   classes=8
+  gallery=(--images 64 --batch 64 --schedule deepdraw --precision bf16)
 fi
 
 {
@@ -109,6 +113,8 @@ stage render_1 45 "$py" benchmarks/render.py --backend $backend "${weights[@]}" 
   --json "$work/render_1.json"
 stage render_$classes 45 "$py" benchmarks/render.py --backend $backend "${weights[@]}" --classes $classes \
   --schedule $schedule --json "$work/render_$classes.json"
+stage gallery 60 "$py" benchmarks/gallery.py --backend $backend "${weights[@]}" "${gallery[@]}" --rounds 1 \
+  --json "$work/gallery.json"
 
 "$py" benchmarks/gpu_summary.py "$work" "$out/results.json" > "$out/summary.txt" 2>> "$work/summary.log" \
   || { echo "summary failed:"; tail -n 5 "$work/summary.log"; } >> "$out/summary.txt"

@@ -35,8 +35,9 @@ def main(work, results_path):
     steps = {os.path.basename(p)[5:-5]: _json(p) for p in sorted(glob.glob(os.path.join(work, "step_*.json")))}
     renders = {os.path.basename(p)[7:-5]: _json(p) for p in sorted(glob.glob(os.path.join(work, "render_*.json")))}
     capture = _json(os.path.join(work, "capture.json"))
+    gallery = _json(os.path.join(work, "gallery.json"))
     results = {"env": env, "stages": stages, "tests": {"tally": tally, "failures": failures}, "step": steps,
-               "capture": capture, "render": renders}
+               "capture": capture, "render": renders, "gallery": gallery}
     with open(results_path, "w") as f:
         json.dump(results, f, indent=1)
 
@@ -73,6 +74,9 @@ def main(work, results_path):
             mem = f", pool {row['gpu_pool_mb']} MB" if "gpu_pool_mb" in row else ""
             print(f"render {row['classes']} class(es), {row['schedule']}: {row['wall_s']:.2f} s "
                   f"({row['images_per_s'] * 60:.1f} images/min{mem})")
+    for row in (gallery or {}).get("rows", []):
+        print(f"gallery {gallery['precision']} {gallery['schedule']} {row['configuration']}: "
+              f"{row['images_per_min']:.1f} images/min, 1000 classes in {row['projected_1000_h'] * 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -564,7 +564,9 @@ class Renderer:
             be.pixels.mask(self.pixels, self.keep, self.background)
 
     def upscale(self, size):
-        """Resize the whole batch to `size` (H, W) (cubic), clipped to [0, 255] (and masked)."""
+        """Resize the whole batch to `size` ((H, W), or a side for a square) (cubic), clipped to
+        [0, 255] (and masked)."""
+        size = (size, size) if np.ndim(size) == 0 else tuple(size)
         be = self.be
         big = be.empty((self.pixels.shape[0], 3, *size), self.pixels.dtype)
         be.resize.forward(self.pixels, big)

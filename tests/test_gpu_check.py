@@ -18,7 +18,8 @@ def test_dry_run_writes_three_files_and_a_one_screen_summary(tmp_path):
     summary = (out / "summary.txt").read_text()
     assert len(summary.splitlines()) <= 30, summary
     for words in ("dry run", "stages: tests ok", "tests: ", " passed", "capture: whole image, main eager",
-                  "step fp32 loss3/classifier N=1:", "render 1 class(es), quick:", "render 2 class(es), quick:"):
+                  "step fp32 loss3/classifier N=1:", "render 1 class(es), quick:", "render 2 class(es), quick:",
+                  "gallery fp32 quick batch 2:"):
         assert words in summary, (words, summary)
     results = json.loads((out / "results.json").read_text())
     assert all(s.split()[1] == "ok" for s in results["stages"]), results["stages"]
@@ -37,4 +38,4 @@ def test_a_spent_budget_skips_the_later_stages_and_still_writes_the_files(tmp_pa
     assert sorted(os.listdir(out)) == ["logs.tar.gz", "results.json", "summary.txt"], r.stderr
     stages = json.loads((out / "results.json").read_text())["stages"]
     assert any("skipped (budget spent)" in s or "timed out" in s for s in stages), stages
-    assert stages[-1].startswith("render_2 skipped"), stages
+    assert stages[-1].startswith("gallery skipped"), stages
