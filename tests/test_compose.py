@@ -105,11 +105,17 @@ def test_cli_composition_metadata_and_errors(net, tmp_path, capsys):
     t = read_text(out)
     assert t["classviz:size"] == "500x300"
     assert json.loads(t["classviz:place"]) == [["1.0 * 281", 0.25, 0.5], ["1.0 * inception_4a/output:3@4,4", 0.75, 0.5]]
+    path_out = tmp_path / "p.png"
+    assert main(["render", "--weights", model, "--class", "1", "--path", "0.1,0.1 0.9,0.9", "--mask",
+                 str(tmp_path / "c.png"), "--size", "300x300", "--schedule", "quick", "-o", str(path_out), "-q"]) == 0
+    assert json.loads(read_text(path_out)["classviz:path"]) == [[0.1, 0.1], [0.9, 0.9]]
     capsys.readouterr()
     for argv, words in [(["--place", "1@0.5,2"], "outside the canvas"), (["--place", "1@x"], "not OBJECTIVE@X,Y"),
                         (["--class", "1", "--place", "2@0.5,0.5"], "one of the two"),
                         (["--class", "1", "--size", "100x100"], "smaller than"),
-                        (["--place", "no/such:1@0.5,0.5"], "no tensor named")]:
+                        (["--place", "no/such:1@0.5,0.5"], "no tensor named"),
+                        (["--class", "1", "--path", "0.5,0.5"], "two or more points"),
+                        (["--place", "1@0.5,0.5", "--path", "line"], "--path draws one --class")]:
         bad = tmp_path / "bad.png"
         assert main(["render", "--weights", model, *argv, "-o", str(bad)]) == 2
         err = capsys.readouterr().err

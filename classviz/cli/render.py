@@ -105,8 +105,8 @@ def run_render(args, note):
                        for k in sorted({*range(args.every, total + 1, args.every), total})]
     from ..ascent import canvas_sizes, check_init, check_mask, check_size, color, crop_size, parse_path
     check_size(args.size, 1)  # its form and its upper bound now; the model's crop, once it is read
-    path = parse_path(args.path) if args.path else None
-    if path is not None and (places is not None or len(targets) != 1):
+    polyline = parse_path(args.path) if args.path else None
+    if polyline is not None and (places is not None or len(targets) != 1):
         raise ArgumentError("--path draws one --class (not --place, not several classes)")
     background = color(args.background)
     init = check_init(_read_picture(args.init, "--init", "RGB")) if args.init else None
@@ -121,7 +121,7 @@ def run_render(args, note):
     net = weights.load_net(wpath, args.backend, args.precision, default=not args.weights)
     from ..ascent import parse_objectives
     objs = parse_objectives(net, targets, octaves)
-    hw = check_size(args.size, crop_size(net), len(objs) if places is None and path is None else 1)
+    hw = check_size(args.size, crop_size(net), len(objs) if places is None and polyline is None else 1)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")
@@ -133,19 +133,19 @@ def run_render(args, note):
             "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,
             "classviz:precision": net.precision,
             "Software": f"classviz {__version__}"}
-    for option, path in (("init", args.init), ("mask", args.mask)):
-        if path:
-            meta[f"classviz:{option}"] = os.path.basename(path)
-            meta[f"classviz:{option}_sha256"] = file_digest(path, "sha256")
+    for option, picture in (("init", args.init), ("mask", args.mask)):
+        if picture:
+            meta[f"classviz:{option}"] = os.path.basename(picture)
+            meta[f"classviz:{option}_sha256"] = file_digest(picture, "sha256")
     if args.mask:
         meta["classviz:background"] = ",".join(f"{c:g}" for c in background)
     if hw is not None:
         meta["classviz:size"] = f"{hw[1]}x{hw[0]}"
     if places is not None:
         meta["classviz:place"] = json.dumps([[o.text(), x, y] for o, (x, y) in zip(objs, places)])
-    if path is not None:
-        meta["classviz:path"] = args.path.strip().lower() if args.path.strip().lower() in ("circle", "sine", "line") \
-            else json.dumps(path)
+    if polyline is not None:
+        name = args.path.strip().lower()
+        meta["classviz:path"] = name if name in ("circle", "sine", "line") else json.dumps(polyline)
     final = canvas_sizes(octaves, crop_size(net), hw)[-1]
     recorder = _Recorder(args, targets if places is None else ["composition"], stems, final)
     bar = _progress(args, total, len(octaves))
@@ -161,7 +161,7 @@ def run_render(args, note):
     try:
         images = classviz.render(net, targets, octaves, seed=seed, on_step=on_step, preprocess=pre, init=init,
                                  mask=mask, background=background, size=None if hw is None else hw[::-1],
-                                 places=places, path=path)
+                                 places=places, path=polyline)
     except RenderInterrupted as e:
         images, complete = e.images, False
         done = e.steps_done
