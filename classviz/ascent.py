@@ -421,7 +421,9 @@ class Renderer:
     `render` takes them (checked). size: the final (H, W) of a canvas (None: the schedule's square
     from the crop size). places: None, or one (x, y) in 0..1 per entry of cls: then ONE canvas is
     drawn, each step taking every placement's crop around its point (`place_offset`) in one batch
-    and adding each crop's update to the canvas (overlaps sum). Use `run`."""
+    and adding each crop's update to the canvas (overlaps sum). path: None, or a polyline of (x, y)
+    points for the one entry of cls: a placement whose point walks it in every octave, its
+    gradient weighted by `soft_disc`. Use `run`."""
 
     def __init__(self, net, cls, octaves, heads, pre, seed, dtype=np.float32, init=None, mask=None,
                  background=(255.0, 255.0, 255.0), size=None, places=None, path=None):
