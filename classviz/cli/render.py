@@ -32,12 +32,15 @@ def add_parsers(sub):
     out.add_argument("-o", "--out", metavar="OUT.png", help="output file (one class only)")
     out.add_argument("--out-dir", metavar="DIR", help="folder for one INDEX-NAME.png per class (default: .); a "
                      "class given twice gets INDEX-NAME-2.png")
-    r.add_argument("--schedule", default="deepdraw", metavar="NAME|FILE",
+    r.add_argument("--recipe", metavar="PNG", help="draw again what this classviz PNG says it is: its objective(s), "
+                   "schedule, seed, canvas, placements, path, input space, precision and background (give the "
+                   "same --weights, and --init/--mask files if it used them: their SHA-256 must match)")
+    r.add_argument("--schedule", default=None, metavar="NAME|FILE",
                    help=f"{', '.join(sched.SCHEDULES)} or a JSON/TOML file (default: deepdraw)")
     r.add_argument("--seed", type=int, help="random seed, a whole number >= 0 (default: a fresh one, recorded "
                    "in the PNG)")
     r.add_argument("--backend", default="auto", choices=BACKENDS)
-    r.add_argument("--precision", default="fp32", choices=PRECISIONS,
+    r.add_argument("--precision", default=None, choices=PRECISIONS,
                    help="arithmetic of the convolutions: tf32 and bf16 (faster, less exact) need --backend cuda")
     r.add_argument("--preprocess", choices=tuple(prep.PRESETS),
                    help="the model's input space, when neither its metadata nor its graph says")
@@ -53,7 +56,7 @@ def add_parsers(sub):
                    "noise; with a TENSOR:l2 objective and a schedule without blur, this is DeepDream")
     r.add_argument("--mask", metavar="FILE", help="draw only where this picture is light (white = drawn, black = "
                    "kept at --background); resized to the image")
-    r.add_argument("--background", default="white", metavar="COLOUR",
+    r.add_argument("--background", default=None, metavar="COLOUR",
                    help="colour of the masked-out part: white (default), black, grey, #RRGGBB or R,G,B")
     r.add_argument("--frames", metavar="DIR", help="also write a PNG of every image every K steps here")
     r.add_argument("--every", type=int, default=10, metavar="K", help="steps between frames (default 10)")
@@ -82,6 +85,10 @@ def run_render(args, note):
     """The render command; returns the exit code. `note(msg)` prints a remark unless quiet.
     Every argument and every output path is checked before the model loads."""
     import classviz
+    recipe = _recipe(args) if args.recipe else None
+    args.schedule = "deepdraw" if args.schedule is None else args.schedule
+    args.precision = args.precision or "fp32"
+    args.background = args.background or "white"
     octaves = sched.get(args.schedule)
     if args.every < 1:
         raise ArgumentError(f"--every must be >= 1, got {args.every}")
@@ -118,6 +125,8 @@ def run_render(args, note):
                          + [(p, "--frames") for p in frame_paths], force=args.force)
 
     wpath = args.weights or weights.default_weights(note, args.quiet)
+    if recipe is not None:
+        _check_recipe_files(recipe, args, wpath, note)
     net = weights.load_net(wpath, args.backend, args.precision, default=not args.weights)
     from ..ascent import parse_objectives
     objs = parse_objectives(net, targets, octaves)
@@ -126,7 +135,7 @@ def run_render(args, note):
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
          else f"preprocessing: {prep.describe(pre)}, as given")
     seed = args.seed if args.seed is not None else secrets.randbits(31)
-    meta = {"classviz:schedule": args.schedule if args.schedule in sched.SCHEDULES
+    meta = {"classviz:schedule": args.schedule if isinstance(args.schedule, str) and args.schedule in sched.SCHEDULES
             else json.dumps([o._asdict() for o in octaves]),
             "classviz:seed": seed, "classviz:model": os.path.basename(wpath),
             "classviz:model_sha256": file_digest(wpath, "sha256"), "classviz:version": __version__,
@@ -187,6 +196,56 @@ def run_render(args, note):
         return signals.current.exit_code
     note(f"{total} steps in {time.perf_counter() - started:.1f} s, seed {seed}")
     return 0
+
+
+def _recipe(args):
+    """Fill `args` from the PNG that --recipe names (its text chunks); returns them ({key: str}).
+    Raises ArgumentError for a file that is no classviz picture, or for options the recipe sets."""
+    from .. import png
+    text = png.read_text(args.recipe)
+    if text is None or "classviz:seed" not in text or "classviz:schedule" not in text:
+        raise ArgumentError(f"--recipe {args.recipe!r} is not a PNG that classviz wrote (no recipe in its metadata)")
+    given = [o for o, v in (("--class", args.classes), ("--place", args.place), ("--path", args.path),
+                            ("--size", args.size), ("--seed", args.seed), ("--schedule", args.schedule),
+                            ("--preprocess", args.preprocess), ("--precision", args.precision),
+                            ("--background", args.background)) if v is not None]
+    if given:
+        raise ArgumentError(f"--recipe sets {', '.join(given)}: give the recipe alone (with --weights, --init, --mask)")
+    if "classviz:place" in text:
+        args.place = [f"{o}@{x!r},{y!r}" for o, x, y in json.loads(text["classviz:place"])]
+    else:
+        args.classes = [text["classviz:class"] if "classviz:class" in text else text["classviz:objective"]]
+    if "classviz:path" in text:
+        p = text["classviz:path"]
+        args.path = p if p in ("circle", "sine", "line") else " ".join(f"{x!r},{y!r}" for x, y in json.loads(p))
+    args.size = text.get("classviz:size")
+    s = text["classviz:schedule"]
+    args.schedule = s if s in sched.SCHEDULES else json.loads(s)
+    args.seed = int(text["classviz:seed"])
+    args.preprocess = prep.parse(text["classviz:preprocess"], f"--recipe {args.recipe}") \
+        if "classviz:preprocess" in text else None
+    args.precision = text.get("classviz:precision", "fp32")
+    args.background = text.get("classviz:background")
+    return text
+
+
+def _check_recipe_files(text, args, wpath, note):
+    """Raise ArgumentError unless the model and the --init/--mask pictures are the recipe's (by
+    SHA-256); note a different classviz version."""
+    want = text.get("classviz:model_sha256")
+    if want and file_digest(wpath, "sha256") != want:
+        raise ArgumentError(f"--recipe was drawn with {text.get('classviz:model', 'another model')} (SHA-256 "
+                            f"{want[:12]}...), not {os.path.basename(wpath)}: give its --weights")
+    for option, path in (("init", args.init), ("mask", args.mask)):
+        sha = text.get(f"classviz:{option}_sha256")
+        if sha and not path:
+            raise ArgumentError(f"--recipe started from --{option} {text.get(f'classviz:{option}')!r}: give that file")
+        if path and sha != file_digest(path, "sha256"):
+            raise ArgumentError(f"--{option} {path!r} is not the picture the recipe used"
+                                + (f" ({text.get(f'classviz:{option}')!r})" if sha else " (it used none)"))
+    if text.get("classviz:version") != __version__:
+        note(f"the recipe was drawn by classviz {text.get('classviz:version')}; this is {__version__}: the picture "
+             "can differ")
 
 
 def _place(text):
