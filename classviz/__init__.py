@@ -5,6 +5,10 @@
     scores = net.forward(x)                         # x: float32 (N, 3, H, W) in the model's input space
     obj, grad = net.gradient(x, classes, head="aux2")
     images = classviz.render(net, ["tabby cat", 251], schedule="quick", seed=0)  # uint8 (H, W, 3) each
+    images = classviz.render(net, ["tabby cat + 0.5 * tiger"], size=(800, 600))   # objectives, canvases (README)
+
+    from classviz import gallery
+    gallery.run("model.onnx", "out/", classes="0-99", schedule="quick", seed=0)  # resumable; ray="local"
 """
 from .errors import ArgumentError, ClassvizError, ModelError, Notice, RenderFailed, RenderInterrupted
 
