@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import classviz
-from classviz import ascent
+from classviz import canvas
 from classviz import schedule as sched
 from classviz.cli import main
 from classviz.errors import ArgumentError
@@ -21,17 +21,17 @@ def net(model_path):
 
 def test_canvas_sizes():
     dd = sched.get("deepdraw")
-    assert ascent.canvas_sizes(dd) == [(224, 224), (268, 268), (322, 322), (322, 322)]  # as before
-    s = ascent.canvas_sizes(dd, 224, (600, 800))
+    assert canvas.sizes(dd) == [(224, 224), (268, 268), (322, 322), (322, 322)]  # as before
+    s = canvas.sizes(dd, 224, (600, 800))
     assert s[-1] == (600, 800) and s[0] == (416, 555) and s[1] == (500, 666)  # final / 1.44, / 1.2
-    assert ascent.canvas_sizes(dd, 224, (300, 240))[0] == (224, 224)  # never below the crop
+    assert canvas.sizes(dd, 224, (300, 240))[0] == (224, 224)  # never below the crop
 
 
 def test_placements_stay_on_the_canvas_and_centre_on_their_point():
     rng = np.random.default_rng(0)
     size, crop = (500, 800), 224
     for at, scale in [((0.5, 0.5), 1.44), ((0.3, 0.6), 1.2), ((0.0, 1.0), 1.0)]:
-        offs = np.array([ascent.place_offset(rng, size, at, scale, crop) for _ in range(4000)])
+        offs = np.array([canvas.place_offset(rng, size, at, scale, crop) for _ in range(4000)])
         assert (offs >= 0).all() and (offs[:, 0] <= size[0] - crop).all() and (offs[:, 1] <= size[1] - crop).all()
         spread = 0.3 * max(crop * scale - crop, 10.0)
         want = np.array([at[1] * size[0], at[0] * size[1]]) - crop / 2
@@ -124,16 +124,16 @@ def test_cli_composition_metadata_and_errors(net, tmp_path, capsys):
 
 
 def test_paths():
-    assert ascent.parse_path("line") == ascent.PATHS["line"] and len(ascent.parse_path("circle")) == 49
-    assert ascent.parse_path("0.1,0.2 0.3,0.4 1,1") == [(0.1, 0.2), (0.3, 0.4), (1.0, 1.0)]
+    assert canvas.parse_path("line") == canvas.PATHS["line"] and len(canvas.parse_path("circle")) == 49
+    assert canvas.parse_path("0.1,0.2 0.3,0.4 1,1") == [(0.1, 0.2), (0.3, 0.4), (1.0, 1.0)]
     for bad, words in [("0.1,0.2", "two or more points"), ("0.1,0.2 x,1", "two or more points"),
                        ("0.1,0.2 1.2,0.5", "outside the canvas"), ("square", "not circle, sine, line")]:
         with pytest.raises(ArgumentError, match=words):
-            ascent.parse_path(bad)
+            canvas.parse_path(bad)
     pts = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)]
-    assert ascent.point_along(pts, 0) == (0, 0) and ascent.point_along(pts, 1) == (1, 1)
-    assert ascent.point_along(pts, 0.25) == (0.5, 0) and ascent.point_along(pts, 0.75) == (1, 0.5)
-    d = ascent.soft_disc(224)
+    assert canvas.point_along(pts, 0) == (0, 0) and canvas.point_along(pts, 1) == (1, 1)
+    assert canvas.point_along(pts, 0.25) == (0.5, 0) and canvas.point_along(pts, 0.75) == (1, 0.5)
+    d = canvas.soft_disc(224)
     assert d[111, 111] == 1 and d[0, 0] == 0 and d[111, 0] < 0.05 and d[111, 50] == 1.0 and 0 < d[111, 25] < 1
 
 

@@ -22,7 +22,7 @@ import pytest
 from support import cuda_host, cudnn_host
 
 import classviz
-from classviz import ascent, weights
+from classviz import ascent, canvas, weights
 from classviz.graph import Network
 from classviz.kernels import cpu, cuda_unavailable, geometry
 from classviz.net import Net
@@ -590,7 +590,7 @@ def test_composition_render_matches_cpu(engine, model_path, kind):
     path = model_path("bvlc_aux", 8)
     dn, cn = Net(Network(weights.read(path)), engine), classviz.load(path, backend="cpu")
     targets = [281, "tiger + 0.2 * inception_4a/output:l2"] if kind == "places" else [281]
-    kw = dict(places=[(0.4, 0.5), (0.6, 0.4)]) if kind == "places" else dict(path=ascent.parse_path("sine"))
+    kw = dict(places=[(0.4, 0.5), (0.6, 0.4)]) if kind == "places" else dict(path=canvas.parse_path("sine"))
     out = []
     for net in (dn, cn):
         pre, _ = classviz.preprocess.for_model(net.model)

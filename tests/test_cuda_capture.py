@@ -13,7 +13,7 @@ import pytest
 from support import cuda_host, cudnn_host
 
 import classviz
-from classviz import ascent, weights
+from classviz import ascent, canvas, weights
 from classviz.errors import Notice
 from classviz.graph import Network
 from classviz.net import Net
@@ -97,7 +97,7 @@ def test_compositions_capture(be, model_path, kind):
 
     def renderer():
         pre, _ = classviz.preprocess.for_model(net.model)
-        kw = dict(places=[(0.3, 0.5), (0.7, 0.5)]) if kind == "places" else dict(path=ascent.parse_path("circle"))
+        kw = dict(places=[(0.3, 0.5), (0.7, 0.5)]) if kind == "places" else dict(path=canvas.parse_path("circle"))
         return ascent.Renderer(net, [281, 5] if kind == "places" else [281], SHORT, ascent.octave_heads(net, SHORT),
                                pre, 4, size=(260, 300), **kw)
 

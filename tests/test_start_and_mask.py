@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 import classviz
-from classviz import ascent
+from classviz import ascent, canvas
 from classviz.cli import main
 from classviz.errors import ArgumentError
 from classviz.kernels.shared import to_uint8
@@ -25,13 +25,13 @@ def test_init_with_no_steps_is_the_photo_resized(net):
     pre, _ = classviz.preprocess.for_model(net.model)
     octs = ascent.sched.get("quick")
     r = ascent.Renderer(net, [1, 2], octs, ascent.octave_heads(net, octs), pre, 0, init=p)
-    want = ascent.canvas_resize(p, (224, 224))
+    want = canvas.fit_picture(p, (224, 224))
     assert want.shape == (224, 224, 3)
     for img in r.images():  # before any step
         assert np.array_equal(img, to_uint8(want.transpose(2, 0, 1)[None].astype(np.float32))[0])
     # the centred square: a photo twice as wide starts from its middle
     wide = np.concatenate([np.zeros((150, 75, 3), np.uint8), p[:, :150], np.zeros((150, 75, 3), np.uint8)], 1)
-    assert np.array_equal(ascent.canvas_resize(wide, (224, 224)), ascent.canvas_resize(p[:, :150], (224, 224)))
+    assert np.array_equal(canvas.fit_picture(wide, (224, 224)), canvas.fit_picture(p[:, :150], (224, 224)))
 
 
 def test_init_changes_the_render_and_noise_does_not_come_back(net):

@@ -110,7 +110,8 @@ def run_render(args, note):
         _make_folder(args.frames)
         frame_paths = [os.path.join(args.frames, f"{st}-{k:04d}.png") for st in stems
                        for k in sorted({*range(args.every, total + 1, args.every), total})]
-    from ..ascent import canvas_sizes, check_init, check_mask, check_size, color, crop_size, parse_path
+    from ..ascent import crop_size
+    from ..canvas import check_init, check_mask, check_size, color, parse_path, sizes
     check_size(args.size, 1)  # its form and its upper bound now; the model's crop, once it is read
     polyline = parse_path(args.path) if args.path else None
     if polyline is not None and (places is not None or len(targets) != 1):
@@ -155,7 +156,7 @@ def run_render(args, note):
     if polyline is not None:
         name = args.path.strip().lower()
         meta["classviz:path"] = name if name in ("circle", "sine", "line") else json.dumps(polyline)
-    final = canvas_sizes(octaves, crop_size(net), hw)[-1]
+    final = sizes(octaves, crop_size(net), hw)[-1]
     recorder = _Recorder(args, targets if places is None else ["composition"], stems, final)
     bar = _progress(args, total, len(octaves))
     started = time.perf_counter()
