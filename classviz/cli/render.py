@@ -100,6 +100,8 @@ def run_render(args, note):
     if args.place:
         specs = [_place(p) for p in args.place]
         args.classes, places = [c for c, _ in specs], [xy for _, xy in specs]
+        from ..canvas import check_places
+        check_places(places, len(places))  # now, before the model is read
     # a plain class is checked now; an expression (it may name the model's tensors) once the model is read
     targets = [c if objective.is_expression(c) else classnames.lookup(c) for c in args.classes]
     stems = output.stems(targets) if places is None else ["composition"]
@@ -259,8 +261,6 @@ def _place(text):
         raise ArgumentError(f"--place {text!r} is not OBJECTIVE@X,Y with X, Y numbers in 0..1") from None
     if not at or not what.strip():
         raise ArgumentError(f"--place {text!r} is not OBJECTIVE@X,Y")
-    if not (0 <= x <= 1 and 0 <= y <= 1):
-        raise ArgumentError(f"--place {text!r}: ({x:g}, {y:g}) is outside the canvas; X and Y go from 0 to 1")
     return what.strip(), (x, y)
 
 

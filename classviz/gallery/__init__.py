@@ -204,11 +204,12 @@ def _status(out_dir, job, targets, note):
     entries, todo, why = [], [], {}
     for t in targets:
         path = os.path.join(out_dir, t.stem + ".png")
-        reason = job.differs(path, t) if os.path.exists(path) else "missing"
+        exists = os.path.exists(path)
+        text = png.read_text(path) if exists else None
+        reason = job.differs(text, t) if exists else "missing"
         e = {"index": t.index, "name": t.name, "file": t.stem + ".png", "status": "pending", "rendered": False,
              "seconds": None, "score": None, "error": None}
         if reason is None:
-            text = png.read_text(path)
             e.update(status="done", seconds=_number(text.get("classviz:seconds")),
                      score=_number(text.get("classviz:score")))
         else:

@@ -55,10 +55,10 @@ class Job(NamedTuple):
         meta = self.metadata(target, 0.0, 0.0, 0)
         return {k: meta[k] for k in RECIPE_KEYS}
 
-    def differs(self, path, target):
-        """Why the file at `path` is not this job's finished picture of `target`: None when it is,
-        else a short reason (str): 'missing', 'unreadable', 'incomplete' or the differing field."""
-        text = png.read_text(path)
+    def differs(self, text, target):
+        """Why a picture whose PNG text is `text` ({key: str}, from png.read_text, or None when it
+        could not be read) is not this job's finished picture of `target`: None when it is, else
+        a short reason (str): 'unreadable', 'incomplete' or the differing field."""
         if text is None:
             return "unreadable"
         for k, v in self.recipe(target).items():

@@ -183,16 +183,15 @@ class RayPool:
         from .. import png
         done, todo = [], []
         for t in batch:
-            path = os.path.join(self.out_dir, t.stem + ".png")
-            (todo if self.job.differs(path, t) else done).append(t)
+            text = png.read_text(os.path.join(self.out_dir, t.stem + ".png"))
+            if self.job.differs(text, t):
+                todo.append(t)
+            else:
+                done.append((t, text))
         if done:
-            results = []
-            for t in done:
-                text = png.read_text(os.path.join(self.out_dir, t.stem + ".png"))
-                results.append({"index": t.index, "score": float(text["classviz:score"]),
-                                "seconds": float(text["classviz:seconds"]), "image": None,
-                                "path": os.path.join(self.out_dir, t.stem + ".png")})
-            finished(done, results)
+            finished([t for t, _ in done], [
+                {"index": t.index, "score": float(text["classviz:score"]), "seconds": float(text["classviz:seconds"]),
+                 "image": None, "path": os.path.join(self.out_dir, t.stem + ".png")} for t, text in done])
         return todo
 
     def _replace(self, actor, error):
