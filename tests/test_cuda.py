@@ -695,3 +695,76 @@ def test_large_batches_run_at_every_precision(model_path, precision):
             g0 = net.backend.to_numpy(g0)[0]
             cos = float((g[-1] * g0).sum() / np.linalg.norm(g[-1]) / np.linalg.norm(g0))
             assert cos > 0.9, (n, head, cos)  # max-pool near-ties may flip; a wrong result is near 0
+
+
+def _transform_params(rng, n):
+    # per image: a rotation up to 25 degrees, a scale 0.7..1.4 and a shift of up to 3 pixels
+    from classviz import transforms
+    tf = transforms.Transforms(jitter=3, scale=(0.7, 1.0, 1.4), rotate=25.0)
+    return np.stack([transforms.draw(rng, tf) for _ in range(n)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_warp_matches_cpu(dev, dtype):
+    """warp forward and its adjoint on the device against the CPU, on odd and even non-square sizes
+    (lines of another length than the passes that cross them)."""
+    rng = np.random.default_rng(21)
+    for shape in ((2, 3, 13, 17), (1, 2, 10, 7)):
+        params = _transform_params(rng, shape[0])
+        x, gy = rand(rng, shape, dtype), rand(rng, shape, dtype)
+        y, work, gx = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        cpu.warp.forward(x, params, work, y)
+        cpu.warp.backward(gy, params, work, gx)
+        gp, gwork, gout = dev.xp.asarray(params), dev.xp.empty(shape, dtype), dev.xp.empty(shape, dtype)
+        dev.ops.warp.forward(dev.xp.asarray(x), gp, gwork, gout)
+        assert rel(gout.get(), y) < TOL[dtype]
+        dev.ops.warp.backward(dev.xp.asarray(gy), gp, gwork, gout)
+        assert rel(gout.get(), gx) < TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fourier_matches_cpu(dev, dtype):
+    """The Fourier parameterization's forward and backward on the device (direct DFT sums) against
+    the CPU's (NumPy's FFT), on odd and even heights and widths."""
+    from classviz import fourier
+    rng = np.random.default_rng(22)
+    for n, h, w in ((2, 7, 9), (1, 8, 10), (1, 11, 6)):
+        s = (rand(rng, fourier.shape(n, h, w), dtype) * 0.05).astype(dtype)
+        g = rand(rng, (n, 3, h, w), dtype)
+        fp = cpu.fourier.prepare((n, 3, h, w), dtype, fourier.scale(h, w), fourier.COLOUR, cpu.asarray)
+        px, gs = np.empty((n, 3, h, w), dtype), np.empty(s.shape, dtype)
+        cpu.fourier.to_pixels(s, fp, px)
+        cpu.fourier.backward(g, px, fp, gs)
+        gfp = dev.ops.fourier.prepare((n, 3, h, w), dtype, fourier.scale(h, w), fourier.COLOUR, dev.xp.asarray)
+        gpx, ggs = dev.xp.empty(px.shape, dtype), dev.xp.empty(s.shape, dtype)
+        dev.ops.fourier.to_pixels(dev.xp.asarray(s), gfp, gpx)
+        assert rel(gpx.get(), px) < TOL[dtype]
+        dev.ops.fourier.backward(dev.xp.asarray(g), dev.xp.asarray(px), gfp, ggs)
+        assert rel(ggs.get(), gs) < TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_and_pixel_grad_match_cpu(dev, dtype):
+    """adam.step over three steps (moments carried), with an image whose gradient is zero and one
+    with a NaN (both stay), and pixels.to_pixel_grad, on the device against the CPU."""
+    rng = np.random.default_rng(23)
+    p, m, v = rand(rng, (4, 3, 5, 7), dtype), np.zeros((4, 3, 5, 7), dtype), np.zeros((4, 3, 5, 7), dtype)
+    gp, gm, gv = (dev.xp.asarray(a) for a in (p, m, v))
+    norm, gnorm = np.empty(4), dev.xp.asarray(np.full(4, -1.0))
+    for t in (1, 2, 3):
+        g = rand(rng, p.shape, dtype)
+        g[1] = 0
+        g[2, 0, 1, 1] = np.nan
+        rate = np.array([cpu.adam.rate_of(0.05, t)], dtype)
+        cpu.adam.step(p, g, m, v, rate, -0.7, 0.8, norm)
+        dev.ops.adam.step(gp, dev.xp.asarray(g), gm, gv, dev.xp.asarray(rate), -0.7, 0.8, gnorm)
+        assert rel(gp.get(), p) < TOL[dtype] and rel(gm.get(), m) < TOL[dtype] and rel(gv.get(), v) < TOL[dtype]
+        assert rel(gnorm.get()[[0, 3]], norm[[0, 3]]) < TOL[dtype] and gnorm.get()[1] == 0
+        assert np.isnan(gnorm.get()[2])
+    order, scale = np.array([2, 0, 1]), np.array([1.0, 2.0, 0.5], dtype)
+    g = rand(rng, (2, 3, 6, 5), dtype)
+    out = np.empty_like(g)
+    cpu.pixels.to_pixel_grad(g, order, scale, out)
+    gout = dev.xp.empty(g.shape, dtype)
+    dev.ops.pixels.to_pixel_grad(dev.xp.asarray(g), dev.xp.asarray(order), dev.xp.asarray(scale), gout)
+    assert np.array_equal(gout.get(), out)

@@ -26,6 +26,7 @@ ATTRIBUTES = ("name", "xp", "precisions")  # str, the array module, the precisio
 
 # op module -> {function: parameters}
 OPS = {
+    "adam": {"step": "param, grad, m, v, rate, lo, hi, norm"},
     "activation": {"forward": "x, kind, alpha, beta, y",
                    "backward": "x, y, gy, kind, alpha, beta, gx, accumulate"},
     "add": {"forward": "a, b, y, relu", "backward": "gy, gx, accumulate, relu_out=None"},
@@ -39,6 +40,8 @@ OPS = {
              "forward": "x, cw, y, relu, work", "backward": "gy, cw, gx, accumulate, work, relu_out=None, relu=True"},
     "crop": {"crop": "image, offsets, out", "paste": "window, offsets, image",
              "paste_add": "window, before, offsets, image, lo, hi"},
+    "fourier": {"prepare": "shape, dtype, scale, colour, asarray", "to_pixels": "spectrum, fp, pixels",
+                "backward": "g, pixels, fp, gs"},
     "gemm": {"forward": "x, w, b, y", "backward": "gy, w, gx, accumulate"},
     "lrn": {"forward": "x, size, alpha, beta, bias, y, scale",
             "backward": "gy, x, y, scale, size, alpha, beta, gx, accumulate"},
@@ -47,10 +50,11 @@ OPS = {
     "mul": {"forward": "a, b, y", "backward": "gy, a, b, ga, gb, acc_a, acc_b"},
     "objective": {"gather": "y, classes, obj", "seed": "g, classes", "weighted": "t, s, l2w, obj, accumulate",
                   "weighted_seed": "t, s, l2w, g, accumulate"},
-    "pixels": {"to_model": "pixels, order, scale, shift, out",
+    "pixels": {"to_model": "pixels, order, scale, shift, out", "to_pixel_grad": "grad, order, scale, out",
                "ascent": "pixels, grad, order, scale, step, lo, hi, norm", "mask": "pixels, keep, background",
                "weigh": "grad, weight",
                "to_uint8": "pixels"},
     "relu": {"forward": "x, y", "backward": "y, gy, gx, accumulate"},
     "resize": {"forward": "x, out"},
+    "warp": {"forward": "x, params, work, y", "backward": "gy, params, work, gx"},
 }

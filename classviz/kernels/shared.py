@@ -25,6 +25,16 @@ def fused_activation(relu):
     return True, (np.inf if relu is True else float(relu))
 
 
+# Adam's constants (TensorFlow's defaults, which lucid used): kernels/*/adam.py
+ADAM_B1, ADAM_B2, ADAM_EPS = 0.9, 0.999, 1e-8
+
+
+def adam_rate(lr, t):
+    """The step size of Adam's t-th step (t >= 1) with learning rate lr, its bias correction folded
+    in: lr * sqrt(1 - B2^t) / (1 - B1^t) (float)."""
+    return lr * (1.0 - ADAM_B2 ** t) ** 0.5 / (1.0 - ADAM_B1 ** t)
+
+
 # --- the blur's kernel ---------------------------------------------------------------------------
 
 def radius(sigma):

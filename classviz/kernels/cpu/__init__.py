@@ -22,8 +22,8 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
 
-from . import (activation, add, affine, avgpool, blur, concat, conv, crop, gemm, lrn, maxpool, mul, objective, pixels,
-               relu, resize)
+from . import (activation, adam, add, affine, avgpool, blur, concat, conv, crop, fourier, gemm, lrn, maxpool, mul,
+               objective, pixels, relu, resize, warp)
 
 name = "cpu"
 xp = np

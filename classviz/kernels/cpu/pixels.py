@@ -12,7 +12,7 @@ from numba import njit
 
 from ..shared import to_uint8
 
-__all__ = ["to_model", "ascent", "mask", "weigh", "to_uint8"]
+__all__ = ["to_model", "to_pixel_grad", "ascent", "mask", "weigh", "to_uint8"]
 
 
 def to_model(pixels, order, scale, shift, out):
@@ -21,6 +21,13 @@ def to_model(pixels, order, scale, shift, out):
     pixels, out: (N, C, H, W) of one float dtype; order: (C,) int64 permutation; scale, shift:
     (C,) of the images' dtype."""
     _to_model(pixels, order, scale, shift, out)
+
+
+def to_pixel_grad(grad, order, scale, out):
+    """out[:, order[c]] = grad[:, c] * scale[c]: a gradient with respect to the model's input as one
+    with respect to the pixels (the transpose of `to_model`). grad, out: (N, C, H, W) of one float
+    dtype, distinct; order, scale: as in `to_model`."""
+    _to_pixel_grad(grad, order, scale, out)
 
 
 def ascent(pixels, grad, order, scale, step, lo, hi, norm):
@@ -71,6 +78,14 @@ def _to_model(pixels, order, scale, shift, out):
             for i in range(dst.shape[0]):
                 for j in range(dst.shape[1]):
                     dst[i, j] = src[i, j] * a + b
+
+
+@njit(cache=True)
+def _to_pixel_grad(grad, order, scale, out):
+    N, C = grad.shape[0], grad.shape[1]
+    for n in range(N):
+        for c in range(C):
+            out[n, order[c]] = grad[n, c] * scale[c]
 
 
 # fastmath without 'nnan' and 'ninf': the NaN/Inf test below must survive optimisation

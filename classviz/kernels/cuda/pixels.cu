@@ -17,6 +17,18 @@ __global__ void to_model(const T* __restrict__ px, const long long* __restrict__
     }
 }
 
+// the transpose of to_model: a gradient with respect to the model's input, in pixel space
+template <typename T>
+__global__ void to_pixel_grad(const T* __restrict__ g, const long long* __restrict__ order, const T* __restrict__ scale,
+                              T* __restrict__ out, int N, int C, long long P) {
+    CV_LOOP(i, (long long)N * C * P) {
+        long long p = i % P, t = i / P;
+        int c = t % C;
+        long long n = t / C;
+        out[(n * C + order[c]) * P + p] = g[i] * scale[c];
+    }
+}
+
 // grid (CV_PARTS, N), CV_THREADS threads: parts[n * CV_PARTS + b] = partial sum of |g * scale[c]|
 template <typename T>
 __global__ void abs_partials(const T* __restrict__ g, const T* __restrict__ scale, double* __restrict__ parts,

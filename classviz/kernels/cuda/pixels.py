@@ -6,7 +6,7 @@ from ..shared import to_uint8
 from . import device
 from .source import PARTS, THREADS, i32, kernel, launch
 
-__all__ = ["to_model", "ascent", "mask", "weigh", "to_uint8"]
+__all__ = ["to_model", "to_pixel_grad", "ascent", "mask", "weigh", "to_uint8"]
 
 
 def to_model(pixels, order, scale, shift, out):
@@ -15,6 +15,14 @@ def to_model(pixels, order, scale, shift, out):
     n, c = pixels.shape[:2]
     launch(kernel("pixels", "to_model", pixels.dtype), pixels.size,
            (pixels, order, scale, shift, out, i32(n), i32(c), np.int64(pixels[0, 0].size)))
+
+
+def to_pixel_grad(grad, order, scale, out):
+    """out[:, order[c]] = grad[:, c] * scale[c] (the transpose of `to_model`). grad, out: (N, C, H, W)
+    contiguous, distinct; order, scale: as in `to_model`."""
+    n, c = grad.shape[:2]
+    launch(kernel("pixels", "to_pixel_grad", grad.dtype), grad.size,
+           (grad, order, scale, out, i32(n), i32(c), np.int64(grad[0, 0].size)))
 
 
 def mask(pixels, keep, background):

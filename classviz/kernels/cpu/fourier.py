@@ -1,0 +1,56 @@
+"""lucid's decorrelated Fourier parameterization, forward to pixels and backward to the spectrum,
+on the CPU (the formula is classviz/fourier.py's docstring):
+
+    pixels = 255 * sigmoid(colour @ irfft2(S * scale))
+
+The CPU computes the transforms with NumPy's FFT (pocketfft) in float64. The backward uses that
+the adjoint of irfft2 is c_k / (H W) * rfft2, c_k = 1 for the columns that a real transform holds
+once (frequency 0, and W/2 when W is even) and 2 for the others (they stand for their conjugates
+too): g_S = c_k / (H W) * rfft2(colour^T (g * p (255 - p) / 255)) * scale."""
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["prepare", "to_pixels", "backward"]
+
+
+class Prepared(NamedTuple):
+    """What `prepare` makes for one shape: scale (H, Wf) and colour (3, 3), float64 NumPy, and
+    the (H, Wf) factors of the backward (c_k / (H W) * scale)."""
+    h: int
+    w: int
+    scale: np.ndarray
+    colour: np.ndarray
+    back: np.ndarray
+
+
+def prepare(shape, dtype, scale, colour, asarray):
+    """Constants and buffers for images of `shape` (N, 3, H, W) and `dtype`: scale (H, W//2 + 1) and
+    colour (3, 3), host float64 arrays (classviz.fourier.scale(H, W), .COLOUR); asarray: the
+    backend's. Returns a Prepared."""
+    h, w = shape[2:]
+    ck = np.full(w // 2 + 1, 2.0)
+    ck[0] = 1.0
+    if w % 2 == 0:
+        ck[-1] = 1.0
+    scale = np.asarray(scale, np.float64)
+    return Prepared(h, w, scale, np.asarray(colour, np.float64), scale * ck / (h * w))
+
+
+def to_pixels(spectrum, fp, pixels):
+    """pixels = 255 * sigmoid(colour @ irfft2(spectrum * scale)). spectrum: (N, 3, 2, H, W//2 + 1);
+    fp: prepare's for pixels' shape; pixels: (N, 3, H, W), spectrum's float dtype."""
+    y = np.fft.irfft2((spectrum[:, :, 0] + 1j * spectrum[:, :, 1]) * fp.scale, s=(fp.h, fp.w))
+    z = np.einsum("ij,njhw->nihw", fp.colour, y)
+    pixels[...] = 255.0 / (1.0 + np.exp(-z))
+
+
+def backward(g, pixels, fp, gs):
+    """gs = the gradient with respect to the spectrum of sum(g * pixels), pixels = to_pixels(it).
+    g, pixels: (N, 3, H, W); fp: prepare's; gs: (N, 3, 2, H, W//2 + 1), one float dtype."""
+    p = pixels.astype(np.float64)
+    gz = g * p * (255.0 - p) / 255.0  # d(255 sigmoid(z))/dz = p (255 - p) / 255
+    gy = np.einsum("ij,nihw->njhw", fp.colour, gz)
+    s = np.fft.rfft2(gy) * fp.back
+    gs[:, :, 0] = s.real
+    gs[:, :, 1] = s.imag

@@ -1,0 +1,105 @@
+"""A random rotation, scale and shift of each image of a batch, and its exact adjoint, on the CPU.
+
+lucid's transformation robustness: the network sees each step's window turned, zoomed and shifted
+a little, so that what the ascent draws must survive that. The transform is four one-dimensional
+resampling passes, alternately along rows and along columns (a rotation is three shears, Paeth's
+decomposition; the scale and the shift ride on the last two passes). Each pass reads one line of
+its input at positions
+
+    pos(line, j) = cj + slope * (j - cj) + shear * (line - cl) + shift      (pixels)
+
+(cj, cl: the centres of the line and of the lines), linearly interpolated between the two
+nearest pixels, clamped to the line's ends. That makes the adjoint a gather as well, not a
+scatter: source pixel m sums the outputs whose two taps include m (a short run of j, since pos
+grows with j), so the backward sums in a fixed order on both backends, with no atomics.
+
+params: (N, 4, 3) float64, per image and pass (slope > 0, shear, shift); pass 0 and 2 run along
+rows (W), 1 and 3 along columns (H). With slope 1, shear 0, shift 0 everywhere the transform is the
+identity, bit for bit. Positions are computed in float64 on both backends, values in the images'
+dtype through float64."""
+import math
+
+from numba import njit, prange
+
+__all__ = ["forward", "backward"]
+
+
+def forward(x, params, work, y):
+    """y = the four passes of `params` applied to x. x, work, y: (N, C, H, W) float32/float64
+    C-contiguous, distinct (work is scratch); params: (N, 4, 3) float64."""
+    _pass(x, params, 0, True, work)
+    _pass(work, params, 1, False, y)
+    _pass(y, params, 2, True, work)
+    _pass(work, params, 3, False, y)
+
+
+def backward(gy, params, work, gx):
+    """gx = the adjoint of `forward` applied to gy (the passes' adjoints in reverse order); gy is
+    left as it was. Arguments as in `forward`, with gy, gx in the place of x, y."""
+    _adjoint(gy, params, 3, False, work)
+    _adjoint(work, params, 2, True, gx)
+    _adjoint(gx, params, 1, False, work)
+    _adjoint(work, params, 0, True, gx)
+
+
+@njit(cache=True, inline="always")
+def _tap(pos, length):
+    # the left tap and the weight of the right one, clamped to the line: (i0, f), right tap min(i0+1, L-1)
+    p = min(max(pos, 0.0), length - 1.0)
+    i0 = min(int(math.floor(p)), length - 1)
+    return i0, p - i0
+
+
+@njit(cache=True, parallel=True)
+def _pass(x, params, k, along_rows, y):
+    N, C, H, W = x.shape
+    lines, length = (H, W) if along_rows else (W, H)
+    cl, cj = (lines - 1) / 2.0, (length - 1) / 2.0
+    for t in prange(N * lines):
+        n, line = t // lines, t % lines
+        slope, shear, shift = params[n, k, 0], params[n, k, 1], params[n, k, 2]
+        a = cj + shear * (line - cl) + shift - slope * cj  # pos = a + slope * j
+        for j in range(length):
+            i0, f = _tap(a + slope * j, length)
+            i1 = min(i0 + 1, length - 1)
+            for c in range(C):
+                if along_rows:
+                    y[n, c, line, j] = (1.0 - f) * x[n, c, line, i0] + f * x[n, c, line, i1]
+                else:
+                    y[n, c, j, line] = (1.0 - f) * x[n, c, i0, line] + f * x[n, c, i1, line]
+
+
+@njit(cache=True, parallel=True)
+def _adjoint(gy, params, k, along_rows, gx):
+    N, C, H, W = gy.shape
+    lines, length = (H, W) if along_rows else (W, H)
+    cl, cj = (lines - 1) / 2.0, (length - 1) / 2.0
+    for t in prange(N * lines):
+        n, line = t // lines, t % lines
+        slope, shear, shift = params[n, k, 0], params[n, k, 1], params[n, k, 2]
+        a = cj + shear * (line - cl) + shift - slope * cj
+        for m in range(length):
+            lo, hi = _run(m, a, slope, length)
+            for c in range(C):
+                acc = 0.0
+                for j in range(lo, hi + 1):  # the outputs whose taps may include m, rechecked one by one
+                    i0, f = _tap(a + slope * j, length)
+                    i1 = min(i0 + 1, length - 1)
+                    g = gy[n, c, line, j] if along_rows else gy[n, c, j, line]
+                    if i0 == m:
+                        acc += (1.0 - f) * g
+                    if i1 == m:
+                        acc += f * g
+                if along_rows:
+                    gx[n, c, line, m] = acc
+                else:
+                    gx[n, c, m, line] = acc
+
+
+@njit(cache=True, inline="always")
+def _run(m, a, slope, length):
+    # outputs j in [lo, hi] whose position falls in [m - 1, m + 1], one more each side for rounding;
+    # at the ends, every j whose position is clamped onto pixel 0 or length - 1 too
+    lo = 0 if m <= 1 else max(0, int(math.floor((m - 1 - a) / slope)) - 1)
+    hi = length - 1 if m >= length - 2 else min(length - 1, int(math.ceil((m + 1 - a) / slope)) + 1)
+    return lo, hi
