@@ -12,9 +12,11 @@ import warnings
 import numpy as np
 
 from . import canvas
+from . import fourier
 from . import objective as objectives
 from . import preprocess as prep
 from . import schedule as sched
+from . import transforms as tfs
 from .canvas import CROP
 from .errors import ArgumentError, ModelError, Notice, RenderFailed, RenderInterrupted
 
@@ -270,7 +272,13 @@ class Renderer:
             self.rngs = seeds(seed, [_text_key(" | ".join(
                 f"{o.text() if isinstance(o, objectives.Objective) else o}@{x!r},{y!r}"
                 for o, (x, y) in zip(self.cls, self.places)) + (f" along {self.path!r}" if self.path else ""))])
-        start = np.stack([r.normal(200.0, 8.0, (3, h0, w0)) for r in self.rngs]).astype(dt)
+        self.spectrum = None  # the Fourier parameterization's (N, 3, 2, H, W//2+1), while an octave uses it
+        if octaves[0].param == "fourier" and init is None:  # lucid's start: a faint random spectrum
+            spectrum = fourier.noise(self.rngs, h0, w0, dt)
+            start = fourier.to_pixels(spectrum, w0).astype(dt)
+            self.spectrum = be.asarray(spectrum)
+        else:
+            start = np.stack([r.normal(200.0, 8.0, (3, h0, w0)) for r in self.rngs]).astype(dt)
         if init is not None:  # each image still draws its noise: its crops follow the same stream
             start[:] = canvas.fit_picture(init, (h0, w0)).transpose(2, 0, 1)
         self.pixels = be.asarray(start)
@@ -295,9 +303,10 @@ class Renderer:
                 for k, (o, head, size) in enumerate(zip(self.octaves, self.heads, self.sizes)):
                     if size != tuple(self.pixels.shape[2:]):
                         self.upscale(size)
-                    replay = self.be.capture(self.octave_step(o, head), keep=(self.pixels,))
+                    step = self.octave_step(o, head)
+                    replay = self.be.capture(step, keep=self.state())
                     for i in range(o.iter_n):
-                        self.set_step(o.sigma(i), o.step_size(i), i / max(1, o.iter_n - 1))
+                        self.set_step(o.sigma(i), o.step_size(i), i / max(1, o.iter_n - 1), i + 1)
                         replay()
                         self.check(k, head)
                         self.done += 1
@@ -318,6 +327,8 @@ class Renderer:
         if not bad.size:
             return
         n = int(bad[0])
+        if len(norm) != self.n:  # the canvas path of placements: one norm, the canvas's
+            n = 0
         what = "is identically zero" if norm[n] == 0 else "became NaN or Inf"
         why = ("the objective does not depend on the pixels (dead weights or an all-zero classifier?)"
                if norm[n] == 0 else "the model computes non-finite values")
@@ -330,18 +341,74 @@ class Renderer:
 
     def octave_step(self, octave, head):
         """Allocate what this octave's steps share and return the step as a callable of no arguments;
-        `set_step` gives it its values before each run."""
-        be = self.be
+        `set_step` gives it its values before each run. Deepdraw's octaves (pixels, normalised
+        steps) update each crop where it lies (`step`); a Fourier or an Adam octave updates the whole
+        canvas's parameters from the gradient pasted back onto it (`canvas_step`)."""
+        be, dt = self.be, self.window.dtype
+        self.octave = octave
         self.whole = self.places is None and tuple(self.pixels.shape[2:]) == (self.crop, self.crop)
+        self.objective = ObjectivePass(self.net, self.cls, head, self.window.shape, dt)
+        self.warp = None
+        if octave.transforms is not None:  # per image (4, 3) pass parameters, uploaded every step
+            self.warp_host = np.zeros((self.n, 4, 3))
+            self.warp = (be.asarray(self.warp_host), be.empty(self.window.shape, dt), be.empty(self.window.shape, dt),
+                         be.empty(self.window.shape, dt))  # params, work, warped input, its gradient
+        canvas_path = octave.param == "fourier" or octave.update == "adam"
+        if octave.param == "fourier":
+            self.fp = be.fourier.prepare(self.pixels.shape, dt, fourier.scale(*self.pixels.shape[2:]), fourier.COLOUR,
+                                         be.asarray)
+        self.enter_param(octave)
+        self.param = None
+        blur_shape = self.pixels.shape if canvas_path else self.window.shape
         self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
         self.taps = be.zeros((2 * self.radius + 1,), np.float32)
-        self.blur_work = be.empty(be.blur.work_size(self.window.shape, self.radius), self.window.dtype)
-        self.objective = ObjectivePass(self.net, self.cls, head, self.window.shape, self.window.dtype)
-        return self.step
+        self.blur_work = be.empty(be.blur.work_size(blur_shape, self.radius), dt)
+        self.norm = be.zeros((self.pixels.shape[0] if canvas_path else self.n,), np.float64)
+        if not canvas_path:
+            return self.step
+        self.gcanvas = be.empty(self.pixels.shape, dt)
+        self.gwin = None if self.whole else be.empty(self.window.shape, dt)
+        self.zero_win = be.zeros(self.window.shape, dt) if self.places is not None else None
+        self.no_colour = be.zeros((3,), dt)
+        self.param = self.spectrum if octave.param == "fourier" else self.pixels
+        if octave.param == "fourier":
+            self.gparam = be.empty(self.spectrum.shape, dt)
+        else:
+            self.gparam = self.gcanvas
+        if octave.update == "adam":  # fresh moments each octave (a new size, perhaps a new parameter)
+            self.moments = (be.zeros(self.param.shape, dt), be.zeros(self.param.shape, dt))
+        else:
+            flat = (self.param.shape[0], 3, -1, self.param.shape[-1])  # a spectrum as (N, 3, 2H, Wf)
+            self.flat = (self.param.reshape(flat), self.gparam.reshape(flat), be.asarray(np.arange(3)),
+                         be.asarray(np.ones(3, dt)))
+        return self.canvas_step
 
-    def set_step(self, sigma, step_size, along=0.0):
-        """Upload one step's values: fresh crop offsets per image, the blur taps for `sigma` centred in
-        this octave's taps buffer (zeros beyond their radius add nothing), the step size. along:
+    def enter_param(self, octave):
+        """Make the parameters an octave draws on current: a Fourier octave's spectrum is fitted to
+        the pixels (a start picture, the image after an upscale or a pixel octave) unless it is
+        already theirs; every other octave draws on the pixels."""
+        if octave.param != "fourier":
+            self.spectrum = None
+            return
+        if self.spectrum is None or self.spectrum.shape[-2] != self.pixels.shape[2]:
+            self.spectrum = self.be.asarray(fourier.from_pixels(self.be.to_numpy(self.pixels)).astype(
+                self.pixels.dtype))
+            self.be.fourier.to_pixels(self.spectrum, self.fp, self.pixels)
+            self.apply_mask()
+
+    def state(self):
+        """The arrays a step changes (what a capture's warm-up run must leave as they were)."""
+        out = [self.pixels]
+        if self.param is not None and self.param is not self.pixels:
+            out.append(self.param)
+        if self.octave.update == "adam":
+            out.extend(self.moments)
+        return tuple(out)
+
+    def set_step(self, sigma, step_size, along=0.0, t=1):
+        """Upload one step's values: fresh crop offsets per image, then each image's transform, the
+        blur taps for `sigma` centred in this octave's taps buffer (zeros beyond their radius add
+        nothing), the step size (an Adam octave's: its rate at step t, bias correction in). along:
         how far through its octave the step is (0..1): a path's crop centre is that far along it."""
         be = self.be
         if self.path is not None:
@@ -356,6 +423,12 @@ class Renderer:
                 for n, at in enumerate(self.places):
                     self.offsets_host[n] = canvas.place_offset(self.rngs[0], size, at, scale, self.crop)
             be.upload(self.offsets, self.offsets_host)
+        if self.warp is not None:
+            for n in range(self.n):
+                self.warp_host[n] = tfs.draw(self.rngs[0 if self.places is not None else n], self.octave.transforms)
+            be.upload(self.warp[0], self.warp_host)
+        if self.octave.update == "adam":
+            step_size = be.adam.rate_of(step_size, t)
         taps = np.zeros(2 * self.radius + 1, np.float32)
         t = be.blur.taps(sigma)
         r = (t.shape[0] - 1) // 2
@@ -373,8 +446,7 @@ class Renderer:
                 be.crop.crop(self.pixels, self.offsets[k:k + 1], self.before[k:k + 1])
         elif not self.whole:
             be.crop.crop(self.pixels, self.offsets, window)
-        be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
-        grad = self.objective(self.model_in, self.obj)
+        grad = self.gradient(window)
         if self.disc is not None:  # a path draws around its moving centre, not to the window's edges
             be.pixels.weigh(grad, self.disc)
         be.pixels.ascent(window, grad, self.order, self.scale, self.step_size, 0.0, 255.0, self.norm)
@@ -384,6 +456,60 @@ class Renderer:
                 be.crop.paste_add(window[k:k + 1], self.before[k:k + 1], self.offsets[k:k + 1], self.pixels, 0.0, 255.0)
         elif not self.whole:
             be.crop.paste(window, self.offsets, self.pixels)
+        if self.keep is not None:
+            be.pixels.mask(self.pixels, self.keep, self.background)
+
+    def gradient(self, window):
+        """The objective's gradient with respect to the model's input of `window`'s pixels (through
+        this step's transform, when the octave has one); a buffer of this octave's, overwritten next
+        step. Sets self.obj."""
+        be = self.be
+        be.pixels.to_model(window, self.order, self.scale, self.shift, self.model_in)
+        if self.warp is None:
+            return self.objective(self.model_in, self.obj)
+        params, work, warped, gwarp = self.warp
+        be.warp.forward(self.model_in, params, work, warped)
+        be.warp.backward(self.objective(warped, self.obj), params, work, gwarp)
+        return gwarp
+
+    def canvas_step(self):
+        """One step of a Fourier or Adam octave, all on the backend: the gradient of every crop (or
+        placement) pasted onto a canvas-sized gradient, through the parameterization, one update of
+        the whole canvas's parameters, and the pixels made from them again."""
+        be, o = self.be, self.octave
+        window = self.pixels if self.whole else self.window
+        if self.places is not None:
+            for k in range(self.n):
+                be.crop.crop(self.pixels, self.offsets[k:k + 1], window[k:k + 1])
+        elif not self.whole:
+            be.crop.crop(self.pixels, self.offsets, window)
+        gpix = self.gcanvas if self.whole else self.gwin
+        be.pixels.to_pixel_grad(self.gradient(window), self.order, self.scale, gpix)
+        if self.disc is not None:
+            be.pixels.weigh(gpix, self.disc)
+        if self.places is not None:  # overlapping placements' gradients sum
+            self.gcanvas[...] = 0
+            for k in range(self.n):
+                be.crop.paste_add(gpix[k:k + 1], self.zero_win[k:k + 1], self.offsets[k:k + 1], self.gcanvas,
+                                  -np.inf, np.inf)
+        elif not self.whole:
+            self.gcanvas[...] = 0
+            be.crop.paste(gpix, self.offsets, self.gcanvas)
+        if self.keep is not None:  # the kept-out pixels are the background whatever the parameters say
+            be.pixels.mask(self.gcanvas, self.keep, self.no_colour)
+        fourier_param = o.param == "fourier"
+        if fourier_param:
+            be.fourier.backward(self.gcanvas, self.pixels, self.fp, self.gparam)
+        lo, hi = (-np.inf, np.inf) if fourier_param else (0.0, 255.0)
+        if o.update == "adam":
+            be.adam.step(self.param, self.gparam, *self.moments, self.step_size, lo, hi, self.norm)
+        else:
+            param, grad, order, ones = self.flat
+            be.pixels.ascent(param, grad, order, ones, self.step_size, lo, hi, self.norm)
+        if fourier_param:
+            be.fourier.to_pixels(self.spectrum, self.fp, self.pixels)
+        else:
+            be.blur.forward(self.pixels, self.taps, self.blur_work)
         if self.keep is not None:
             be.pixels.mask(self.pixels, self.keep, self.background)
 

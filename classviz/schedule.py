@@ -4,7 +4,13 @@ An octave maximises one head's score for `iter_n` steps, after upscaling the who
 when given, while the blur sigma and the step size move linearly from their start to their end
 value: v = start + (end - start) * i / iter_n for step i = 0 .. iter_n-1.
 
-Built-in schedules are the two published ones (`deepdraw`, `coherent`) and `quick` for previews.
+Beyond deepdraw's pixels and normalised steps, an octave may draw lucid's way: `param = "fourier"`
+(the image is a decorrelated-colour 1/f spectrum, classviz.fourier; no blur), `update = "adam"`
+(the step sizes are Adam's learning rate), and `transforms = {jitter, scale, rotate}` (each step's
+window turned, zoomed and shifted at random, classviz.transforms).
+
+Built-in schedules are the two published ones (`deepdraw`, `coherent`), `quick` for previews and
+`lucid` (lucid's recipe: 512 Adam steps on the Fourier parameterization with its transforms).
 Others load from a JSON or TOML file: {"octaves": [{"head": "main", "iter_n": 190, ...}, ...]}
 (JSON may also be the bare list; in TOML, one [[octaves]] table per octave)."""
 import json
@@ -13,14 +19,21 @@ import os
 import tomllib
 from typing import NamedTuple
 
+from . import transforms as tfs
 from .errors import ArgumentError
+
+PARAMS = ("pixels", "fourier")
+UPDATES = ("normalized", "adam")
 
 
 class Octave(NamedTuple):
     """One octave. head: a role ('main', 'aux2', 'aux1') or a tensor name; iter_n: steps (int >= 1);
     start_sigma, end_sigma: blur sigma in pixels (>= 0; 0 = no blur); start_step_size,
     end_step_size: step in pixel values per unit mean |gradient| (> 0); scale: upscale factor of
-    the whole image at the octave's start (>= 1), or None."""
+    the whole image at the octave's start (>= 1), or None; param: what the ascent changes,
+    'pixels' or 'fourier' (a spectrum; its octaves take sigma 0); update: 'normalized' (step_size /
+    mean |g| * g, deepdraw's) or 'adam' (step_size is Adam's learning rate); transforms: a
+    transforms.Transforms applied to each step's window, or None."""
     head: str
     iter_n: int
     start_sigma: float
@@ -28,6 +41,22 @@ class Octave(NamedTuple):
     start_step_size: float
     end_step_size: float
     scale: float = None
+    param: str = "pixels"
+    update: str = "normalized"
+    transforms: tfs.Transforms = None
+
+    def as_dict(self):
+        """The octave as a schedule file's table (JSON-ready). Fields at their defaults beyond the
+        first seven are left out, so a deepdraw-style octave reads as it always has (a gallery's
+        recipe check compares this text)."""
+        d = {f: getattr(self, f) for f in _FIELDS[:7]}
+        if self.param != "pixels":
+            d["param"] = self.param
+        if self.update != "normalized":
+            d["update"] = self.update
+        if self.transforms is not None:
+            d["transforms"] = self.transforms.as_dict()
+        return d
 
     def sigma(self, i):
         """Blur sigma at step i of this octave (pixels)."""
@@ -58,9 +87,15 @@ SCHEDULES = {
         Octave("aux2", 10, 0.936, 0.44, 6, 3, scale=1.2),
         Octave("aux1", 5, 0.44, 0.304, 3, 3),
     ),
+    # lucid's recipe: Adam (learning rate 0.05) on the decorrelated Fourier parameterization, 512
+    # steps, with lucid's standard transforms; no blur, no upscale, the main head only.
+    "lucid": (
+        Octave("main", 512, 0.0, 0.0, 0.05, 0.05, param="fourier", update="adam", transforms=tfs.LUCID),
+    ),
 }
 
 _FIELDS = Octave._fields
+_NUMBERS = _FIELDS[2:7]
 _REQUIRED = ("head", "iter_n", "start_sigma", "end_sigma", "start_step_size", "end_step_size")
 # What the method can use. The blur runs on 224-pixel crops: sigma 50 is a radius of 200 pixels
 # (and costs a Ctrl-C's worth of time per step beyond that). A step moves the mean pixel by
@@ -84,6 +119,11 @@ def get(schedule):
         return validate(schedule, "schedule")
     raise ArgumentError(f"schedule must be one of {', '.join(SCHEDULES)}, a file or a list of octaves, "
                         f"got {type(schedule).__name__}")
+
+
+def to_json(octaves):
+    """The octaves as a schedule file's JSON text (what a PNG's metadata records)."""
+    return json.dumps([o.as_dict() for o in octaves])
 
 
 def total_steps(octaves):
@@ -137,7 +177,7 @@ def _octave(o, where):
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_ITER_N:
         raise ArgumentError(f"{where}: 'iter_n' must be a whole number from 1 to {MAX_ITER_N}, got {n!r}")
     vals = {}
-    for f in _FIELDS[2:]:
+    for f in _NUMBERS:
         v = o.get(f)
         if v is None and f == "scale":
             continue
@@ -155,7 +195,15 @@ def _octave(o, where):
     if "scale" in vals and not 1 <= vals["scale"] <= MAX_SCALE:
         raise ArgumentError(f"{where}: 'scale' must be from 1 to {MAX_SCALE:g} (crops are 224 pixels), "
                             f"got {vals['scale']:g}")
-    return Octave(o["head"], n, **vals)
+    for f, choices in (("param", PARAMS), ("update", UPDATES)):
+        if o.get(f, choices[0]) not in choices:
+            raise ArgumentError(f"{where}: {f!r} must be one of {', '.join(choices)}, got {o[f]!r}")
+    param, update = o.get("param", "pixels"), o.get("update", "normalized")
+    if param == "fourier" and (vals["start_sigma"] or vals["end_sigma"]):
+        raise ArgumentError(f"{where}: param 'fourier' is kept smooth by its spectrum, not by a blur: give it "
+                            "start_sigma and end_sigma 0")
+    return Octave(o["head"], n, **vals, param=param, update=update,
+                  transforms=tfs.check(o.get("transforms"), where))
 
 
 def _load(path):

@@ -110,6 +110,47 @@ def test_compositions_capture(be, model_path, kind):
     assert np.array_equal(image, eager.run()[0]) and image.shape == (260, 300, 3)
 
 
+# lucid's kinds of octave: Fourier + Adam + transforms on the whole image, Fourier + Adam on crops of
+# an upscaled canvas (the spectrum refitted), pixels + Adam + transforms (the canvas blurred), and
+# deepdraw's pixels with transforms
+LUCID_KINDS = tuple(ascent.sched.validate([
+    dict(head="main", iter_n=2, start_sigma=0, end_sigma=0, start_step_size=0.05, end_step_size=0.05,
+         param="fourier", update="adam", transforms=dict(jitter=5, scale=[0.9, 1.1], rotate=10)),
+    dict(head="main", iter_n=2, start_sigma=0, end_sigma=0, start_step_size=0.05, end_step_size=0.05, scale=1.2,
+         param="fourier", update="adam"),
+    dict(head="aux2", iter_n=2, start_sigma=0.9, end_sigma=0.5, start_step_size=2, end_step_size=2, update="adam",
+         transforms=dict(rotate=5)),
+    dict(head="aux1", iter_n=1, start_sigma=0.4, end_sigma=0.3, start_step_size=3, end_step_size=3,
+         transforms=dict(jitter=3, scale=[1.05])),
+], "lucid kinds"))
+
+
+@pytest.mark.parametrize("kind", ["batch", "places", "mask"])
+def test_lucid_octaves_capture(be, model_path, kind):
+    """Every kind of Fourier, Adam and transformed octave (a batch of two; two placements on one
+    canvas; a masked start picture): one graph launch per step, and the replay draws what the
+    eager step draws (the capture's warm-up leaves the spectrum and the moments as they were)."""
+    net = Net(Network(weights.read(model_path("bvlc_aux", 8))), be)
+
+    def renderer():
+        pre, _ = classviz.preprocess.for_model(net.model)
+        kw = {"places": dict(places=[(0.3, 0.5), (0.7, 0.5)], size=(260, 300)),
+              "mask": dict(init=(np.random.default_rng(0).random((50, 60, 3)) * 255).astype(np.uint8),
+                           mask=np.tri(20), background=(0.0, 10.0, 20.0)), "batch": {}}[kind]
+        return ascent.Renderer(net, [281, 5] if kind != "mask" else [281], LUCID_KINDS,
+                               ascent.octave_heads(net, LUCID_KINDS), pre, 4, **kw)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)
+        images = renderer().run()
+    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in LUCID_KINDS)
+    eager = renderer()
+    eager.be = _Eager(be)
+    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+    if kind == "mask":
+        assert (images[0][0, -1] == [0, 10, 20]).all()
+
+
 @pytest.mark.parametrize("name,style", [("efficientnet_lite0", "legacy"), ("efficientnet_b0", "dynamo"),
                                         ("resnet18", "dynamo")])
 def test_other_architectures_capture(be, tmp_path, name, style):

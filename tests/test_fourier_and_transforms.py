@@ -149,3 +149,78 @@ def test_adam_steps_and_skips():
     assert np.allclose(p[0], expect, rtol=0, atol=1e-12)
     assert np.array_equal(p[1:], before[1:]) and not m[1:].any() and not v[1:].any()
     assert norm[0] == pytest.approx(np.abs(g[0]).mean()) and norm[1] == 0 and np.isnan(norm[2])
+
+
+# --- in a render --------------------------------------------------------------------------------
+
+import classviz  # noqa: E402
+from classviz import ascent, canvas, schedule  # noqa: E402
+
+SHORT_LUCID = [dict(head="main", iter_n=12, start_sigma=0, end_sigma=0, start_step_size=0.05, end_step_size=0.05,
+                    param="fourier", update="adam", transforms=transforms.LUCID.as_dict())]
+
+
+@pytest.fixture(scope="module")
+def net(model_path):
+    return classviz.load(model_path("bvlc_aux", 8), backend="cpu")
+
+
+def _scores(net, classes, octaves, **kw):
+    seen = []
+    images = classviz.render(net, classes, octaves, seed=1, on_step=lambda s: seen.append(s.scores), **kw)
+    return images, np.array(seen)
+
+
+def test_lucid_octaves_raise_the_score_and_reproduce(net):
+    """A short lucid octave (Fourier, Adam, transforms) raises every image's objective, draws the
+    same pixels again from the same seed, and draws something else than deepdraw's pixels would."""
+    images, seen = _scores(net, [1, 7], SHORT_LUCID)
+    assert (seen[-3:].mean(0) > seen[:3].mean(0) + 0.1 * np.abs(seen[:3].mean(0))).all(), seen[[0, -1]]
+    again = classviz.render(net, [1, 7], SHORT_LUCID, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(images, again))
+    pixels = [dict(SHORT_LUCID[0], param="pixels", update="normalized", start_step_size=3, end_step_size=3)]
+    assert not np.array_equal(images[0], classviz.render(net, [1], pixels, seed=1)[0])
+    assert images[0].std() > 5  # a picture, not a flat grey
+
+
+def test_transforms_change_what_the_network_sees(net, monkeypatch):
+    """With transforms, the window the network sees each step is the warped one (and differs from
+    the crop); without, it is the crop itself; a rotation-only octave draws other pixels than none."""
+    seen = []
+    real = ascent.ObjectivePass.__call__
+    monkeypatch.setattr(ascent.ObjectivePass, "__call__", lambda self, x, obj: (seen.append(x.copy()), real(self, x, obj))[1])
+    octave = dict(head="main", iter_n=2, start_sigma=0.5, end_sigma=0.5, start_step_size=3, end_step_size=3)
+    plain = classviz.render(net, [3], [octave], seed=2)[0]
+    warped = classviz.render(net, [3], [dict(octave, transforms={"rotate": 20.0, "jitter": 4})], seed=2)[0]
+    assert not np.array_equal(plain, warped)
+    pre, _ = classviz.preprocess.for_model(net.model)
+    first_plain, first_warped = seen[0], seen[2]  # the same start noise, seen straight and turned
+    assert np.array_equal(first_plain.shape, first_warped.shape) and np.abs(first_plain - first_warped).max() > 1
+
+
+def test_fourier_octave_starts_from_the_picture(net):
+    """A Fourier octave fits its spectrum to the start picture: before any step the image is the
+    photo resized, to one level (the sigmoid's ends kept half a level inside 0..255)."""
+    p = (np.random.default_rng(0).random((150, 200, 3)) * 255).astype(np.uint8)
+    octs = schedule.validate(SHORT_LUCID, "test")
+    pre, _ = classviz.preprocess.for_model(net.model)
+    r = ascent.Renderer(net, [1], octs, ascent.octave_heads(net, octs), pre, 0, init=p)
+    r.octave_step(octs[0], ascent.octave_heads(net, octs)[0])  # what an octave's start does
+    want = canvas.fit_picture(p, (224, 224)).astype(int)
+    assert np.abs(r.images()[0].astype(int) - want).max() <= 1
+
+
+def test_schedule_fields_check_and_record(tmp_path):
+    """param, update and transforms read from a schedule file, are refused in one line when wrong,
+    and are written back into the metadata's JSON only when set (deepdraw's text is unchanged)."""
+    octs = schedule.get("lucid")
+    assert octs[0].param == "fourier" and octs[0].update == "adam" and octs[0].transforms == transforms.LUCID
+    assert schedule.validate([o.as_dict() for o in octs], "x") == octs
+    assert "param" not in schedule.to_json(schedule.get("deepdraw"))
+    base = dict(head="main", iter_n=3, start_sigma=0, end_sigma=0, start_step_size=1, end_step_size=1)
+    for bad, words in ((dict(param="wavelet"), "'param' must be one of pixels, fourier"),
+                       (dict(update="sgd"), "'update' must be one of normalized, adam"),
+                       (dict(param="fourier", start_sigma=1.0), "give it start_sigma and end_sigma 0"),
+                       (dict(transforms={"rotate": 400}), "'rotate' must be degrees")):
+        with pytest.raises(ArgumentError, match=words):
+            schedule.validate([dict(base, **bad)], "schedule")

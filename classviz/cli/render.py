@@ -139,7 +139,7 @@ def run_render(args, note):
          else f"preprocessing: {prep.describe(pre)}, as given")
     seed = args.seed if args.seed is not None else secrets.randbits(31)
     meta = {"classviz:schedule": args.schedule if isinstance(args.schedule, str) and args.schedule in sched.SCHEDULES
-            else json.dumps([o._asdict() for o in octaves]),
+            else sched.to_json(octaves),
             "classviz:seed": seed, "classviz:model": os.path.basename(wpath),
             "classviz:model_sha256": file_digest(wpath, "sha256"), "classviz:version": __version__,
             "classviz:preprocess": pre.to_json(), "classviz:backend": net.backend.name,

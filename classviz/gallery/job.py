@@ -71,7 +71,7 @@ def schedule_text(schedule, octaves):
     """The metadata string of a schedule: its name when built in, else its octaves as JSON."""
     if isinstance(schedule, str) and schedule in sched.SCHEDULES:
         return schedule
-    return json.dumps([o._asdict() for o in octaves])
+    return sched.to_json(octaves)
 
 
 class Worker:
