@@ -603,6 +603,25 @@ def test_composition_render_matches_cpu(engine, model_path, kind):
     assert out[0].shape == (1, 3, 300, 330) and np.abs(out[0] - out[1]).max() < 1e-8
 
 
+@pytest.mark.parametrize("kind", ["batch", "places"])
+def test_lucid_render_matches_cpu(engine, model_path, kind):
+    """Fourier, Adam and transformed octaves (test_cuda_capture's LUCID_KINDS: the whole image,
+    an upscaled canvas's crops, pixels with Adam and a blur, deepdraw's pixels with transforms) draw
+    on the device what they draw on the CPU, float64, for a batch and for two placements."""
+    from test_cuda_capture import LUCID_KINDS
+    path = model_path("bvlc_aux", 8)
+    dn, cn = Net(Network(weights.read(path)), engine), classviz.load(path, backend="cpu")
+    kw = dict(places=[(0.4, 0.5), (0.6, 0.4)], size=(260, 300)) if kind == "places" else {}
+    out = []
+    for net in (dn, cn):
+        pre, _ = classviz.preprocess.for_model(net.model)
+        r = ascent.Renderer(net, [281, 5], LUCID_KINDS, ascent.octave_heads(net, LUCID_KINDS), pre, 4, np.float64,
+                            **kw)
+        r.run()
+        out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
+    assert np.abs(out[0] - out[1]).max() < 1e-8
+
+
 def test_objective_render_matches_cpu(engine, model_path):
     """A batch of objectives (a class mix, a neuron plus an l2 on inner tensors, an aux head's
     class term through the schedule's heads) renders on the device as on the CPU, float64."""
@@ -768,3 +787,23 @@ def test_adam_and_pixel_grad_match_cpu(dev, dtype):
     gout = dev.xp.empty(g.shape, dtype)
     dev.ops.pixels.to_pixel_grad(dev.xp.asarray(g), dev.xp.asarray(order), dev.xp.asarray(scale), gout)
     assert np.array_equal(gout.get(), out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_diversity_matches_cpu(dev, dtype):
+    """diversity.seed on the device (gemm.cu's Grams, the pairwise dots, the adjoint) against the
+    CPU, accumulating into a gradient already there, for facets that are channel slices of a
+    wider tensor (a concat's output)."""
+    rng = np.random.default_rng(24)
+    wide = rand(rng, (3, 9, 5, 6), dtype)
+    t = wide[:, 2:7]
+    g0 = rand(rng, t.shape, dtype)
+    g = g0.copy()
+    cpu.diversity.seed(t, 3.0, np.empty((3, 5, 5), dtype), np.empty((3, 5, 5), dtype), np.empty((3, 3)), g)
+    gwide = dev.xp.asarray(wide)
+    gg = dev.xp.asarray(np.concatenate([np.zeros((3, 2, 5, 6), dtype), g0, np.zeros((3, 2, 5, 6), dtype)], 1))
+    dev.ops.diversity.seed(gwide[:, 2:7], 3.0, dev.xp.empty((3, 5, 5), dtype), dev.xp.empty((3, 5, 5), dtype),
+                           dev.xp.empty((3, 3), np.float64), gg[:, 2:7])
+    out = gg.get()
+    assert rel(out[:, 2:7], g) < TOL[dtype] and not out[:, :2].any() and not out[:, 7:].any()
+    assert rel(g, g0) > 1e-3  # it added something

@@ -40,6 +40,7 @@ OPS = {
              "forward": "x, cw, y, relu, work", "backward": "gy, cw, gx, accumulate, work, relu_out=None, relu=True"},
     "crop": {"crop": "image, offsets, out", "paste": "window, offsets, image",
              "paste_add": "window, before, offsets, image, lo, hi"},
+    "diversity": {"seed": "t, weight, grams, adjoint, dots, g"},
     "fourier": {"prepare": "shape, dtype, scale, colour, asarray", "to_pixels": "spectrum, fp, pixels",
                 "backward": "g, pixels, fp, gs"},
     "gemm": {"forward": "x, w, b, y", "backward": "gy, w, gx, accumulate"},

@@ -22,8 +22,8 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
 
-from . import (activation, adam, add, affine, avgpool, blur, concat, conv, crop, fourier, gemm, lrn, maxpool, mul,
-               objective, pixels, relu, resize, warp)
+from . import (activation, adam, add, affine, avgpool, blur, concat, conv, crop, diversity, fourier, gemm, lrn, maxpool,
+               mul, objective, pixels, relu, resize, warp)
 
 name = "cpu"
 xp = np

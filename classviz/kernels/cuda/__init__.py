@@ -13,8 +13,8 @@ import numpy as np
 
 from ...errors import Notice
 from ..shared import PRECISIONS
-from . import (activation, adam, add, affine, avgpool, blur, concat, conv, crop, device, fourier, gemm, lrn, maxpool,
-               mul, objective, pixels, relu, resize, warp)
+from . import (activation, adam, add, affine, avgpool, blur, concat, conv, crop, device, diversity, fourier, gemm, lrn,
+               maxpool, mul, objective, pixels, relu, resize, warp)
 
 name = "cuda"
 precisions = PRECISIONS  # what conv.prepare's precision can be (see conv.py)
