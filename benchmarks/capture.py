@@ -14,7 +14,7 @@ import os
 import warnings
 
 import classviz
-from classviz import ascent, preprocess, schedule
+from classviz import ascent, preprocess, renderer, schedule
 from classviz.errors import Notice
 from step import weights_or_synthetic
 
@@ -38,7 +38,7 @@ def main():
     for kind, octave in KINDS.items():
         octs = [octave]
         heads = ascent.octave_heads(net, octs)
-        r = ascent.Renderer(net, [1, 2], octs, heads, pre, 0)
+        r = renderer.Renderer(net, [1, 2], octs, heads, pre, 0)
         with warnings.catch_warnings(record=True) as told, be.stream():
             warnings.simplefilter("always")
             if octave.scale:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 import classviz
-from classviz import ascent
+from classviz import renderer
 from classviz import schedule as sched
 from classviz.kernels.shared import resize_matrix, taps
 from classviz.preprocess import EFFICIENTNET_LITE, METADATA_KEY
@@ -118,7 +118,7 @@ def blur_matrix(sigma, n):
 
 def torch_render(model, cls, octaves, seed):
     """One image of class `cls` by the deepdraw method in PyTorch eager; uint8 (H, W, 3)."""
-    rng = ascent.seeds(seed, [cls])[0]
+    rng = renderer.seeds(seed, [cls])[0]
     px = torch.from_numpy(rng.normal(200.0, 8.0, (1, 3, 224, 224)).astype(np.float32))
     blurs = {}
     for o, size in zip(octaves, sched.sizes(octaves)):
@@ -127,7 +127,7 @@ def torch_render(model, cls, octaves, seed):
             px = torch.clamp(r @ px @ r.T, 0, 255)
         for i in range(o.iter_n):
             sigma, step = o.sigma(i), o.step_size(i)
-            oy, ox = ascent.crop_offset(rng, size)
+            oy, ox = renderer.crop_offset(rng, size)
             win = px[:, :, oy:oy + 224, ox:ox + 224].clone().requires_grad_(True)
             model(to_model(win))[0, cls].backward()
             g = win.grad

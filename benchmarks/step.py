@@ -74,10 +74,10 @@ def interleaved_ms(a, b, repeat, warmup=3):
 
 def graph_step(net, head, n):
     """The render's step for `n` images on `head`, captured (a CUDA graph on the GPU): a callable."""
-    from classviz import ascent, preprocess, schedule
+    from classviz import preprocess, renderer, schedule
     octave = schedule.Octave(head, 1, 1.0, 1.0, 3.0, 3.0)
     pre, _ = preprocess.for_model(net.model)
-    r = ascent.Renderer(net, list(range(n)), [octave], [net.head_name(head)], pre, 0)
+    r = renderer.Renderer(net, list(range(n)), [octave], [net.head_name(head)], pre, 0)
     with net.backend.stream():
         step = r.octave_step(octave, net.head_name(head))
         r.set_step(octave.sigma(0), octave.step_size(0))  # replays read these: a real step size and blur

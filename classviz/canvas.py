@@ -11,6 +11,13 @@ from .errors import ArgumentError
 CROP = 224  # the crop side of GoogLeNet, and of any model that does not declare a square input
 
 
+def crop_size(net):
+    """Side (int) of the crops a render of `net` takes: the model's declared input H = W when both
+    are fixed and square (224 for GoogLeNet and most exports, 299 for Inception-v3), else CROP."""
+    h, w = net.model.input_shape[2:4]
+    return h if isinstance(h, int) and h == w and 32 <= h <= 1024 else CROP
+
+
 MAX_CANVAS = 8192  # pixels a side: a batch of such canvases already takes gigabytes
 
 

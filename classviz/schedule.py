@@ -33,7 +33,9 @@ class Octave(NamedTuple):
     the whole image at the octave's start (>= 1), or None; param: what the ascent changes,
     'pixels' or 'fourier' (a spectrum; its octaves take sigma 0); update: 'normalized' (step_size /
     mean |g| * g, deepdraw's) or 'adam' (step_size is Adam's learning rate); transforms: a
-    transforms.Transforms applied to each step's window, or None."""
+    transforms.Transforms applied to each step's window, or None; diversity: the weight of the
+    diversity term when a render draws facets (None: DIVERSITY; 0: none); diversity_layer: the
+    tensor whose Gram matrices it compares (None: one about 3/5 of the way to the head)."""
     head: str
     iter_n: int
     start_sigma: float
@@ -44,6 +46,8 @@ class Octave(NamedTuple):
     param: str = "pixels"
     update: str = "normalized"
     transforms: tfs.Transforms = None
+    diversity: float = None
+    diversity_layer: str = None
 
     def as_dict(self):
         """The octave as a schedule file's table (JSON-ready). Fields at their defaults beyond the
@@ -56,6 +60,9 @@ class Octave(NamedTuple):
             d["update"] = self.update
         if self.transforms is not None:
             d["transforms"] = self.transforms.as_dict()
+        for f in ("diversity", "diversity_layer"):
+            if getattr(self, f) is not None:
+                d[f] = getattr(self, f)
         return d
 
     def sigma(self, i):
@@ -105,6 +112,8 @@ MAX_SIGMA = 50.0
 MAX_STEP_SIZE = 255.0
 MAX_SCALE = 4.0
 MAX_SIZE = 4096
+DIVERSITY = 100.0  # lucid's weight of the diversity term, where a schedule gives none
+MAX_DIVERSITY = 1e6
 
 
 def get(schedule):
@@ -202,8 +211,14 @@ def _octave(o, where):
     if param == "fourier" and (vals["start_sigma"] or vals["end_sigma"]):
         raise ArgumentError(f"{where}: param 'fourier' is kept smooth by its spectrum, not by a blur: give it "
                             "start_sigma and end_sigma 0")
-    return Octave(o["head"], n, **vals, param=param, update=update,
-                  transforms=tfs.check(o.get("transforms"), where))
+    div, layer = o.get("diversity"), o.get("diversity_layer")
+    if div is not None and (isinstance(div, bool) or not isinstance(div, (int, float)) or not math.isfinite(div)
+                            or not 0 <= div <= MAX_DIVERSITY):
+        raise ArgumentError(f"{where}: 'diversity' must be a weight from 0 to {MAX_DIVERSITY:g}, got {div!r}")
+    if layer is not None and (not isinstance(layer, str) or not layer):
+        raise ArgumentError(f"{where}: 'diversity_layer' must be a tensor name, got {layer!r}")
+    return Octave(o["head"], n, **vals, param=param, update=update, transforms=tfs.check(o.get("transforms"), where),
+                  diversity=None if div is None else float(div), diversity_layer=layer)
 
 
 def _load(path):

@@ -22,7 +22,7 @@ import pytest
 from support import cuda_host, cudnn_host
 
 import classviz
-from classviz import ascent, canvas, weights
+from classviz import ascent, canvas, renderer, weights
 from classviz.graph import Network
 from classviz.kernels import cpu, cuda_unavailable, geometry
 from classviz.net import Net
@@ -577,7 +577,7 @@ SHORT = (ascent.sched.Octave("main", 3, 2.5, 0.78, 11, 11), ascent.sched.Octave(
 
 def _render(net, dtype):
     pre, _ = classviz.preprocess.for_model(net.model)
-    r = ascent.Renderer(net, [281, 251], SHORT, ascent.octave_heads(net, SHORT), pre, 4, dtype)
+    r = renderer.Renderer(net, [281, 251], SHORT, ascent.octave_heads(net, SHORT), pre, 4, dtype)
     images = r.run()
     return net.backend.to_numpy(r.pixels).astype(np.float64), images
 
@@ -596,7 +596,7 @@ def test_composition_render_matches_cpu(engine, model_path, kind):
         pre, _ = classviz.preprocess.for_model(net.model)
         heads = ascent.octave_heads(net, SHORT)
         objs = ascent.parse_objectives(net, targets, SHORT, heads)
-        r = ascent.Renderer(net, [o if o.plain is None else o.plain for o in objs], SHORT, heads, pre, 4, np.float64,
+        r = renderer.Renderer(net, [o if o.plain is None else o.plain for o in objs], SHORT, heads, pre, 4, np.float64,
                             size=(300, 330), **kw)
         r.run()
         out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
@@ -615,8 +615,24 @@ def test_lucid_render_matches_cpu(engine, model_path, kind):
     out = []
     for net in (dn, cn):
         pre, _ = classviz.preprocess.for_model(net.model)
-        r = ascent.Renderer(net, [281, 5], LUCID_KINDS, ascent.octave_heads(net, LUCID_KINDS), pre, 4, np.float64,
+        r = renderer.Renderer(net, [281, 5], LUCID_KINDS, ascent.octave_heads(net, LUCID_KINDS), pre, 4, np.float64,
                             **kw)
+        r.run()
+        out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
+    assert np.abs(out[0] - out[1]).max() < 1e-8
+
+
+def test_facets_render_matches_cpu(engine, model_path):
+    """Three facets pushed apart by the diversity term draw on the device what they draw on the
+    CPU, float64."""
+    from test_cuda_capture import LUCID_KINDS
+    path = model_path("bvlc_aux", 8)
+    dn, cn = Net(Network(weights.read(path)), engine), classviz.load(path, backend="cpu")
+    octs = (SHORT[0]._replace(diversity=300.0), LUCID_KINDS[0])
+    out = []
+    for net in (dn, cn):
+        pre, _ = classviz.preprocess.for_model(net.model)
+        r = renderer.Renderer(net, [281] * 3, octs, ascent.octave_heads(net, octs), pre, 4, np.float64, facets=True)
         r.run()
         out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
     assert np.abs(out[0] - out[1]).max() < 1e-8
@@ -633,7 +649,7 @@ def test_objective_render_matches_cpu(engine, model_path):
         pre, _ = classviz.preprocess.for_model(net.model)
         heads = ascent.octave_heads(net, SHORT)
         objs = ascent.parse_objectives(net, exprs, SHORT, heads)
-        r = ascent.Renderer(net, objs, SHORT, heads, pre, 4, np.float64)
+        r = renderer.Renderer(net, objs, SHORT, heads, pre, 4, np.float64)
         r.run()
         out.append(net.backend.to_numpy(r.pixels).astype(np.float64))
     assert np.abs(out[0] - out[1]).max() < 1e-8
@@ -663,7 +679,7 @@ def test_graph_replay_equals_eager(model_path):
     octs = ascent.sched.get("quick")
     heads = ascent.octave_heads(gn, octs)
     pre, _ = classviz.preprocess.for_model(gn.model)
-    eager, graph = (ascent.Renderer(gn, [1, 2], octs, heads, pre, 9) for _ in range(2))
+    eager, graph = (renderer.Renderer(gn, [1, 2], octs, heads, pre, 9) for _ in range(2))
     with gpu.stream() as s:
         for r, use_graph in ((eager, False), (graph, True)):
             fn = r.octave_step(octs[0], heads[0])

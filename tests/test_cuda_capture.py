@@ -13,7 +13,7 @@ import pytest
 from support import cuda_host, cudnn_host
 
 import classviz
-from classviz import ascent, canvas, weights
+from classviz import ascent, canvas, renderer, weights
 from classviz.errors import Notice
 from classviz.graph import Network
 from classviz.net import Net
@@ -43,7 +43,7 @@ def _renderer(be, path, flavour_classes=(281, 251), octaves=SHORT):
         # is not the failed capture these tests look for
         warnings.filterwarnings("ignore", "the model has no aux", Notice)
         heads = ascent.octave_heads(net, octaves)
-    return ascent.Renderer(net, list(flavour_classes), octaves, heads, pre, 4)
+    return renderer.Renderer(net, list(flavour_classes), octaves, heads, pre, 4)
 
 
 @pytest.mark.parametrize("flavour", ["bvlc_aux", "torchvision"])
@@ -69,7 +69,7 @@ def test_objectives_capture(be, model_path):
     exprs = ["tabby cat + 0.5 * tiger - 0.3 * 207", "inception_4a/output:3@4,4 + 0.1 * conv2/norm2:l2"]
     objs = ascent.parse_objectives(net, exprs, SHORT)
 
-    def renderer():
+    def make():
         pre, _ = classviz.preprocess.for_model(net.model)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "the model has no aux", Notice)
@@ -77,13 +77,13 @@ def test_objectives_capture(be, model_path):
         photo = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)
         mask = np.zeros((30, 30))
         mask[5:25, 3:20] = 1
-        return ascent.Renderer(net, objs, SHORT, heads, pre, 4, init=photo, mask=mask, background=(0.0, 10.0, 20.0))
+        return renderer.Renderer(net, objs, SHORT, heads, pre, 4, init=photo, mask=mask, background=(0.0, 10.0, 20.0))
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Notice)
-        images = renderer().run()
+        images = make().run()
     assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
-    eager = renderer()
+    eager = make()
     eager.be = _Eager(be)
     assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
     assert (images[0][0, 0] == [0, 10, 20]).all()  # masked out
@@ -95,17 +95,17 @@ def test_compositions_capture(be, model_path, kind):
     weighing the gradient): one graph per step, and the replay equals eager."""
     net = Net(Network(weights.read(model_path("bvlc_aux", 8))), be)
 
-    def renderer():
+    def make():
         pre, _ = classviz.preprocess.for_model(net.model)
         kw = dict(places=[(0.3, 0.5), (0.7, 0.5)]) if kind == "places" else dict(path=canvas.parse_path("circle"))
-        return ascent.Renderer(net, [281, 5] if kind == "places" else [281], SHORT, ascent.octave_heads(net, SHORT),
+        return renderer.Renderer(net, [281, 5] if kind == "places" else [281], SHORT, ascent.octave_heads(net, SHORT),
                                pre, 4, size=(260, 300), **kw)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Notice)
-        (image,) = renderer().run()
+        (image,) = make().run()
     assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
-    eager = renderer()
+    eager = make()
     eager.be = _Eager(be)
     assert np.array_equal(image, eager.run()[0]) and image.shape == (260, 300, 3)
 
@@ -132,23 +132,42 @@ def test_lucid_octaves_capture(be, model_path, kind):
     eager step draws (the capture's warm-up leaves the spectrum and the moments as they were)."""
     net = Net(Network(weights.read(model_path("bvlc_aux", 8))), be)
 
-    def renderer():
+    def make():
         pre, _ = classviz.preprocess.for_model(net.model)
         kw = {"places": dict(places=[(0.3, 0.5), (0.7, 0.5)], size=(260, 300)),
               "mask": dict(init=(np.random.default_rng(0).random((50, 60, 3)) * 255).astype(np.uint8),
                            mask=np.tri(20), background=(0.0, 10.0, 20.0)), "batch": {}}[kind]
-        return ascent.Renderer(net, [281, 5] if kind != "mask" else [281], LUCID_KINDS,
+        return renderer.Renderer(net, [281, 5] if kind != "mask" else [281], LUCID_KINDS,
                                ascent.octave_heads(net, LUCID_KINDS), pre, 4, **kw)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Notice)
-        images = renderer().run()
+        images = make().run()
     assert cuda_host.DEVICE.launches == sum(o.iter_n for o in LUCID_KINDS)
-    eager = renderer()
+    eager = make()
     eager.be = _Eager(be)
     assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
     if kind == "mask":
         assert (images[0][0, -1] == [0, 10, 20]).all()
+
+
+def test_facets_capture(be, model_path):
+    """Three facets with the diversity term (gemm.cu's Grams, the pairwise dots, the adjoint) in a
+    pixel octave and a Fourier one: one graph per step, the replay equals eager."""
+    net = Net(Network(weights.read(model_path("bvlc_aux", 8))), be)
+    octs = (SHORT[0]._replace(diversity=300.0), LUCID_KINDS[0]._replace(diversity_layer="inception_4a/output"))
+
+    def make():
+        pre, _ = classviz.preprocess.for_model(net.model)
+        return renderer.Renderer(net, [281] * 3, octs, ascent.octave_heads(net, octs), pre, 4, facets=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)
+        images = make().run()
+    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in octs)
+    eager = make()
+    eager.be = _Eager(be)
+    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
 
 
 @pytest.mark.parametrize("name,style", [("efficientnet_lite0", "legacy"), ("efficientnet_b0", "dynamo"),

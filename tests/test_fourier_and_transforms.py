@@ -154,7 +154,7 @@ def test_adam_steps_and_skips():
 # --- in a render --------------------------------------------------------------------------------
 
 import classviz  # noqa: E402
-from classviz import ascent, canvas, schedule  # noqa: E402
+from classviz import ascent, canvas, renderer, schedule  # noqa: E402
 
 SHORT_LUCID = [dict(head="main", iter_n=12, start_sigma=0, end_sigma=0, start_step_size=0.05, end_step_size=0.05,
                     param="fourier", update="adam", transforms=transforms.LUCID.as_dict())]
@@ -187,8 +187,8 @@ def test_transforms_change_what_the_network_sees(net, monkeypatch):
     """With transforms, the window the network sees each step is the warped one (and differs from
     the crop); without, it is the crop itself; a rotation-only octave draws other pixels than none."""
     seen = []
-    real = ascent.ObjectivePass.__call__
-    monkeypatch.setattr(ascent.ObjectivePass, "__call__", lambda self, x, obj: (seen.append(x.copy()), real(self, x, obj))[1])
+    real = renderer.ObjectivePass.__call__
+    monkeypatch.setattr(renderer.ObjectivePass, "__call__", lambda self, x, obj: (seen.append(x.copy()), real(self, x, obj))[1])
     octave = dict(head="main", iter_n=2, start_sigma=0.5, end_sigma=0.5, start_step_size=3, end_step_size=3)
     plain = classviz.render(net, [3], [octave], seed=2)[0]
     warped = classviz.render(net, [3], [dict(octave, transforms={"rotate": 20.0, "jitter": 4})], seed=2)[0]
@@ -204,7 +204,7 @@ def test_fourier_octave_starts_from_the_picture(net):
     p = (np.random.default_rng(0).random((150, 200, 3)) * 255).astype(np.uint8)
     octs = schedule.validate(SHORT_LUCID, "test")
     pre, _ = classviz.preprocess.for_model(net.model)
-    r = ascent.Renderer(net, [1], octs, ascent.octave_heads(net, octs), pre, 0, init=p)
+    r = renderer.Renderer(net, [1], octs, ascent.octave_heads(net, octs), pre, 0, init=p)
     r.octave_step(octs[0], ascent.octave_heads(net, octs)[0])  # what an octave's start does
     want = canvas.fit_picture(p, (224, 224)).astype(int)
     assert np.abs(r.images()[0].astype(int) - want).max() <= 1

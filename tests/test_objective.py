@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import classviz
-from classviz import ascent
+from classviz import renderer
 from classviz import objective as objectives
 from classviz.cli import main
 from classviz.errors import ArgumentError
@@ -61,7 +61,7 @@ def test_bad_expressions_are_one_line(net, expr, words):
 
 
 def _pass(net, objs, x):
-    op = ascent.ObjectivePass(net, objs, net.roles["main"], x.shape, x.dtype)
+    op = renderer.ObjectivePass(net, objs, net.roles["main"], x.shape, x.dtype)
     obj = np.zeros(x.shape[0], x.dtype)
     g = op(x, obj).copy()
     return obj, g

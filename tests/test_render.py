@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import norm
 
 import classviz
-from classviz import ascent
+from classviz import ascent, renderer
 from classviz import classes as classnames
 from classviz import schedule as sched
 from classviz.errors import ArgumentError, Notice, RenderInterrupted
@@ -72,7 +72,7 @@ def test_sigma_and_step_move_linearly_over_an_octave():
 def test_crop_offsets_in_range_and_distributed_as_stated(size):
     span = size - 224
     rng = np.random.default_rng(size)
-    draws = np.array([ascent.crop_offset(rng, size) for _ in range(20000)])
+    draws = np.array([renderer.crop_offset(rng, size) for _ in range(20000)])
     assert draws.min() >= 0 and draws.max() <= span
     # exact law of floor(clip(N(span/2, 0.3 span), 0, span)) per value k, against the counts
     k = np.arange(span + 1)
@@ -86,12 +86,12 @@ def test_crop_offsets_in_range_and_distributed_as_stated(size):
         chi2 = ((counts[big] - expected[big]) ** 2 / expected[big]).sum()
         dof = big.sum() - 1
         assert chi2 < dof + 6 * math.sqrt(2 * dof), (chi2, dof)
-    assert ascent.crop_offset(rng, 224) == (0, 0)
+    assert renderer.crop_offset(rng, 224) == (0, 0)
 
 
 def test_images_in_a_batch_take_their_own_crops():
-    a, b, c = ascent.seeds(3, [281, 5, 281])
-    draws = [[ascent.crop_offset(r, 322) for _ in range(5)] for r in (a, b, c)]
+    a, b, c = renderer.seeds(3, [281, 5, 281])
+    draws = [[renderer.crop_offset(r, 322) for _ in range(5)] for r in (a, b, c)]
     assert draws[0] != draws[1] and draws[0] != draws[2]  # a class given twice draws twice
 
 

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 import classviz
-from classviz import ascent, canvas
+from classviz import ascent, canvas, renderer
 from classviz.cli import main
 from classviz.errors import ArgumentError
 from classviz.kernels.shared import to_uint8
@@ -24,7 +24,7 @@ def test_init_with_no_steps_is_the_photo_resized(net):
     p = photo()
     pre, _ = classviz.preprocess.for_model(net.model)
     octs = ascent.sched.get("quick")
-    r = ascent.Renderer(net, [1, 2], octs, ascent.octave_heads(net, octs), pre, 0, init=p)
+    r = renderer.Renderer(net, [1, 2], octs, ascent.octave_heads(net, octs), pre, 0, init=p)
     want = canvas.fit_picture(p, (224, 224))
     assert want.shape == (224, 224, 3)
     for img in r.images():  # before any step

@@ -52,6 +52,8 @@ def add_parsers(sub):
     r.add_argument("--path", metavar="circle|sine|line|'X1,Y1 X2,Y2 ...'",
                    help="draw the one --class along this polyline (X, Y in 0..1 of the canvas): the crop's centre "
                    "walks it in every octave, the gradient weighted by a soft disc around the centre")
+    r.add_argument("--facets", type=int, metavar="K", help="draw the one --class K ways in one batch, pushed apart "
+                   "by lucid's diversity term (its weight and layer: schedule fields); writes NAME, NAME-2 .. NAME-K")
     r.add_argument("--init", metavar="FILE", help="start from this picture (its centred square, resized) instead of "
                    "noise; with a TENSOR:l2 objective and a schedule without blur, this is DeepDream")
     r.add_argument("--mask", metavar="FILE", help="draw only where this picture is light (white = drawn, black = "
@@ -104,7 +106,19 @@ def run_render(args, note):
         check_places(places, len(places))  # now, before the model is read
     # a plain class is checked now; an expression (it may name the model's tensors) once the model is read
     targets = [c if objective.is_expression(c) else classnames.lookup(c) for c in args.classes]
-    stems = output.stems(targets) if places is None else ["composition"]
+    pictures = targets  # what each written picture shows: a facets render draws its one target K times
+    if args.facets is not None:
+        from ..ascent import MAX_FACETS
+        if not 2 <= args.facets <= MAX_FACETS:
+            raise ArgumentError(f"--facets must be from 2 to {MAX_FACETS}, got {args.facets}")
+        if len(targets) != 1 or args.path:
+            raise ArgumentError("--facets draws one --class several ways (not --place, --path or several classes)")
+        pictures = targets * args.facets
+    stems = output.stems(pictures) if places is None else ["composition"]
+    chosen = range(len(stems))  # the pictures to write: all, or the one facet a recipe asks for
+    if getattr(args, "facet", None):
+        chosen = [args.facet - 1]
+        stems = [stems[args.facet - 1]]
     paths = _output_paths(args, stems)
     total = sched.total_steps(octaves)
     frame_paths = []
@@ -112,7 +126,7 @@ def run_render(args, note):
         _make_folder(args.frames)
         frame_paths = [os.path.join(args.frames, f"{st}-{k:04d}.png") for st in stems
                        for k in sorted({*range(args.every, total + 1, args.every), total})]
-    from ..ascent import crop_size
+    from ..canvas import crop_size
     from ..canvas import check_init, check_mask, check_size, color, parse_path, sizes
     check_size(args.size, 1)  # its form and its upper bound now; the model's crop, once it is read
     polyline = parse_path(args.path) if args.path else None
@@ -133,6 +147,9 @@ def run_render(args, note):
     net = weights.load_net(wpath, args.backend, args.precision, default=not args.weights)
     from ..ascent import parse_objectives
     objs = parse_objectives(net, targets, octaves)
+    if args.facets is not None:
+        from ..ascent import check_facets, octave_heads
+        objs = check_facets(net, args.facets, objs, octaves, octave_heads(net, octaves))
     hw = check_size(args.size, crop_size(net), len(objs) if places is None and polyline is None else 1)
     pre, source = prep.for_model(net.model, args.preprocess)
     note(f"preprocessing: {prep.describe(pre)}, from the {source}" if source != "given"
@@ -155,16 +172,18 @@ def run_render(args, note):
         meta["classviz:size"] = f"{hw[1]}x{hw[0]}"
     if places is not None:
         meta["classviz:place"] = json.dumps([[o.text(), x, y] for o, (x, y) in zip(objs, places)])
+    if args.facets is not None:
+        meta["classviz:facets"] = args.facets
     if polyline is not None:
         name = args.path.strip().lower()
         meta["classviz:path"] = name if name in ("circle", "sine", "line") else json.dumps(polyline)
     final = sizes(octaves, crop_size(net), hw)[-1]
-    recorder = _Recorder(args, targets if places is None else ["composition"], stems, final)
+    recorder = _Recorder(args, [pictures[k] for k in chosen] if places is None else ["composition"], stems, final)
     bar = _progress(args, total, len(octaves))
     started = time.perf_counter()
 
     def on_step(s):
-        recorder.step(s)
+        recorder.step(s, chosen)
         if bar is not None:
             bar.set_postfix_str(f"octave {s.octave + 1}/{len(octaves)} {s.head}", refresh=False)
             bar.update(1)
@@ -173,7 +192,7 @@ def run_render(args, note):
     try:
         images = classviz.render(net, targets, octaves, seed=seed, on_step=on_step, preprocess=pre, init=init,
                                  mask=mask, background=background, size=None if hw is None else hw[::-1],
-                                 places=places, path=polyline)
+                                 places=places, path=polyline, facets=args.facets)
     except RenderInterrupted as e:
         images, complete = e.images, False
         done = e.steps_done
@@ -182,10 +201,13 @@ def run_render(args, note):
     finally:
         if bar is not None:
             bar.close()
+    images = [images[k] for k in chosen]
     meta["classviz:steps"] = f"{done}/{total}"
     meta["classviz:complete"] = "true" if complete else "false"
     with signals.current.deferred():  # a signal now waits until every file is whole
-        for t, o, img, path in zip(targets, objs, images, paths):
+        for k, t, o, img, path in zip(chosen, [pictures[k] for k in chosen], [objs[k] for k in chosen], images, paths):
+            if args.facets is not None:
+                meta["classviz:facet"] = k + 1
             if places is not None:
                 which = {}
             elif isinstance(t, int):
@@ -209,6 +231,7 @@ def _recipe(args):
     if text is None or "classviz:seed" not in text or "classviz:schedule" not in text:
         raise ArgumentError(f"--recipe {args.recipe!r} is not a PNG that classviz wrote (no recipe in its metadata)")
     given = [o for o, v in (("--class", args.classes), ("--place", args.place), ("--path", args.path),
+                            ("--facets", args.facets),
                             ("--size", args.size), ("--seed", args.seed), ("--schedule", args.schedule),
                             ("--preprocess", args.preprocess), ("--precision", args.precision),
                             ("--background", args.background)) if v is not None]
@@ -222,6 +245,8 @@ def _recipe(args):
         p = text["classviz:path"]
         args.path = p if p in ("circle", "sine", "line") else " ".join(f"{x!r},{y!r}" for x, y in json.loads(p))
     args.size = text.get("classviz:size")
+    if "classviz:facets" in text:  # all the facets are drawn again (they push each other), this one written
+        args.facets, args.facet = int(text["classviz:facets"]), int(text["classviz:facet"])
     s = text["classviz:schedule"]
     args.schedule = s if s in sched.SCHEDULES else json.loads(s)
     args.seed = int(text["classviz:seed"])
@@ -314,9 +339,10 @@ class _Recorder:
     def wanted(self):
         return self.args.frames or self.args.gif
 
-    def step(self, s):
+    def step(self, s, chosen):
         if self.wanted() and (s.step + 1) % self.args.every == 0:
-            self.record(s.images(), s.step + 1)
+            images = s.images()
+            self.record([images[k] for k in chosen] if len(images) > 1 else images, s.step + 1)
 
     def record(self, images, step):
         if self.args.frames:

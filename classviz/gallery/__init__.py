@@ -5,7 +5,7 @@ process or on a Ray cluster, resumable.
     summary = gallery.run("model.onnx", "out/", classes="0-15", schedule="quick", seed=0)
 
 An image depends only on the recipe (model, schedule, seed, precision, input space, head) and its
-target (`ascent.seeds`), not on its batch or its worker, so a run can stop anywhere and the next
+target (`renderer.seeds`), not on its batch or its worker, so a run can stop anywhere and the next
 one continues: a picture whose metadata holds this recipe is kept, anything else is drawn again.
 Pictures are written whole or not at all; the manifest, contact sheets and page are rewritten
 after every batch. Ray (`pip install 'classviz[ray]'`) is imported only when asked for."""
@@ -13,7 +13,7 @@ import math
 import os
 import time
 
-from .. import ascent, png
+from .. import ascent, canvas, png
 from .. import schedule as sched
 from ..atomic import probe_folder
 from ..errors import ArgumentError, RenderFailed
@@ -166,7 +166,7 @@ def _prepare(weights, out_dir, classes, channels, schedule, seed, precision, pre
     weights = os.fspath(weights)
     net = netmod.load(weights, backend="cpu")  # reads the graph; plans and weights stay unbuilt
     pre, _ = prep.for_model(net.model, preprocess)
-    crop = ascent.crop_size(net)
+    crop = canvas.crop_size(net)
     if not isinstance(preprocess, (str, type(None))):
         raise ArgumentError("preprocess must be a preset name for a gallery (it travels to workers as one)")
     if channels is not None:

@@ -4,7 +4,6 @@ its batches, in this process or in a Ray actor.
 A picture is the recipe's for a target when its PNG metadata holds the same values under
 RECIPE_KEYS and says it is complete: such a file is kept on a second run, any other is drawn again.
 The backend is not part of the recipe (a CPU picture resumed on a GPU is kept)."""
-import json
 import os
 import time
 import warnings
