@@ -105,7 +105,7 @@ class ObjectivePass:
         objs = [c if isinstance(c, objectives.Objective) else
                 objectives.Objective((objectives.Term(1.0, "class", index=int(c)),)) for c in cls]
         tensors = list(dict.fromkeys([head] * any(t.kind == "class" for o in objs for t in o.terms)
-                                     + [t for o in objs for t in o.tensors()] + [diversity[0]] * bool(diversity)))
+                                     + [t for o in objs for t in o.tensors()] + ([diversity[0]] if diversity else [])))
         deepest = max(tensors, key=lambda t: net.network.depth[t])
         self.plan = net.plan(deepest, shape, dtype, taps=[t for t in tensors if t != deepest])
         self.seeds = {}

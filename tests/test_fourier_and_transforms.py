@@ -178,6 +178,8 @@ def test_lucid_octaves_raise_the_score_and_reproduce(net):
     assert (seen[-3:].mean(0) > seen[:3].mean(0) + 0.1 * np.abs(seen[:3].mean(0))).all(), seen[[0, -1]]
     again = classviz.render(net, [1, 7], SHORT_LUCID, seed=1)
     assert all(np.array_equal(a, b) for a, b in zip(images, again))
+    normalized = [dict(SHORT_LUCID[0], update="normalized", start_step_size=0.5, end_step_size=0.5)]
+    assert not np.array_equal(images[0], classviz.render(net, [1], normalized, seed=1)[0])
     pixels = [dict(SHORT_LUCID[0], param="pixels", update="normalized", start_step_size=3, end_step_size=3)]
     assert not np.array_equal(images[0], classviz.render(net, [1], pixels, seed=1)[0])
     assert images[0].std() > 5  # a picture, not a flat grey

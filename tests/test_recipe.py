@@ -1,6 +1,6 @@
 """`classviz render --recipe PNG`: a picture drawn again from its own metadata, for every kind of
 recipe (a class with a fresh seed, an expression, a canvas with placements, a path with a
-mask and a starting picture, a schedule file), pixel for pixel on the CPU."""
+mask and a starting picture, a schedule file, a lucid-style TOML schedule), pixel for pixel on the CPU."""
 import json
 
 import numpy as np
@@ -22,10 +22,22 @@ def files(model_path, tmp_path_factory):
               "end_step_size": 3}, {"head": "aux1", "iter_n": 3, "start_sigma": 0.5, "end_sigma": 0.3,
                                     "start_step_size": 3, "end_step_size": 3, "scale": 1.2}]
     (d / "short.json").write_text(json.dumps({"octaves": short}))
+    lucid = [{"head": "main", "iter_n": 4, "start_sigma": 0, "end_sigma": 0, "start_step_size": 0.05,
+              "end_step_size": 0.05, "param": "fourier", "update": "adam",
+              "transforms": {"jitter": 6, "scale": [0.9, 1.1], "rotate": 8}},
+             {"head": "aux2", "iter_n": 3, "start_sigma": 0.8, "end_sigma": 0.4, "start_step_size": 4,
+              "end_step_size": 4, "scale": 1.2, "transforms": {"rotate": 5}}]
+    (d / "lucid.toml").write_text("".join(
+        "[[octaves]]\n" + "".join(f"{k} = {json.dumps(v) if k != 'transforms' else _toml_table(v)}\n"
+                                  for k, v in o.items()) for o in lucid))
     return d, model_path("bvlc_aux", 8)
 
 
-@pytest.mark.parametrize("case", ["class", "expression", "places", "path"])
+def _toml_table(d):
+    return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in d.items()) + " }"
+
+
+@pytest.mark.parametrize("case", ["class", "expression", "places", "path", "lucid"])
 def test_a_recipe_draws_its_picture_again(files, tmp_path, case):
     d, model = files
     args = {"class": ["--class", "tabby cat", "--schedule", "quick"],  # no --seed: a fresh one, recorded
@@ -34,7 +46,9 @@ def test_a_recipe_draws_its_picture_again(files, tmp_path, case):
             "places": ["--place", "1@0.3,0.5", "--place", "inception_4a/output:3@4,4@0.7,0.4", "--size", "400x260",
                        "--schedule", "quick", "--seed", "4"],
             "path": ["--class", "7", "--path", "0.1,0.2 0.9,0.8", "--size", "300x300", "--init", str(d / "photo.png"),
-                     "--mask", str(d / "mask.png"), "--background", "#204060", "--schedule", "quick"]}[case]
+                     "--mask", str(d / "mask.png"), "--background", "#204060", "--schedule", "quick"],
+            # a TOML schedule with a Fourier/Adam/transforms octave, then a pixel one with a rotation
+            "lucid": ["--class", "tabby cat", "--schedule", str(d / "lucid.toml"), "--size", "260x240"]}[case]
     first, again = tmp_path / "first.png", tmp_path / "again.png"
     assert main(["render", "--weights", model, *args, "-o", str(first), "-q"]) == 0
     extra = ["--init", str(d / "photo.png"), "--mask", str(d / "mask.png")] if case == "path" else []

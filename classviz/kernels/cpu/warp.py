@@ -11,7 +11,9 @@ its input at positions
 (cj, cl: the centres of the line and of the lines), linearly interpolated between the two
 nearest pixels, clamped to the line's ends. That makes the adjoint a gather as well, not a
 scatter: source pixel m sums the outputs whose two taps include m (a short run of j, since pos
-grows with j), so the backward sums in a fixed order on both backends, with no atomics.
+grows with j), so the backward sums in a fixed order on both backends, with no atomics (the CPU
+runs a line per thread and adds each output's two terms into its pixels in the order of j, which
+is the order the CUDA twin's per-pixel gather sums them).
 
 params: (N, 4, 3) float64, per image and pass (slope > 0, shear, shift); pass 0 and 2 run along
 rows (W), 1 and 3 along columns (H). With slope 1, shear 0, shift 0 everywhere the transform is the
@@ -71,6 +73,8 @@ def _pass(x, params, k, along_rows, y):
 
 @njit(cache=True, parallel=True)
 def _adjoint(gy, params, k, along_rows, gx):
+    # one line per thread, its outputs in order: each source pixel receives its terms in the order
+    # of j, as the CUDA twin's gather sums them, and no two threads touch one pixel
     N, C, H, W = gy.shape
     lines, length = (H, W) if along_rows else (W, H)
     cl, cj = (lines - 1) / 2.0, (length - 1) / 2.0
@@ -78,28 +82,21 @@ def _adjoint(gy, params, k, along_rows, gx):
         n, line = t // lines, t % lines
         slope, shear, shift = params[n, k, 0], params[n, k, 1], params[n, k, 2]
         a = cj + shear * (line - cl) + shift - slope * cj
-        for m in range(length):
-            lo, hi = _run(m, a, slope, length)
-            for c in range(C):
-                acc = 0.0
-                for j in range(lo, hi + 1):  # the outputs whose taps may include m, rechecked one by one
-                    i0, f = _tap(a + slope * j, length)
-                    i1 = min(i0 + 1, length - 1)
-                    g = gy[n, c, line, j] if along_rows else gy[n, c, j, line]
-                    if i0 == m:
-                        acc += (1.0 - f) * g
-                    if i1 == m:
-                        acc += f * g
+        for c in range(C):
+            for m in range(length):
                 if along_rows:
-                    gx[n, c, line, m] = acc
+                    gx[n, c, line, m] = 0.0
                 else:
-                    gx[n, c, m, line] = acc
-
-
-@njit(cache=True, inline="always")
-def _run(m, a, slope, length):
-    # outputs j in [lo, hi] whose position falls in [m - 1, m + 1], one more each side for rounding;
-    # at the ends, every j whose position is clamped onto pixel 0 or length - 1 too
-    lo = 0 if m <= 1 else max(0, int(math.floor((m - 1 - a) / slope)) - 1)
-    hi = length - 1 if m >= length - 2 else min(length - 1, int(math.ceil((m + 1 - a) / slope)) + 1)
-    return lo, hi
+                    gx[n, c, m, line] = 0.0
+        for j in range(length):
+            i0, f = _tap(a + slope * j, length)
+            i1 = min(i0 + 1, length - 1)
+            for c in range(C):
+                if along_rows:
+                    g = gy[n, c, line, j]
+                    gx[n, c, line, i0] += (1.0 - f) * g
+                    gx[n, c, line, i1] += f * g
+                else:
+                    g = gy[n, c, j, line]
+                    gx[n, c, i0, line] += (1.0 - f) * g
+                    gx[n, c, i1, line] += f * g
