@@ -15,7 +15,8 @@
 #   3. capture.py: does each kind of octave capture into a CUDA graph;
 #   4. one deepdraw render, then one batch of 8 classes;
 #   5. a gallery (gallery.py) at the GPU's default batch, bf16: images/min (the first GPU run found
-#      cuDNN refusing a bf16 algorithm from batch 64; this checks the fallback on the device).
+#      cuDNN refusing a bf16 algorithm from batch 64; this checks the fallback on the device);
+#   6. one lucid render (Fourier, Adam, transforms: the direct-DFT and warp kernels on the device).
 # OUT_DIR receives exactly three files: summary.txt (one screen: versions, test tally with each
 # failure's first line, capture per octave kind, step times and ratios, render seconds, peak GPU
 # memory), results.json (every stage's numbers) and logs.tar.gz (every stage's full output).
@@ -115,6 +116,10 @@ stage render_$classes 45 "$py" benchmarks/render.py --backend $backend "${weight
   --schedule $schedule --json "$work/render_$classes.json"
 stage gallery 60 "$py" benchmarks/gallery.py --backend $backend "${weights[@]}" "${gallery[@]}" --rounds 1 \
   --json "$work/gallery.json"
+if [ $dry -eq 0 ]; then  # 512 steps: too long for the CPU's dry run, whose tests cover the kernels
+  stage render_lucid 40 "$py" benchmarks/render.py --backend $backend --classes 1 --schedule lucid \
+    --json "$work/render_lucid.json"
+fi
 
 "$py" benchmarks/gpu_summary.py "$work" "$out/results.json" > "$out/summary.txt" 2>> "$work/summary.log" \
   || { echo "summary failed:"; tail -n 5 "$work/summary.log"; } >> "$out/summary.txt"
