@@ -15,6 +15,8 @@ below 1e-5 count as 1e-5 (lucid's epsilon on the squared norm, 1e-10), so an all
 nothing."""
 import numpy as np
 
+from . import blas
+
 __all__ = ["seed"]
 
 EPS = 1e-10  # on |G|^2
@@ -26,11 +28,13 @@ def seed(t, weight, grams, adjoint, dots, g):
     scratch of t's dtype; dots: (K, K) float64 scratch (receives <G_i, G_j>); g: like t (each
     facet contiguous)."""
     k, c = t.shape[:2]
+    # blas.matmul, not np.matmul: OpenBLAS's own threads would spin on after the call and slow the
+    # backward's Numba kernels that follow (70 ms a step instead of 17 for 4 facets on inception_4c)
     for i in range(k):
         f = t[i].reshape(c, -1)
-        np.matmul(f, f.T, out=grams[i])
+        blas.matmul(f, f.T, grams[i])
     flat = grams.reshape(k, -1).astype(np.float64)
-    dots[...] = flat @ flat.T
+    blas.matmul(flat, flat.T, dots)
     norm = np.sqrt(np.maximum(np.diag(dots), EPS))
     unit = flat / norm[:, None]
     total = unit.sum(0)
@@ -38,4 +42,4 @@ def seed(t, weight, grams, adjoint, dots, g):
         s = total - unit[i]
         along = (dots[i] / (norm[i] * norm)).sum() - dots[i, i] / norm[i] ** 2  # <g_i, S_i>
         adjoint[i] = (-weight * 4.0 / k * (s - along * unit[i]) / norm[i]).reshape(c, c)
-        g[i] += (adjoint[i] @ t[i].reshape(c, -1)).reshape(g[i].shape)
+        blas.matmul(adjoint[i], t[i].reshape(c, -1), g[i].reshape(c, -1), accumulate=True)
