@@ -222,3 +222,9 @@ def test_render_rejects_bad_classes_before_any_work(narrow):
         classviz.render(narrow, ["tabby", "zzzzqqq"])
     with pytest.raises(ArgumentError, match="schedule"):
         classviz.render(narrow, 1, schedule=3)
+
+
+def test_every_public_name_resolves():
+    """Each name classviz exports (some imported lazily, from the module that defines them) is there."""
+    for name in classviz.__all__:
+        assert getattr(classviz, name) is not None, name
