@@ -318,7 +318,8 @@ class Renderer:
         if octave.param != "fourier":
             self.spectrum = None
             return
-        if self.spectrum is None or self.spectrum.shape[-2] != self.pixels.shape[2]:
+        n, _, h, w = self.pixels.shape
+        if self.spectrum is None or tuple(self.spectrum.shape) != fourier.shape(n, h, w):
             self.spectrum = self.be.asarray(fourier.from_pixels(self.be.to_numpy(self.pixels)).astype(
                 self.pixels.dtype))
             self.be.fourier.to_pixels(self.spectrum, self.fp, self.pixels)

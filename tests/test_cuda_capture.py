@@ -79,13 +79,7 @@ def test_objectives_capture(be, model_path):
         mask[5:25, 3:20] = 1
         return renderer.Renderer(net, objs, SHORT, heads, pre, 4, init=photo, mask=mask, background=(0.0, 10.0, 20.0))
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Notice)
-        images = make().run()
-    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
-    eager = make()
-    eager.be = _Eager(be)
-    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+    images = _replays_as_eager(be, make, SHORT)
     assert (images[0][0, 0] == [0, 10, 20]).all()  # masked out
 
 
@@ -101,13 +95,8 @@ def test_compositions_capture(be, model_path, kind):
         return renderer.Renderer(net, [281, 5] if kind == "places" else [281], SHORT, ascent.octave_heads(net, SHORT),
                                pre, 4, size=(260, 300), **kw)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Notice)
-        (image,) = make().run()
-    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in SHORT)
-    eager = make()
-    eager.be = _Eager(be)
-    assert np.array_equal(image, eager.run()[0]) and image.shape == (260, 300, 3)
+    (image,) = _replays_as_eager(be, make, SHORT)
+    assert image.shape == (260, 300, 3)
 
 
 # lucid's kinds of octave: Fourier + Adam + transforms on the whole image, Fourier + Adam on crops of
@@ -140,13 +129,7 @@ def test_lucid_octaves_capture(be, model_path, kind):
         return renderer.Renderer(net, [281, 5] if kind != "mask" else [281], LUCID_KINDS,
                                ascent.octave_heads(net, LUCID_KINDS), pre, 4, **kw)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Notice)
-        images = make().run()
-    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in LUCID_KINDS)
-    eager = make()
-    eager.be = _Eager(be)
-    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+    images = _replays_as_eager(be, make, LUCID_KINDS)
     if kind == "mask":
         assert (images[0][0, -1] == [0, 10, 20]).all()
 
@@ -161,13 +144,7 @@ def test_facets_capture(be, model_path):
         pre, _ = classviz.preprocess.for_model(net.model)
         return renderer.Renderer(net, [281] * 3, octs, ascent.octave_heads(net, octs), pre, 4, facets=True)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Notice)
-        images = make().run()
-    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in octs)
-    eager = make()
-    eager.be = _Eager(be)
-    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+    _replays_as_eager(be, make, octs)
 
 
 @pytest.mark.parametrize("name,style", [("efficientnet_lite0", "legacy"), ("efficientnet_b0", "dynamo"),
@@ -189,6 +166,20 @@ def test_other_architectures_capture(be, tmp_path, name, style):
     assert cuda_host.DEVICE.launches == sum(o.iter_n for o in octaves)
     eager.be = _Eager(be)
     assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+
+
+def _replays_as_eager(be, make, octaves):
+    """Render make()'s renderer under capture (a failed capture's Notice is an error), check that each
+    step was one graph launch, and that an eager render of a fresh make() draws the same images;
+    returns the captured render's images."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)
+        images = make().run()
+    assert cuda_host.DEVICE.launches == sum(o.iter_n for o in octaves)
+    eager = make()
+    eager.be = _Eager(be)
+    assert all(np.array_equal(a, b) for a, b in zip(images, eager.run()))
+    return images
 
 
 class _Eager:
