@@ -45,6 +45,14 @@ def backward(gy, params, work, gx):
 
 
 @njit(cache=True, inline="always")
+def _line(params, n, k, line, cl, cj):
+    # (slope, a) of pass k's positions along one line of image n: pos(j) = a + slope * j; the forward
+    # and its adjoint read the map from here alone, so they cannot disagree
+    slope, shear, shift = params[n, k, 0], params[n, k, 1], params[n, k, 2]
+    return slope, cj + shear * (line - cl) + shift - slope * cj
+
+
+@njit(cache=True, inline="always")
 def _tap(pos, length):
     # the left tap and the weight of the right one, clamped to the line: (i0, f), right tap min(i0+1, L-1)
     p = min(max(pos, 0.0), length - 1.0)
@@ -59,8 +67,7 @@ def _pass(x, params, k, along_rows, y):
     cl, cj = (lines - 1) / 2.0, (length - 1) / 2.0
     for t in prange(N * lines):
         n, line = t // lines, t % lines
-        slope, shear, shift = params[n, k, 0], params[n, k, 1], params[n, k, 2]
-        a = cj + shear * (line - cl) + shift - slope * cj  # pos = a + slope * j
+        slope, a = _line(params, n, k, line, cl, cj)
         for j in range(length):
             i0, f = _tap(a + slope * j, length)
             i1 = min(i0 + 1, length - 1)
@@ -80,8 +87,7 @@ def _adjoint(gy, params, k, along_rows, gx):
     cl, cj = (lines - 1) / 2.0, (length - 1) / 2.0
     for t in prange(N * lines):
         n, line = t // lines, t % lines
-        slope, shear, shift = params[n, k, 0], params[n, k, 1], params[n, k, 2]
-        a = cj + shear * (line - cl) + shift - slope * cj
+        slope, a = _line(params, n, k, line, cl, cj)
         for c in range(C):
             for m in range(length):
                 if along_rows:

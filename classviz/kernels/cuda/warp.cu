@@ -11,6 +11,12 @@ __device__ __forceinline__ int cv_tap(double pos, int length, double* f) {
     return i0;
 }
 
+// a of pass k's positions along one line of image n, pos(j) = a + slope * j, slope = params[0]; the
+// forward and its adjoint read the map from here alone
+__device__ __forceinline__ double cv_line_start(const double* p, int line, double cl, double cj) {
+    return cj + p[1] * (line - cl) + p[2] - p[0] * cj;
+}
+
 // element (line, j) of plane nc: along rows a line is a row, along columns a column
 __device__ __forceinline__ long long cv_line_at(long long nc, int line, int j, int H, int W, int rows) {
     return rows ? (nc * H + line) * W + j : (nc * H + j) * W + line;
@@ -27,7 +33,7 @@ __global__ void warp_pass(const T* __restrict__ x, const double* __restrict__ pa
         int line = t % lines;
         long long nc = t / lines, n = nc / C;
         const double* p = params + (n * 4 + k) * 3;  // slope, shear, shift
-        double a = cj + p[1] * (line - cl) + p[2] - p[0] * cj, f;
+        double a = cv_line_start(p, line, cl, cj), f;
         int i0 = cv_tap(a + p[0] * j, length, &f), i1 = min(i0 + 1, length - 1);
         double v = (1.0 - f) * (double)x[cv_line_at(nc, line, i0, H, W, rows)] +
                    f * (double)x[cv_line_at(nc, line, i1, H, W, rows)];
@@ -46,7 +52,7 @@ __global__ void warp_adjoint(const T* __restrict__ gy, const double* __restrict_
         int line = t % lines;
         long long nc = t / lines, n = nc / C;
         const double* p = params + (n * 4 + k) * 3;
-        double slope = p[0], a = cj + p[1] * (line - cl) + p[2] - slope * cj;
+        double slope = p[0], a = cv_line_start(p, line, cl, cj);
         // the outputs whose position falls in [m - 1, m + 1] (one more each side for rounding), and
         // at the ends every output clamped onto the first or last pixel
         int lo = m <= 1 ? 0 : max(0, (int)floor((m - 1 - a) / slope) - 1);
