@@ -216,7 +216,6 @@ class Renderer:
         self.offsets = be.asarray(self.offsets_host)
         self.obj = be.zeros((self.n,), dt)
         self.step_size = be.zeros((1,), dt)
-        self.norm = be.zeros((self.n,), np.float64)  # each image's mean |gradient| in the last step
         self.done, self.steps = 0, sched.total_steps(octaves)
 
     def run(self, on_step=None):
@@ -291,6 +290,7 @@ class Renderer:
         self.radius = be.blur.radius(max(octave.start_sigma, octave.end_sigma))
         self.taps = be.zeros((2 * self.radius + 1,), np.float32)
         self.blur_work = be.empty(be.blur.work_size(blur_shape, self.radius), dt)
+        # each image's (or, on the canvas path, canvas's) mean |gradient| in the last step, for `check`
         self.norm = be.zeros((self.pixels.shape[0] if canvas_path else self.n,), np.float64)
         if not canvas_path:
             return self.step
@@ -359,9 +359,9 @@ class Renderer:
         if self.octave.update == "adam":
             step_size = be.adam.rate_of(step_size, t)
         taps = np.zeros(2 * self.radius + 1, np.float32)
-        t = be.blur.taps(sigma)
-        r = (t.shape[0] - 1) // 2
-        taps[self.radius - r:self.radius + r + 1] = t
+        kernel = be.blur.taps(sigma)
+        r = (kernel.shape[0] - 1) // 2
+        taps[self.radius - r:self.radius + r + 1] = kernel
         be.upload(self.taps, taps)
         be.upload(self.step_size, np.array([step_size], self.step_size.dtype))
 

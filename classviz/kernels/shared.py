@@ -35,6 +35,17 @@ def adam_rate(lr, t):
     return lr * (1.0 - ADAM_B2 ** t) ** 0.5 / (1.0 - ADAM_B1 ** t)
 
 
+def fourier_back(scale, h, w):
+    """(h, w//2 + 1) float64: the factors of the Fourier parameterization's backward (kernels/*/
+    fourier.py), c_k / (h w) * scale, with c_k = 1 for the columns a real transform holds once
+    (frequency 0, and w/2 when w is even) and 2 for the others (they stand for their conjugates)."""
+    ck = np.full(w // 2 + 1, 2.0)
+    ck[0] = 1.0
+    if w % 2 == 0:
+        ck[-1] = 1.0
+    return np.asarray(scale, np.float64) * ck / (h * w)
+
+
 # --- the blur's kernel ---------------------------------------------------------------------------
 
 def radius(sigma):

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..shared import fourier_back
+
 __all__ = ["prepare", "to_pixels", "backward"]
 
 
@@ -30,12 +32,7 @@ def prepare(shape, dtype, scale, colour, asarray):
     colour (3, 3), host float64 arrays (classviz.fourier.scale(H, W), .COLOUR); asarray: the
     backend's. Returns a Prepared."""
     h, w = shape[2:]
-    ck = np.full(w // 2 + 1, 2.0)
-    ck[0] = 1.0
-    if w % 2 == 0:
-        ck[-1] = 1.0
-    scale = np.asarray(scale, np.float64)
-    return Prepared(h, w, scale.astype(dtype), np.asarray(colour, dtype), (scale * ck / (h * w)).astype(dtype))
+    return Prepared(h, w, np.asarray(scale, dtype), np.asarray(colour, dtype), fourier_back(scale, h, w).astype(dtype))
 
 
 def to_pixels(spectrum, fp, pixels):

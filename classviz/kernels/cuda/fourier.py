@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..shared import fourier_back
 from .source import i32, kernel, launch
 
 __all__ = ["prepare", "to_pixels", "backward"]
@@ -31,17 +32,12 @@ def prepare(shape, dtype, scale, colour, asarray):
     before a graph capture: it is a plan's buffers)."""
     n, _, h, w = shape
     wf = w // 2 + 1
-    ck = np.full(wf, 2.0)
-    ck[0] = 1.0
-    if w % 2 == 0:
-        ck[-1] = 1.0
-    scale = np.asarray(scale, np.float64)
 
     def twiddles(m):
         t = 2.0 * np.pi * np.arange(m) / m
         return asarray(np.stack([np.cos(t), np.sin(t)]), np.float64)
 
-    return Prepared(h, w, asarray(scale, np.float64), asarray(colour, np.float64), asarray(scale * ck / (h * w)),
+    return Prepared(h, w, asarray(scale, np.float64), asarray(colour, np.float64), asarray(fourier_back(scale, h, w)),
                     twiddles(h), twiddles(w), asarray(np.zeros((n * 3, 2, h, wf))), asarray(np.zeros((n, 3, h, w))))
 
 
