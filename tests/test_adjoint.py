@@ -6,6 +6,7 @@ import pytest
 
 from classviz.kernels import geometry
 from classviz.kernels.cpu import activation, add, affine, avgpool, concat, conv, gemm, lrn, maxpool, mul, relu, winograd
+from classviz.errors import ArgumentError
 from classviz.kernels.shared import ACTIVATIONS
 
 TOL = 1e-10
@@ -139,6 +140,55 @@ def test_depthwise_both_layouts(case, small, monkeypatch):
     conv.backward(v, cw0, jtv, False, work)
     close(y, v, x, jtv)
     check_accumulate(lambda gx, a: conv.backward(v, cw0, gx, a, work), x.shape)
+
+
+@pytest.mark.parametrize("case", [c for c in CONVS if c[9] > 1 and c[1] == c[9]])
+@pytest.mark.parametrize("small", [0, 10 ** 6], ids=["rows", "channels-last"])
+@pytest.mark.parametrize("cap", [np.inf, 0.5], ids=["relu", "relu-capped"])
+def test_depthwise_applies_both_masks(case, small, cap, monkeypatch):
+    """A depthwise backward given its own fused activation's output (relu_out) and its input's
+    (x, x_relu: a layer before it fused a ReLU) returns exactly (its transposed convolution of
+    gy * (0 < y < cap)) * (0 < x < cap), what masking before and after as passes of their own
+    gives, on both loop layouts; an accumulated input mask is refused."""
+    from classviz.kernels.cpu import depthwise
+    monkeypatch.setattr(depthwise, "SMALL", small)
+    n, cin, h, w, cout, k, s, p, d, g = case
+    win = geometry.conv_window(k, s, p, d, h, w)
+    cw = conv.prepare(rng.standard_normal((cout, 1) + k), rng.standard_normal(cout), win, g, np.asarray)
+    work = np.empty(conv.work_size(cw, n))
+    relu = True if cap == np.inf else cap
+    x = np.clip(rng.standard_normal((n, cin, h, w)), 0, cap)  # an activation's output: zeros, caps, between
+    y = np.empty((n, cout, win.Ho, win.Wo))
+    conv.forward(x, cw, y, relu, work)
+    assert 0 < (y == 0).mean() < 1 and 0 < (x == 0).mean() < 1
+    gy = rng.standard_normal(y.shape)
+    want = np.empty_like(x)
+    conv.backward(gy * ((y > 0) & (y < cap)), cw, want, False, work)
+    want *= (x > 0) & (x < cap)
+    got = np.full_like(x, np.nan)
+    conv.backward(gy.copy(), cw, got, False, work, relu_out=y, relu=relu, x=x, x_relu=relu)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ArgumentError, match="input mask"):
+        conv.backward(gy.copy(), cw, got, True, work, x=x, x_relu=relu)
+
+
+@pytest.mark.parametrize("case", [CONVS[0], (1, 3, 16, 15, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+                                  (2, 3, 5, 6, 4, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1)],
+                         ids=["cols", "winograd", "pointwise"])
+def test_conv_input_mask_as_a_pass(case):
+    """Where `masks_input` is False the backward still honours x, x_relu (a pass after the dgrad)."""
+    n, cin, h, w, cout, k, s, p, d, g = case
+    win = geometry.conv_window(k, s, p, d, h, w)
+    cw = conv.prepare(rng.standard_normal((cout, cin // g) + k), rng.standard_normal(cout), win, g, np.asarray)
+    assert not conv.masks_input(cw)
+    work = np.empty(conv.work_size(cw, n))
+    x = np.clip(rng.standard_normal((n, cin, h, w)), 0, 0.5)
+    gy = rng.standard_normal((n, cout, win.Ho, win.Wo))
+    want, got = np.empty_like(x), np.empty_like(x)
+    conv.backward(gy.copy(), cw, want, False, work)
+    want *= (x > 0) & (x < 0.5)
+    conv.backward(gy.copy(), cw, got, False, work, x=x, x_relu=0.5)
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("case", [c for c in CONVS if c[9] == 1])

@@ -208,19 +208,25 @@ def _conv_both(dev, dtype, shape, precision="fp32"):
         dev.ops.conv.forward(gx_in, gcw, gy, relu, work_g)
         yield f"forward relu={relu}", gy.get(), y, functools.partial(_model_forward, x, w, b, win, group, relu)
     g = rand(rng, out, dtype)
-    for acc, masked in ((False, False), (True, False), (False, True), (False, 2.0)):  # masked: after the fused ReLU (y from above)
+    # masked: after the fused ReLU (y from above); x_relu: the input's mask too (the layer before
+    # fused an activation: conv.backward's x, x_relu)
+    for acc, masked, x_relu in ((False, False, False), (True, False, False), (False, True, False),
+                                (False, 2.0, False), (False, 2.0, 0.5), (False, False, True)):
         gx = rand(rng, x.shape, dtype)
         ggx = slot(dev.xp, x.shape, dtype)
         ggx[...] = dev.xp.asarray(gx)
         before = gx.copy()
         cap = True if masked is True else masked
-        cpu.conv.backward(g.copy(), ccw, gx, acc, work_c, relu_out=y if masked else None, relu=cap)
+        cpu.conv.backward(g.copy(), ccw, gx, acc, work_c, relu_out=y if masked else None, relu=cap,
+                          x=x if x_relu else None, x_relu=x_relu)
         gg = slot(dev.xp, out, dtype)
         gg[...] = dev.xp.asarray(g)
-        dev.ops.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=dev.xp.asarray(y) if masked else None, relu=cap)
+        dev.ops.conv.backward(gg, gcw, ggx, acc, work_g, relu_out=dev.xp.asarray(y) if masked else None, relu=cap,
+                              x=gx_in if x_relu else None, x_relu=x_relu)
         keep = (y > 0) & (y < (np.inf if masked is True else masked)) if masked else True
-        yield (f"backward acc={acc} masked={masked}", ggx.get(), gx,
-               functools.partial(_model_backward, g * keep, w, before, win, group, acc))
+        x_keep = (x > 0) & (x < (np.inf if x_relu is True else x_relu)) if x_relu else True
+        yield (f"backward acc={acc} masked={masked} x_relu={x_relu}", ggx.get(), gx,
+               functools.partial(_model_backward, g * keep, w, before, win, group, acc, x_keep))
 
 
 def _model_forward(x, w, b, win, group, relu, rnd, rnd_out):
@@ -233,11 +239,11 @@ def _model_forward(x, w, b, win, group, relu, rnd, rnd_out):
     return np.clip(y, 0, np.inf if relu is True else relu)
 
 
-def _model_backward(g, w, before, win, group, acc, rnd, rnd_out):
+def _model_backward(g, w, before, win, group, acc, x_keep, rnd, rnd_out):
     cw = cpu.conv.prepare(rnd(w), np.zeros(w.shape[0]), win, group, cpu.asarray)
     gx = np.empty(before.shape)
     cpu.conv.backward(rnd(g), cw, gx, False, np.empty(cpu.conv.work_size(cw, g.shape[0])))
-    return rnd_out(gx) + (before if acc else 0)
+    return rnd_out(gx) * x_keep + (before if acc else 0)
 
 
 def f32(a):

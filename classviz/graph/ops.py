@@ -59,6 +59,12 @@ class Conv(Op):
         _positive(self, self.win, h, w)
         return (n, wt.shape[0], self.win.Ho, self.win.Wo)
 
+    # set by the plan: in_relu is the activation fused into the layer that produced this one's
+    # input, whose mask this layer's backward applies as it writes the input's gradient (where the
+    # backend does that at no cost: `be.conv.masks_input`); out_masked says the layer after this
+    # one applies this layer's own mask so, its backward takes the gradient as it comes
+    in_relu, out_masked = False, False
+
     def prepare(self, be, relu, prepared):
         self.relu = relu
         p = self.node.params
@@ -71,7 +77,9 @@ class Conv(Op):
         be.conv.forward(ins[0], self.cw, out, self.relu, work)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
-        be.conv.backward(gout, self.cw, gins[0], acc[0], work, relu_out=out if self.relu else None, relu=self.relu)
+        mask = self.relu and not self.out_masked
+        be.conv.backward(gout, self.cw, gins[0], acc[0], work, relu_out=out if mask else None, relu=self.relu,
+                         x=ins[0] if self.in_relu else None, x_relu=self.in_relu)
 
 
 class Gemm(Op):

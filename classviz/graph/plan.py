@@ -9,7 +9,8 @@ Building it decides everything that does not change between steps:
 - buffers, allocated once: every tensor's value and gradient; the inputs of a channel Concat are
   placed as views of its output (so the concat costs nothing forward or backward), a Flatten is a
   view of its input;
-- the backward schedule: which gradient writes overwrite and which accumulate.
+- the backward schedule: which gradient writes overwrite and which accumulate, and which layer
+  applies a fused activation's mask (its own, or the one after it as it writes the gradient).
 """
 import numpy as np
 
@@ -62,6 +63,7 @@ class Plan:
             s.op.prepare(be, relu, prepared)
         self._place_values(consumers)
         self._place_grads(consumers)
+        self._hand_masks_on(consumers)
         self.work = be.empty((max([s.op.work for s in self.steps] + [1]),), dtype)
 
     # -- building -------------------------------------------------------------------------------
@@ -180,6 +182,19 @@ class Plan:
         for t in self.taps:  # a tap no step reads (a branch off the way to the head) gets a buffer of its own
             if t not in self.grads:
                 self.grads[t] = be.empty(self.shapes[t], self.dtype)
+
+    def _hand_masks_on(self, consumers):
+        # a convolution's fused activation whose output only one convolution reads, and whose
+        # backend applies an input's mask as it writes that gradient (MobileNet's expansion before
+        # its depthwise layer): the reader masks the gradient, and the writer takes it as it comes
+        producer = {s.out: s for s in self.steps}
+        for s in self.steps:
+            src = producer.get(s.ins[0])
+            if (s.op.node.op != "Conv" or src is None or src.op.node.op != "Conv" or not src.op.relu
+                    or consumers[src.out] != 1 or src.out in (self.head, *self.taps) or s.acc[0]
+                    or not self.be.conv.masks_input(s.op.cw)):
+                continue
+            s.op.in_relu, src.op.out_masked = src.op.relu, True
 
     # -- running --------------------------------------------------------------------------------
     def forward(self, x):

@@ -117,17 +117,32 @@ def forward(x, cw, y, relu, work):
     bias_act(y, cw.b, on, cap)
 
 
-def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
+def masks_input(cw):
+    """True when `backward` applies the input's mask (its x and x_relu arguments) as it writes gx,
+    at no pass of its own: the depthwise layers. Elsewhere the layer that produced the input
+    masks its own gradient, as cheaply (a Winograd layer's rides on its phase split)."""
+    return cw.dw is not None
+
+
+def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_relu=False):
     """gx = d(conv)/dx applied to gy (transposed convolution), or gx += that.
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W);
     accumulate: bool; work: as for `forward`; relu_out: None, or the forward's output y when it
     ran with a fused activation, so that gy * (0 < y < cap) is what goes back (gy itself may be
-    overwritten by that); relu: that activation, as `forward` took it (True: cap = inf)."""
+    overwritten by that); relu: that activation, as `forward` took it (True: cap = inf);
+    x, x_relu: the layer's input and the activation fused into the layer that produced it (as
+    `forward` takes relu; False: none), so that gx = (the above) * (0 < x < x_cap), the
+    gradient that layer's own backward then takes without relu_out (the plan hands masks on
+    where `masks_input`; accumulate must then be False)."""
     cap = fused_activation(relu)[1]
-    if cw.dw is not None and depthwise.masks_itself(cw.win, cw.cin, cw.w.shape[0]):
-        # channels-last depthwise layers apply the mask in their transpose of gy: a pass fewer
-        depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last, relu_out, gy.dtype.type(cap))
+    on_x, x_cap = fused_activation(x_relu)
+    if on_x and (x is None or accumulate):
+        raise ArgumentError("an input mask needs the input, and a gradient this layer writes alone")
+    if cw.dw is not None:
+        # the depthwise loops apply both masks as they read gy and write gx: two passes fewer
+        depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last, relu_out, gy.dtype.type(cap),
+                           x if on_x else None, gy.dtype.type(x_cap))
         return
     if relu_out is not None and (cw.u is None or cap != np.inf):  # Winograd takes a plain ReLU's mask itself
         mask_gradient(relu_out, gy, cap)
@@ -138,11 +153,10 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
         win = cw.win
         winograd.conv(gy, cw.u_back, winograd.tile(win), win.kh - 1 - win.pt, win.kw - 1 - win.pl, gx, cw.zero,
                       False, accumulate, work, mask=relu_out)
-        return
-    if cw.dw is not None:
-        depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last)
-        return
-    _dgrad_cols(gy, cw, gx, accumulate, work)
+    else:
+        _dgrad_cols(gy, cw, gx, accumulate, work)
+    if on_x:
+        mask_gradient(x, gx, x_cap)
 
 
 def _conv(x, cw, y, work):

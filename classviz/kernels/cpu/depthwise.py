@@ -43,12 +43,6 @@ def _channels_last(win, cin, cout):
     return cin == cout and win.Ho * win.Wo <= SMALL
 
 
-def masks_itself(win, cin, cout):
-    """True when `backward` applies a fused activation's mask (relu_out) itself: the
-    channels-last layers, whose transpose of gy reads every element once anyway."""
-    return _channels_last(win, cin, cout)
-
-
 def taps_last(w):
     """The weights (C, 1, kh, kw) as (kh, kw, C), contiguous: the channels-last loops' layout."""
     return w[:, 0].transpose(1, 2, 0).copy()
@@ -81,23 +75,29 @@ def forward(x, w, b, win, relu, y, work, wt=None, cap=np.inf):
     _forward(pad, w, b, win, wq, relu, cap, y)
 
 
-def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.inf):
-    """gx = the transposed depthwise convolution of gy, or gx += that. gy: (N, C*m, Ho, Wo); w:
-    (C*m, 1, kh, kw); gx: (N, C, H, W), any strides; work, wt: as for `forward`; relu_out: None
-    (gy already masked), or, where `masks_itself`, the forward's output y after a fused ReLU
-    capped at `cap`: gy * (0 < y < cap) goes back."""
+def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.inf, x=None, x_cap=np.inf):
+    """gx = the transposed depthwise convolution of gy, or gx += that, each fused activation's mask
+    applied on the way, so neither costs a pass of its own. gy: (N, C*m, Ho, Wo) (overwritten by
+    its masked self on the planes path); w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides;
+    work, wt: as for `forward`; relu_out: None (gy goes back as it is), or the forward's output y
+    after a fused ReLU capped at `cap`: gy * (0 < y < cap) goes back; x: None, or the layer's
+    input when it is the output of a ReLU capped at `x_cap` fused into the layer before: then
+    gx = (that) * (0 < x < x_cap), the gradient the layer before needs (accumulate must be False:
+    that mask is only right on the whole gradient). All of gy's dtype."""
     n, c = gx.shape[:2]
+    t = gy.dtype.type
+    masked, x_masked = relu_out is not None, x is not None
+    y, xs = relu_out if masked else gy, x if x_masked else gx  # unread stand-ins keep one signature
     if _channels_last(win, c, gy.shape[1]):
         pad, g = _last_scratch(win, n, c, work)
-        masked = relu_out is not None
-        _to_last(gy, relu_out if masked else gy, masked, gy.dtype.type(cap), g)
+        _to_last(gy, y, masked, t(cap), g)
         # the padded input's part of the scratch (unused backward) holds each row's sums
         _backward_last(g, taps_last(w) if wt is None else wt, win, gx, accumulate, pad.reshape(-1)[:n * gx.shape[2] * c]
-                       .reshape(n * gx.shape[2], c))
+                       .reshape(n * gx.shape[2], c), xs, x_masked, t(x_cap))
         return
     hp, wq, row = _padded(win)
     pad = work[:gx.shape[0] * gx.shape[1] * hp * row].reshape(gx.shape[0], gx.shape[1], hp, row)
-    _backward(gy, w, win, wq, pad, gx, accumulate)
+    _backward(gy, w, win, wq, pad, gx, accumulate, y, masked, t(cap), xs, x_masked, t(x_cap))
 
 
 @njit(cache=True, parallel=True)
@@ -146,7 +146,9 @@ def _forward(pad, w, b, win, wq, relu, cap, y):
 
 
 @njit(cache=True, parallel=True)
-def _backward(gy, w, win, wq, pad, gx, accumulate):
+def _backward(gy, w, win, wq, pad, gx, accumulate, y, masked, cap, x, x_masked, x_cap):
+    # masks: gy's plane is masked in place by the thread that reads it next (it is in its cache
+    # then); gx's as it is cropped out of the padded sums
     N, C = gx.shape[0], gx.shape[1]
     m = gy.shape[1] // C
     kh, kw, sh, sw, dh, dw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.Ho, win.Wo
@@ -160,6 +162,12 @@ def _backward(gy, w, win, wq, pad, gx, accumulate):
         for jm in range(m):
             o = c * m + jm
             g = gy[n, o]
+            if masked:
+                yo = y[n, o]
+                for oy in range(Ho):
+                    for ox in range(Wo):
+                        v = yo[oy, ox]
+                        g[oy, ox] = g[oy, ox] * ((v > 0) & (v < cap))
             for oy in range(Ho):
                 for ky in range(kh):
                     iy = oy * sh + ky * dh
@@ -169,12 +177,16 @@ def _backward(gy, w, win, wq, pad, gx, accumulate):
                         wv = w[o, 0, ky, kx]
                         for ox in range(Wo):
                             acc[iy, _U(base + ox)] += wv * g[oy, ox]
+        src = x[n, c]
         for i in range(H):
             for r in range(sw):
                 for q in range(wq):
                     j = q * sw + r - pl
                     if 0 <= j < W:
                         v = acc[i + pt, r * wq + q]
+                        if x_masked:
+                            u = src[i, j]
+                            v = v * ((u > 0) & (u < x_cap))
                         dst[i, j] = dst[i, j] + v if accumulate else v
 
 
@@ -247,7 +259,7 @@ def _to_last(g, y, masked, cap, last):
 
 
 @njit(cache=True, parallel=True)
-def _backward_last(g, wt, win, gx, accumulate, acc):
+def _backward_last(g, wt, win, gx, accumulate, acc, x, x_masked, x_cap):
     # gx[n, c, iy, ix] = sum over taps (ky, kx) whose output (oy, ox) reads padded input
     # (iy + pt, ix + pl): oy * sh + ky * dh = iy + pt, in range and on the stride
     N, Ho, Wo, C = g.shape
@@ -270,5 +282,9 @@ def _backward_last(g, wt, win, gx, accumulate, acc):
                     ox = _U(u // win.sw)
                     for c in range(C):
                         a[c] += wt[ky, kx, c] * g[n, oy, ox, c]
+            if x_masked:
+                for c in range(C):
+                    u = x[n, c, iy, ix]
+                    a[c] = a[c] * ((u > 0) & (u < x_cap))
             for c in range(C):
                 gx[n, c, iy, ix] = gx[n, c, iy, ix] + a[c] if accumulate else a[c]

@@ -250,14 +250,31 @@ def _convolve(cw, x, y, space):
         cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), _dnn().scalar(cw.dtype, 0.0), yd.ptr, _ptr(y)))
 
 
-def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True):
+def masks_input(cw):
+    """False: cuDNN's dgrad cannot take a mask, so an input mask (`backward`'s x, x_relu) would be
+    a pass of its own here, no cheaper than the producing layer's own."""
+    return False
+
+
+def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_relu=False):
     """gx = d(conv)/dx applied to gy (cuDNN dgrad), or gx += that.
 
     gy: (N, Cout, Ho, Wo), contiguous per image; cw: ConvWeights; gx: (N, Cin, H, W), contiguous
     per image (may be a channel slice); accumulate: bool; work: as for `forward`; relu_out: None,
     or the forward's output y when it ran with a fused activation: gy * (0 < y < cap) goes back
     (at fp32 and tf32 written into gy first, as dgrad cannot take the mask; at bf16 fused into the
-    rounding); relu: that activation, as `forward` took it."""
+    rounding); relu: that activation, as `forward` took it; x, x_relu: the layer's input and the
+    activation fused into the layer that produced it (False: none): gx is then multiplied by
+    (0 < x < x_cap) after the dgrad (accumulate must be False), as on the CPU."""
+    on_x, x_cap = fused_activation(x_relu)
+    if on_x and (x is None or accumulate):
+        raise ArgumentError("an input mask needs the input, and a gradient this layer writes alone")
+    _backward(gy, cw, gx, accumulate, work, relu_out, relu)
+    if on_x:
+        mask_gradient(x, gx, x_cap)
+
+
+def _backward(gy, cw, gx, accumulate, work, relu_out, relu):
     cap = fused_activation(relu)[1]
     space, xs, ys, padded = _split_work(cw, work, gy.shape[0])
     target, acc = (gx, accumulate) if padded is None else (padded, False)
