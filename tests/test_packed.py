@@ -41,6 +41,37 @@ def test_matmul(m, k, n):
         assert (big == 7.0).all()
 
 
+@pytest.mark.parametrize("m,k,n", SHAPES)
+@pytest.mark.parametrize("relu,cap", [(False, np.inf), (True, np.inf), (True, 6.0)], ids=["bias", "relu", "relu6"])
+def test_matmul_bias_and_activation_as_stored(m, k, n, relu, cap):
+    """The epilogue (bias, then a ReLU capped or not) equals the product followed by conv.bias_act,
+    bit for bit: the same float32 operations, a sum of -0.0 kept without a bias, NaN kept NaN."""
+    from classviz.kernels.cpu import conv
+    rng = np.random.default_rng(m + 7 * n)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    b[:, :1] = 0.0  # a column whose sums are exact zeros (+0.0)
+    b[:, 1:2] = np.nan if n > 2 else b[:, 1:2]
+    a[:1] *= 10  # a row that reaches the cap
+    bias = rng.standard_normal(m).astype(np.float32)
+    ap = packed.pack(a)
+    want = np.empty((m, n), np.float32)
+    packed.matmul(ap, b, want)
+    conv.bias_act(want.reshape(1, m, n, 1), bias, relu, np.float32(cap))
+    big, out = _window(np.full((m, n), np.nan, np.float32), 7.0)
+    packed.matmul(ap, b, out, bias=bias, relu=relu, cap=cap)
+    np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32))
+    big[1:-1, 2:-3] = 7.0
+    assert (big == 7.0).all()
+    if relu:  # no bias: -0.0 sums and negative ones stay what bias_act makes of them
+        packed.matmul(ap, -np.abs(b), want)
+        conv.bias_act(want.reshape(1, m, n, 1), np.zeros(m, np.float32), False, np.float32(cap))
+        np.minimum(want * (want > 0), np.float32(cap), out=want)
+        packed.matmul(ap, -np.abs(b), out, relu=True, cap=cap)
+        np.testing.assert_array_equal(out.view(np.uint32), want.view(np.uint32))
+    with pytest.raises(ValueError, match="added"):
+        packed.matmul(ap, b, out, accumulate=True, bias=bias)
+
+
 def test_matmul_of_a_transposed_view():
     # conv.py packs w.T (a Fortran-order view) for the backward
     rng = np.random.default_rng(2)

@@ -113,8 +113,9 @@ def forward(x, cw, y, relu, work):
         if cap != np.inf:  # no network here has a clipped ReLU after a Winograd layer: a pass of its own
             np.minimum(y, cap, out=y)
         return
-    _conv(x, cw, y, work)
-    bias_act(y, cw.b, on, cap)
+    _conv(x, cw, y, work, on, cap)
+    if cw.wp is None:  # the packed kernel adds the bias and applies the activation as it stores
+        bias_act(y, cw.b, on, cap)
 
 
 def masks_input(cw):
@@ -159,7 +160,7 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_r
         mask_gradient(x, gx, x_cap)
 
 
-def _conv(x, cw, y, work):
+def _conv(x, cw, y, work, relu, cap):
     w, win, group = cw.w, cw.win, cw.group
     n_img, cin = x.shape[:2]
     cout, hw, kg = w.shape[0], win.Ho * win.Wo, w.shape[1]
@@ -174,8 +175,8 @@ def _conv(x, cw, y, work):
             im2col(x[n], win, cols, work[ncols:])
             src = cols
         out = y[n].reshape(cout, hw)
-        if cw.wp is not None:  # packed weights: one group
-            packed.matmul(cw.wp, src, out)
+        if cw.wp is not None:  # packed weights: one group; bias and activation as the blocks are stored
+            packed.matmul(cw.wp, src, out, bias=cw.b, relu=relu, cap=cap)
         else:
             for g in range(group):
                 blas.matmul(w[g * rows:(g + 1) * rows], src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])

@@ -59,13 +59,21 @@ def pack(a):
     return np.ascontiguousarray(np.swapaxes(padded.reshape(a.shape[:-2] + (p, MR, k)), -1, -2))
 
 
-def matmul(ap, b, out, accumulate=False):
-    """out = a @ b, or out += a @ b when accumulate, for a packed by `pack`.
+def matmul(ap, b, out, accumulate=False, bias=None, relu=False, cap=np.inf):
+    """out = a @ b, or out += a @ b when accumulate, for a packed by `pack`; or, not accumulating,
+    out = act(a @ b + bias[:, None]) as the blocks are stored (no pass of its own).
 
     ap: (P, K, MR) from pack(a) with a (M, K); b: (K, N) float32 with contiguous rows (any row
-    stride); out: (M, N) float32 with contiguous rows. Shared out over Numba's threads by chunks of
-    columns and panels of rows."""
-    _matmul(ap, out.shape[0], b, b.strides[0] // 4, out, out.strides[0] // 4, accumulate)
+    stride); out: (M, N) float32 with contiguous rows; bias: None or (M,) float32, contiguous;
+    relu: apply min(max(., 0), cap) (cap: float, inf for a plain ReLU). Shared out over Numba's
+    threads by chunks of columns and panels of rows."""
+    if accumulate and (bias is not None or relu):
+        raise ValueError("a bias or activation applies to a product written, not added")
+    _matmul(ap, out.shape[0], b, b.strides[0] // 4, out, out.strides[0] // 4, accumulate,
+            _NO_BIAS if bias is None else bias, bias is not None, relu, np.float32(cap))
+
+
+_NO_BIAS = np.zeros(1, np.float32)  # stands in for "no bias", so that _matmul has one signature
 
 
 def matmul_stacked(ap, b, out):
@@ -87,13 +95,15 @@ def _kernel(nv, masked):
     """An intrinsic: the MR x (nv*W) block c[r, j] (+)= sum_k a[k, r] * b[k, j], with a a packed
     panel (K, MR) and b, c rows ldb, ldc floats apart (addresses as intp). Rows of c from `rows`
     on are not stored; with `masked`, only the first `rem` columns of the last vector are read
-    from b or touch c."""
+    from b or touch c. Unless acc: with `bias` (the address of the panel's first row's bias, 0:
+    none) each row's bias is added to its sum, and with `act` the sum v becomes
+    min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN)."""
     @intrinsic
-    def kernel(typingctx, a, b, ldb, c, ldc, k, rows, acc, rem):
-        sig = types.void(*([types.intp] * 9))
+    def kernel(typingctx, a, b, ldb, c, ldc, k, rows, acc, rem, bias, act, cap):
+        sig = types.void(*([types.intp] * 11), types.float32)
 
         def codegen(context, builder, signature, args):
-            a, b, ldb, c, ldc, k, rows, acc, rem = args
+            a, b, ldb, c, ldc, k, rows, acc, rem, bias, act, cap = args
             f32, i1, i32 = ir.FloatType(), ir.IntType(1), ir.IntType(32)
             vt, mt = ir.VectorType(f32, W), ir.VectorType(i1, W)
             fp, vp = f32.as_pointer(), vt.as_pointer()
@@ -127,12 +137,32 @@ def _kernel(nv, masked):
                     for v in range(nv):
                         builder.store(builder.call(fma, [s, bv[v], builder.load(accs[r][v])]), accs[r][v])
             add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
+            has_bias = builder.icmp_signed("!=", bias, ir.Constant(bias.type, 0))
+            on = builder.icmp_signed("!=", act, ir.Constant(act.type, 0))
+            caps = _splat(builder, cap, W)
+            biasp = builder.inttoptr(bias, fp)
             for r in range(MR):
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(rows.type, r), rows)):
                     crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, r), ldc)])
+                    # the bias is read only where there is one (a null pointer is never loaded)
+                    with builder.if_else(has_bias) as (then, otherwise):
+                        with then:
+                            here = builder.block
+                            br = builder.load(builder.gep(biasp, [ir.Constant(bias.type, r)]))
+                        with otherwise:
+                            there = builder.block
+                    row_bias = builder.phi(f32)
+                    row_bias.add_incoming(br, here)
+                    row_bias.add_incoming(ir.Constant(f32, 0.0), there)
+                    bv_row = _splat(builder, row_bias, W)
                     for v in range(nv):
                         q, total = vector(crow, v), builder.load(accs[r][v])
-                        total = builder.select(add, builder.fadd(load(q, v == nv - 1), total), total)
+                        # v + 0.0 would turn a -0.0 sum into +0.0: add only where there is a bias
+                        biased = builder.select(has_bias, builder.fadd(total, bv_row), total)
+                        relu = builder.fmul(biased, builder.uitofp(builder.fcmp_ordered(">", biased, zero), vt))
+                        relu = builder.select(builder.fcmp_ordered("<", caps, relu), caps, relu)
+                        done = builder.select(on, relu, biased)
+                        total = builder.select(add, builder.fadd(load(q, v == nv - 1), total), done)
                         if masked and v == nv - 1:
                             builder.call(mstore, [total, q, four, mask])
                         else:
@@ -148,21 +178,21 @@ _partial = _kernel(1, True)   # MR x (< W), the last few
 
 
 @njit(cache=True, inline="always")
-def _panel(a, k, rows, b, ldb, n, c, ldc, acc):
+def _panel(a, k, rows, b, ldb, n, c, ldc, acc, bias, act, cap):
     # one packed panel of MR rows against all n columns of b; addresses in bytes, strides in floats
     j = 0
     while j + NR <= n:
-        _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0)
+        _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += NR
     while j + W <= n:
-        _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0)
+        _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += W
     if j < n:
-        _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j)
+        _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j, bias, act, cap)
 
 
 @njit(cache=True, parallel=True)
-def _matmul(ap, m, b, ldb, out, ldc, accumulate):
+def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
     # tasks run chunk of columns by chunk, every panel within one, so that a thread's panels reuse
     # the chunk of b from cache (conv1, 12544 columns: 160 -> 184 GFLOP/s); chunks of equal widths,
     # since the threads take contiguous runs of tasks (784 columns as 512 + 272: 216 -> 176); a
@@ -172,11 +202,13 @@ def _matmul(ap, m, b, ldb, out, ldc, accumulate):
     chunks = -(-n // CHUNK)
     width = -(-n // (chunks * W)) * W
     a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
+    bias0 = bias.ctypes.data if has_bias else 0
     for t in prange(chunks * p_count):
         j, p = (t // p_count) * width, t % p_count
         if j < n:
             _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0 + 4 * j, ldb, min(width, n - j),
-                   c0 + 4 * (p * MR * ldc + j), ldc, int(accumulate))
+                   c0 + 4 * (p * MR * ldc + j), ldc, int(accumulate), bias0 + 4 * p * MR if has_bias else 0,
+                   int(relu), cap)
 
 
 @njit(cache=True, parallel=True)
@@ -187,4 +219,4 @@ def _matmul_stacked(ap, b, out):
     for s in prange(s_count):
         for p in range(p_count):
             _panel(a0 + 4 * (s * p_count + p) * k * MR, k, min(MR, m - p * MR), b0 + 4 * s * k * n, n, n,
-                   c0 + 4 * (s * m + p * MR) * n, n, 0)
+                   c0 + 4 * (s * m + p * MR) * n, n, 0, 0, 0, np.float32(0))
