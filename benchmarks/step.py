@@ -57,18 +57,22 @@ def median_ms(fn, repeat, warmup=3, sync=None):
     return float(np.median(times) * 1e3)
 
 
-def interleaved_ms(a, b, repeat, warmup=3):
-    """Median wall times (ms) of a() and b() over `repeat` rounds of one run each, alternating,
-    after `warmup` runs of each: on a shared machine a slow spell then slows both alike."""
+def interleaved_ms(a, b, repeat, warmup=3, block=1):
+    """Median wall times (ms) of a() and b() over `repeat` runs each, alternating in turns of
+    `block` runs, after `warmup` runs of each: on a shared machine a slow spell then slows both
+    alike. block=1 alternates run by run; then each run starts while the other library's worker
+    threads still spin after its last run (both lose 2-3 ms a step on MobileNetV2, see
+    benchmarks/README.md), which a longer turn confines to its first run."""
     for _ in range(warmup):
         a()
         b()
     ta, tb = [], []
-    for _ in range(repeat):
+    for _ in range(-(-repeat // block)):
         for fn, acc in ((a, ta), (b, tb)):
-            t = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - t)
+            for _ in range(block):
+                t = time.perf_counter()
+                fn()
+                acc.append(time.perf_counter() - t)
     return float(np.median(ta) * 1e3), float(np.median(tb) * 1e3)
 
 
@@ -168,6 +172,8 @@ def main(argv=None):
     ap.add_argument("--precision", default="fp32", help="fp32 | tf32 | bf16 (the last two CUDA only)")
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--block", type=int, default=1,
+                    help="CPU beside PyTorch: runs per turn (1: alternate step by step, as before)")
     ap.add_argument("--heads", nargs="+", help="roles or tensor names to time (default: every head)")
     ap.add_argument("--compile-batch", type=int, nargs="*", default=[1], metavar="N",
                     help="batch sizes at which torch.compile is timed on the GPU (default 1; minutes per shape)")
@@ -198,7 +204,7 @@ def main(argv=None):
             out = be.empty(x.shape, x.dtype)
             ours = lambda: net.gradient(x, cls, head=head, out=out)
             if peer is not None:  # on the CPU, alternating one step each: a slow spell hits both
-                ms, tms = interleaved_ms(ours, lambda: peer(x, cls), args.repeat)
+                ms, tms = interleaved_ms(ours, lambda: peer(x, cls), args.repeat, block=args.block)
             else:
                 ms = median_ms(ours, args.repeat, sync=sync)
             # forward + backward-to-input are each one pass of GEMM work
@@ -222,7 +228,8 @@ def main(argv=None):
                     row[f"speedup_vs_torch_{mode}"] = round(tms / row["graph_step_ms"], 2)
                 row["torch"] = torch.__version__ if peers else None
             if peer is not None:
-                row.update(torch_ms=round(tms, 2), speedup_vs_torch=round(tms / ms, 2), torch=torch_version)
+                row.update(torch_ms=round(tms, 2), speedup_vs_torch=round(tms / ms, 2), torch=torch_version,
+                           turn=args.block)
             rows.append(row)
             extra = f"  torch {row['torch_ms']:8.1f} ms  x{row['speedup_vs_torch']:.2f}" if peer else ""
             extra += f"  handoff {row['handoff_us']:.1f} us" if not gpu else ""

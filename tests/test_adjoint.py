@@ -63,6 +63,11 @@ CONVS = [  # (N, Cin, H, W, Cout, kernel, strides, pads t/l/b/r, dilations, grou
     (1, 2, 6, 7, 2, (3, 3), (3, 3), (4, 4, 4, 4), (1, 1), 2),
     (2, 3, 21, 18, 3, (5, 5), (1, 2), (2, 1, 2, 3), (1, 1), 3),
     (1, 4, 9, 11, 4, (3, 5), (2, 1), (1, 0, 2, 2), (2, 1), 4),
+    # stride 1 (channels last: a gather backward over gy zero-padded): asymmetric pads with
+    # dilation, pads past the kernel's reach (outputs that see only padding), a 5x3 kernel
+    (1, 3, 10, 9, 3, (3, 3), (1, 1), (0, 2, 2, 1), (2, 2), 3),
+    (1, 2, 6, 5, 2, (3, 3), (1, 1), (3, 0, 4, 1), (1, 1), 2),
+    (2, 2, 7, 8, 2, (5, 3), (1, 1), (4, 0, 1, 2), (1, 1), 2),
 ]
 
 

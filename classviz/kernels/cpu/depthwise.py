@@ -52,8 +52,24 @@ def work_size(win, n, cin, cout):
     """Scratch elements (int) `forward` and `backward` need for n images, cin -> cout channels."""
     hp, _, row = _padded(win)
     if _channels_last(win, cin, cout):
-        return n * cin * (hp * (win.W + win.pl + win.pr) + win.Ho * win.Wo)
+        size = hp * (win.W + win.pl + win.pr) + win.Ho * win.Wo
+        if _gathers(win):
+            (t, b), (l, r) = _grad_pads(win)
+            size = max(size, (t + win.Ho + b) * (l + win.Wo + r) + win.H * win.W)
+        return n * cin * size
     return n * cin * hp * row
+
+
+def _gathers(win):
+    # stride 1: the channels-last backward is a correlation of the zero-padded gy, like the forward
+    return win.sh == 1 and win.sw == 1
+
+
+def _grad_pads(win):
+    # ((top, bottom), (left, right)) zeros around gy so that every tap of every input pixel lands
+    # in the padded gy: input row iy reads gy rows iy + pt - ky*dh for ky < kh
+    return ((max(0, (win.kh - 1) * win.dh - win.pt), max(0, win.H + win.pt - win.Ho)),
+            (max(0, (win.kw - 1) * win.dw - win.pl), max(0, win.W + win.pl - win.Wo)))
 
 
 def forward(x, w, b, win, relu, y, work, wt=None, cap=np.inf):
@@ -71,8 +87,7 @@ def forward(x, w, b, win, relu, y, work, wt=None, cap=np.inf):
         return
     hp, wq, row = _padded(win)
     pad = work[:x.shape[0] * x.shape[1] * hp * row].reshape(x.shape[0], x.shape[1], hp, row)
-    _pad_planes(x, win, wq, pad)
-    _forward(pad, w, b, win, wq, relu, cap, y)
+    _forward(x, pad, w, b, win, wq, relu, cap, y)
 
 
 def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.inf, x=None, x_cap=np.inf):
@@ -88,6 +103,19 @@ def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.in
     t = gy.dtype.type
     masked, x_masked = relu_out is not None, x is not None
     y, xs = relu_out if masked else gy, x if x_masked else gx  # unread stand-ins keep one signature
+    if _channels_last(win, c, gy.shape[1]) and _gathers(win):
+        # a gather like the forward's, whose sums come out channels last and are then turned
+        # into gx a channel row at a time (the scatter below writes gx a channel apart per value:
+        # MobileNetV2's 14x14 and 7x7 layers 0.29 -> see benchmarks/README.md)
+        (pt, pb), (pl, pr) = _grad_pads(win)
+        hg, wg = pt + win.Ho + pb, pl + win.Wo + pr
+        k = n * hg * wg * c
+        gpad = work[:k].reshape(n, hg, wg, c)
+        sums = work[k:k + n * win.H * win.W * c].reshape(n, win.H, win.W, c)
+        _to_last_padded(gy, y, masked, t(cap), pt, pl, gpad)
+        _gather_last(gpad, taps_last(w) if wt is None else wt, win, pt, pl, sums)
+        _from_last_grad(sums, xs, x_masked, t(x_cap), gx, accumulate)
+        return
     if _channels_last(win, c, gy.shape[1]):
         pad, g = _last_scratch(win, n, c, work)
         _to_last(gy, y, masked, t(cap), g)
@@ -100,49 +128,54 @@ def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.in
     _backward(gy, w, win, wq, pad, gx, accumulate, y, masked, t(cap), xs, x_masked, t(x_cap))
 
 
-@njit(cache=True, parallel=True)
-def _pad_planes(x, win, wq, pad):
-    N, C, H, W = x.shape
+@njit(cache=True, inline="always")
+def _pad_plane(src, win, wq, dst):
+    # dst (Hp, sw * Wq) = the plane src (H, W) zero-padded, its columns split by phase: phase r
+    # holds padded columns r, r + sw, ...: input columns q*sw + r - pl
+    H, W = src.shape
     sw, pt, pl = win.sw, win.pt, win.pl
-    rows = pad.shape[2]
+    for i in range(dst.shape[0]):
+        if i < pt or i >= pt + H:
+            for q in range(dst.shape[1]):
+                dst[i, q] = 0
+            continue
+        for r in range(sw):
+            for q in range(wq):
+                j = q * sw + r - pl
+                dst[i, r * wq + q] = src[i - pt, j] if 0 <= j < W else 0
+
+
+@njit(cache=True, parallel=True)
+def _forward(x, pad, w, b, win, wq, relu, cap, y):
+    # a thread pads an input plane and at once computes its m output planes, while the padded
+    # copy is in its cache (padding every plane first cost a trip through memory: MobileNetV2's
+    # depthwise forwards 4.4 -> see benchmarks/README.md)
+    N, C = x.shape[0], x.shape[1]
+    m = y.shape[1] // C
+    kh, kw, sh, sw, dh, dw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.Ho, win.Wo
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        src, dst = x[n, c], pad[n, c]
-        for i in range(rows):
-            if i < pt or i >= pt + H:
-                for q in range(dst.shape[1]):
-                    dst[i, q] = 0
-                continue
-            for r in range(sw):  # phase r holds padded columns r, r + sw, ...: input columns q*sw + r - pl
-                for q in range(wq):
-                    j = q * sw + r - pl
-                    dst[i, r * wq + q] = src[i - pt, j] if 0 <= j < W else 0
-
-
-@njit(cache=True, parallel=True)
-def _forward(pad, w, b, win, wq, relu, cap, y):
-    N, Cout = y.shape[0], y.shape[1]
-    m = Cout // pad.shape[1]
-    kh, kw, sh, sw, dh, dw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.Ho, win.Wo
-    for no in prange(N * Cout):
-        n, o = no // Cout, no % Cout
-        src, out = pad[n, o // m], y[n, o]
-        bo = b[o]
-        for oy in range(Ho):
-            for ox in range(Wo):
-                out[oy, ox] = bo
-            for ky in range(kh):
-                iy = oy * sh + ky * dh
-                for kx in range(kw):
-                    t = kx * dw
-                    base = (t % sw) * wq + t // sw
-                    wv = w[o, 0, ky, kx]
-                    for ox in range(Wo):
-                        out[oy, ox] += wv * src[iy, _U(base + ox)]
-            if relu:
+        src = pad[n, c]
+        _pad_plane(x[n, c], win, wq, src)
+        for jm in range(m):
+            o = c * m + jm
+            out = y[n, o]
+            bo = b[o]
+            for oy in range(Ho):
                 for ox in range(Wo):
-                    v = out[oy, ox]
-                    out[oy, ox] = min(v * (v > 0), cap)
+                    out[oy, ox] = bo
+                for ky in range(kh):
+                    iy = oy * sh + ky * dh
+                    for kx in range(kw):
+                        t = kx * dw
+                        base = (t % sw) * wq + t // sw
+                        wv = w[o, 0, ky, kx]
+                        for ox in range(Wo):
+                            out[oy, ox] += wv * src[iy, _U(base + ox)]
+                if relu:
+                    for ox in range(Wo):
+                        v = out[oy, ox]
+                        out[oy, ox] = min(v * (v > 0), cap)
 
 
 @njit(cache=True, parallel=True)
@@ -288,3 +321,66 @@ def _backward_last(g, wt, win, gx, accumulate, acc, x, x_masked, x_cap):
                     a[c] = a[c] * ((u > 0) & (u < x_cap))
             for c in range(C):
                 gx[n, c, iy, ix] = gx[n, c, iy, ix] + a[c] if accumulate else a[c]
+
+
+@njit(cache=True, parallel=True)
+def _to_last_padded(g, y, masked, cap, pt, pl, gpad):
+    # gpad[n, pt + i, pl + j, c] = g[n, c, i, j] (times (0 < y < cap) when masked), zeros around
+    N, C, Ho, Wo = g.shape
+    hg, wg = gpad.shape[1], gpad.shape[2]
+    for ni in prange(N * hg):
+        n, r = ni // hg, ni % hg
+        i = r - pt
+        for q in range(wg):
+            j = q - pl
+            if i < 0 or i >= Ho or j < 0 or j >= Wo:
+                for c in range(C):
+                    gpad[n, r, q, c] = 0
+            elif masked:
+                for c in range(C):
+                    v = y[n, c, i, j]
+                    gpad[n, r, q, c] = g[n, c, i, j] * ((v > 0) & (v < cap))
+            else:
+                for c in range(C):
+                    gpad[n, r, q, c] = g[n, c, i, j]
+
+
+@njit(cache=True, parallel=True)
+def _gather_last(gpad, wt, win, pt, pl, sums):
+    # sums[n, iy, ix, c] = sum over taps (ky, kx), in that order, of wt[ky, kx, c] * gy[n, c, oy, ox]
+    # with (oy, ox) = (iy + pt_conv - ky*dh, ix + pl_conv - kx*dw): the taps that reach the input
+    # pixel; gy zero-padded by (pt, pl), so taps outside it add zeros
+    # A tap at a time over the whole row, its column offset fixed: with the offset computed per
+    # pixel inside the tap loops LLVM kept the channel loop scalar (576x14x14: 0.22 -> 0.07 ms).
+    # Each sum still takes its taps in (ky, kx) order. Indexed in 4-D: a view per pixel would
+    # cost an atomic each
+    N, H, W, C = sums.shape
+    for ni in prange(N * H):
+        n, iy = ni // H, ni % H
+        for ix in range(W):
+            for c in range(C):
+                sums[n, iy, ix, c] = 0
+        for ky in range(win.kh):
+            row = _U(iy + win.pt + pt - ky * win.dh)
+            for kx in range(win.kw):
+                col = win.pl + pl - kx * win.dw
+                for ix in range(W):
+                    q = _U(ix + col)
+                    for c in range(C):
+                        sums[n, iy, ix, c] += wt[ky, kx, c] * gpad[n, row, q, c]
+
+
+@njit(cache=True, parallel=True)
+def _from_last_grad(sums, x, x_masked, x_cap, gx, accumulate):
+    # gx[n, c] (+)= sums[n, :, :, c], times (0 < x < x_cap) when x_masked: a channel row at a time
+    N, H, W, C = sums.shape
+    for nc in prange(N * C):
+        n, c = nc // C, nc % C
+        dst, src = gx[n, c], x[n, c]
+        for i in range(H):
+            for j in range(W):
+                v = sums[n, i, j, c]
+                if x_masked:
+                    u = src[i, j]
+                    v = v * ((u > 0) & (u < x_cap))
+                dst[i, j] = dst[i, j] + v if accumulate else v
