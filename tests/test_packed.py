@@ -1,5 +1,6 @@
 """The packed-weights GEMM (kernels/cpu/packed.py) against a float64 NumPy product: shapes that leave
-partial row panels, partial column blocks and partial vectors (and none), K of 1, row strides
+partial row panels, partial column blocks and partial vectors (and none), the last one or two
+columns that the column kernels take (in whole groups of panels and not), K of 1, row strides
 wider than the rows, accumulation, the stacked form, and that nothing outside `out` is written.
 float32 only, like the kernel; tolerance 2e-5 x sqrt(K), as for blas.py."""
 import numpy as np
@@ -12,7 +13,11 @@ from classviz.kernels.cpu import packed
 # columns), 14x14 (196)
 SHAPES = [(1, 1, 1), (5, 3, 7), (packed.MR, 16, packed.NR), (packed.MR + 1, 9, packed.NR + packed.W + 3),
           (147, 64, 49), (64, 512, 196), (33, 1, 250), (2 * packed.MR - 1, 300, packed.W - 1),
-          (20, 7, 2 * packed.CHUNK + 76), (9, 5, packed.CHUNK + 1)]
+          (20, 7, 2 * packed.CHUNK + 76), (9, 5, packed.CHUNK + 1),
+          # the last 1 or 2 columns go to the column kernels, panels at a time (8 or 4 of them),
+          # the panels after the last whole group one by one
+          (5 * packed.MR - 3, 11, 2 * packed.W + 2), (9 * packed.MR, 6, 2), (17 * packed.MR + 5, 40, packed.W + 1),
+          (8 * packed.MR - 3, 13, 2 * packed.W + 1), (4 * packed.MR - 1, 7, packed.W + 2)]  # a short last panel in a group
 
 
 def _window(a, fill):
@@ -82,7 +87,8 @@ def test_matmul_of_a_transposed_view():
     np.testing.assert_allclose(out, w.T.astype(np.float64) @ gy, rtol=0, atol=2e-5 * 8)
 
 
-@pytest.mark.parametrize("s,m,k,n", [(16, 37, 29, 53), (36, 64, 32, 56), (16, 8, 1, packed.NR)])
+@pytest.mark.parametrize("s,m,k,n", [(16, 37, 29, 53), (36, 64, 32, 56), (16, 8, 1, packed.NR), (4, 70, 9, 49),
+                                     (3, 37, 5, 50)])
 def test_matmul_stacked(s, m, k, n):
     rng = np.random.default_rng(s + m)
     a, b = rng.standard_normal((s, m, k)).astype(np.float32), rng.standard_normal((s, k, n)).astype(np.float32)

@@ -172,9 +172,96 @@ def _kernel(nv, masked):
     return kernel
 
 
+def _column_kernel(g, ncols):
+    """An intrinsic: the last `ncols` columns j of `g` consecutive panels, c[r, j] (+)= sum_k
+    a[k, r] * b[k, j] for the g*MR rows, a vector of MR rows per panel and column (the blocks'
+    kernels hold a vector of columns per row: for the last few columns they spent a whole
+    vector's work on each row). a: the first panel (K, MR), the others `pstride` bytes apart;
+    b: the first of the columns' first elements, rows ldb floats apart; c: row 0 of the first
+    column, rows ldc floats apart (addresses as intp); rows: rows stored in the last panel (the
+    others: MR). Each sum is the same chain of fused multiply-adds in k as in the blocks, and
+    acc, bias, act and cap act as there, so the results are the same bits."""
+    @intrinsic
+    def kernel(typingctx, a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap):
+        sig = types.void(*([types.intp] * 11), types.float32)
+
+        def codegen(context, builder, signature, args):
+            a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap = args
+            f32, i32 = ir.FloatType(), ir.IntType(32)
+            vt = ir.VectorType(f32, MR)
+            fp, vp = f32.as_pointer(), vt.as_pointer()
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt, vt, vt]),
+                                                 f"llvm.fma.v{MR}f32")
+            zero = ir.Constant(vt, [0.0] * MR)
+            panels = [builder.inttoptr(builder.add(a, builder.mul(pstride, ir.Constant(a.type, q))), fp)
+                      for q in range(g)]
+            bp, cp, biasp = (builder.inttoptr(x, fp) for x in (b, c, bias))
+            accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(ncols)] for _ in range(g)]
+            with cgutils.for_range(builder, k) as loop:
+                i = loop.index
+                brow = builder.gep(bp, [builder.mul(i, ldb)])
+                bk = [_splat(builder, builder.load(builder.gep(brow, [ir.Constant(i.type, j)])), MR)
+                      for j in range(ncols)]
+                at = builder.mul(i, ir.Constant(i.type, MR))
+                for q in range(g):
+                    av = builder.load(builder.bitcast(builder.gep(panels[q], [at]), vp), align=4)
+                    for j in range(ncols):
+                        builder.store(builder.call(fma, [av, bk[j], builder.load(accs[q][j])]), accs[q][j])
+            add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
+            has_bias = builder.icmp_signed("!=", bias, ir.Constant(bias.type, 0))
+            on = builder.icmp_signed("!=", act, ir.Constant(act.type, 0))
+            zero1 = ir.Constant(f32, 0.0)
+            for q in range(g):
+                totals = [builder.load(accs[q][j]) for j in range(ncols)]
+                for r in range(MR):
+                    row = q * MR + r
+                    keep = ir.Constant(ir.IntType(1), 1) if q < g - 1 else \
+                        builder.icmp_signed("<", ir.Constant(rows.type, r), rows)
+                    with builder.if_then(keep):
+                        crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, row), ldc)])
+                        # the bias is read only where there is one (a null pointer is never loaded)
+                        with builder.if_else(has_bias) as (then, otherwise):
+                            with then:
+                                here = builder.block
+                                br = builder.load(builder.gep(biasp, [ir.Constant(bias.type, row)]))
+                            with otherwise:
+                                there = builder.block
+                        row_bias = builder.phi(f32)
+                        row_bias.add_incoming(br, here)
+                        row_bias.add_incoming(zero1, there)
+                        for j in range(ncols):
+                            total = builder.extract_element(totals[j], ir.Constant(i32, r))
+                            ptr = builder.gep(crow, [ir.Constant(ldc.type, j)])
+                            biased = builder.select(has_bias, builder.fadd(total, row_bias), total)
+                            relu = builder.fmul(biased, builder.uitofp(builder.fcmp_ordered(">", biased, zero1), f32))
+                            relu = builder.select(builder.fcmp_ordered("<", cap, relu), cap, relu)
+                            done = builder.select(on, relu, biased)
+                            added = builder.fadd(builder.load(ptr), total)
+                            builder.store(builder.select(add, added, done), ptr)
+            return context.get_dummy_value()
+        return sig, codegen
+    return kernel
+
+
 _block = _kernel(NV, False)   # MR x NR, the body
 _vector = _kernel(1, False)   # MR x W, the columns left after the last whole block
 _partial = _kernel(1, True)   # MR x (< W), the last few
+# The last 1 or 2 columns (49 = 3 x 16 + 1: the 7x7 stage, every Winograd stack of 7 x 7 tiles):
+# panels at a time, enough independent chains of fused multiply-adds (panels x columns = 8) to
+# hide their latency. 512x512 @ 512x49: 157 -> 125 us (48 columns: 112 us). For 3-6 columns the
+# masked kernel stayed faster in the whole product (512x512 @ 512x196: 382 us masked, 424 us
+# as columns), so they stay there.
+COLUMNS_UP_TO = 2
+_PANELS = np.array((0, 8, 4), np.int64)  # panels per task for 1, 2 columns
+_c1, _c1_one = _column_kernel(8, 1), _column_kernel(1, 1)
+_c2, _c2_one = _column_kernel(4, 2), _column_kernel(1, 2)
+
+
+@njit(cache=True, inline="always")
+def _split(n):
+    # (columns for the block kernels, last columns for the column kernels)
+    rem = n % W
+    return (n - rem, rem) if rem <= COLUMNS_UP_TO else (n, 0)
 
 
 @njit(cache=True, inline="always")
@@ -191,32 +278,75 @@ def _panel(a, k, rows, b, ldb, n, c, ldc, acc, bias, act, cap):
         _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j, bias, act, cap)
 
 
+@njit(cache=True, inline="always")
+def _column_call(g, rem, a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap):
+    # the kernel for `rem` columns of g panels (g: _PANELS[rem], or 1)
+    if rem == 1:
+        if g == 1:
+            _c1_one(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+        else:
+            _c1(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+    elif g == 1:
+        _c2_one(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+    else:
+        _c2(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+
+
+@njit(cache=True, inline="always")
+def _column_group(a0, p0, p_count, k, m, b, ldb, c, ldc, acc, bias, act, cap, rem):
+    # the last `rem` columns (b, c: the first one's first elements) of panels p0 .. p0 + g - 1,
+    # g = _PANELS[rem] (fewer at the end: one at a time)
+    g = _PANELS[rem]
+    p1 = min(p_count, p0 + g)
+    if p1 - p0 == g:
+        _column_call(g, rem, a0 + 4 * p0 * k * MR, 4 * k * MR, b, ldb, c + 4 * p0 * MR * ldc, ldc, k,
+                     min(MR, m - (p1 - 1) * MR), acc, bias + 4 * p0 * MR if bias != 0 else 0, act, cap)
+    else:
+        for p in range(p0, p1):
+            _column_call(1, rem, a0 + 4 * p * k * MR, 4 * k * MR, b, ldb, c + 4 * p * MR * ldc, ldc, k,
+                         min(MR, m - p * MR), acc, bias + 4 * p * MR if bias != 0 else 0, act, cap)
+
+
 @njit(cache=True, parallel=True)
 def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
     # tasks run chunk of columns by chunk, every panel within one, so that a thread's panels reuse
     # the chunk of b from cache (conv1, 12544 columns: 160 -> 184 GFLOP/s); chunks of equal widths,
     # since the threads take contiguous runs of tasks (784 columns as 512 + 272: 216 -> 176); a
-    # narrow b is one chunk, and the threads share out its panels
+    # narrow b is one chunk, and the threads share out its panels. The last few columns (49 =
+    # 3 x 16 + 1: the 7x7 stage, and every Winograd stack of 7 x 7 tiles) go to the column
+    # kernels, a task per column and group of panels
     p_count, k = ap.shape[0], ap.shape[1]
-    n = b.shape[1]
-    chunks = -(-n // CHUNK)
-    width = -(-n // (chunks * W)) * W
+    main, rem = _split(b.shape[1])
+    chunks = -(-main // CHUNK)
+    width = -(-main // (chunks * W)) * W if chunks else 0
+    per = _PANELS[rem]
+    groups = -(-p_count // per) if rem else 0
+    body = chunks * p_count
     a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
     bias0 = bias.ctypes.data if has_bias else 0
-    for t in prange(chunks * p_count):
-        j, p = (t // p_count) * width, t % p_count
-        if j < n:
-            _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0 + 4 * j, ldb, min(width, n - j),
-                   c0 + 4 * (p * MR * ldc + j), ldc, int(accumulate), bias0 + 4 * p * MR if has_bias else 0,
-                   int(relu), cap)
+    for t in prange(body + groups):
+        if t < body:
+            j, p = (t // p_count) * width, t % p_count
+            if j < main:
+                _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0 + 4 * j, ldb, min(width, main - j),
+                       c0 + 4 * (p * MR * ldc + j), ldc, int(accumulate), bias0 + 4 * p * MR if has_bias else 0,
+                       int(relu), cap)
+        else:
+            _column_group(a0, (t - body) * per, p_count, k, m, b0 + 4 * main, ldb, c0 + 4 * main, ldc,
+                          int(accumulate), bias0, int(relu), cap, rem)
 
 
 @njit(cache=True, parallel=True)
 def _matmul_stacked(ap, b, out):
     s_count, p_count, k = ap.shape[0], ap.shape[1], ap.shape[2]
     m, n = out.shape[1], out.shape[2]
+    main, rem = _split(n)
     a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
+    zero = np.float32(0)
     for s in prange(s_count):
+        a_s, b_s, c_s = a0 + 4 * s * p_count * k * MR, b0 + 4 * s * k * n, c0 + 4 * s * m * n
         for p in range(p_count):
-            _panel(a0 + 4 * (s * p_count + p) * k * MR, k, min(MR, m - p * MR), b0 + 4 * s * k * n, n, n,
-                   c0 + 4 * (s * m + p * MR) * n, n, 0, 0, 0, np.float32(0))
+            _panel(a_s + 4 * p * k * MR, k, min(MR, m - p * MR), b_s, n, main, c_s + 4 * p * MR * n, n, 0, 0, 0, zero)
+        if rem:
+            for p0 in range(0, p_count, _PANELS[rem]):
+                _column_group(a_s, p0, p_count, k, m, b_s + 4 * main, n, c_s + 4 * main, n, 0, 0, 0, zero, rem)
