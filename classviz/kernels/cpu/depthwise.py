@@ -223,6 +223,16 @@ def _backward(gy, w, win, wq, pad, gx, accumulate, y, masked, cap, x, x_masked, 
                             acc[iy, _U(base + ox)] += wv * g[oy, ox]
         src = x[n, c]
         for i in range(H):
+            if sw == 2:  # MobileNet's strided layers: read the phases alternately, write gx in order
+                # (96x112x112: 1.20 -> 1.06 ms; the forward's padding the other way round lost)
+                for j in range(W):
+                    p = j + pl
+                    v = acc[i + pt, _U((p & 1) * wq + (p >> 1))]
+                    if x_masked:
+                        u = src[i, j]
+                        v = v * ((u > 0) & (u < x_cap))
+                    dst[i, j] = dst[i, j] + v if accumulate else v
+                continue
             for r in range(sw):  # the phase's columns that are the input's, as in _pad_plane
                 lo = min(wq, max(0, -(-(pl - r) // sw)))
                 hi = min(wq, max(lo, (W - 1 + pl - r) // sw + 1))
