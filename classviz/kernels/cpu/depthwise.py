@@ -6,14 +6,23 @@ with its own im2col.
 Small planes (at most SMALL output pixels, one output channel per input channel: the 14x14 and
 7x7 layers, where a row is too short to vectorise) run channels-last instead: the padded input is
 transposed to (N, Hp, Wp, C) and each output pixel sums its taps as vectors over the channels,
-with the weights laid out (kh, kw, C); the backward gathers, per input pixel, the taps that reach
-it (no scatter, so threads own input rows). Otherwise both directions work on a zero-padded copy of each input plane in the scratch buffer, so no tap
-needs a bounds test, with its columns split by phase for strided layers (padded column p stored
-at (p % sw) * Wq + p // sw): every tap then reads, or forward scatters into, one contiguous run
-of a row, which LLVM vectorises at any stride. Forward, a thread owns whole output planes;
-backward, whole input planes (it scatters the gradients of the plane's m output channels into
-the padded plane, then crops it into gx), so nothing races and sums run in a fixed order. Views
-are taken once per plane and indexed in 2-D: a view per row costs an atomic reference count each.
+with the weights laid out (kh, kw, C). Backward, per input pixel, the taps that reach it are
+gathered (no scatter, so threads own input rows): at stride 1 as the forward does, from gy
+zero-padded channels last, the sums then turned into gx a channel row at a time; strided, with a
+test per tap. Otherwise both directions work on a zero-padded copy of each input plane in the
+scratch buffer, so no tap needs a bounds test, with its columns split by phase for strided layers
+(padded column p stored at (p % sw) * Wq + p // sw): every tap then reads, or backward scatters
+into, one contiguous run of a row, which LLVM vectorises at any stride. Forward, a thread pads a
+plane and computes its m output planes while the copy is in its cache; backward, a thread owns
+a whole input plane (it scatters the gradients of the plane's m output channels into the padded
+plane, then crops it into gx), so nothing races and sums run in a fixed order.
+
+The fused activations' masks ride on these loops (conv.py's `masks_input`): the layer's own is
+applied to gy as it is read, and the one of the layer before (MobileNet's expansion) to gx as it
+is written, so neither is a pass over memory of its own.
+
+Views are taken once per plane and indexed in 2-D: a view per row costs an atomic reference
+count each.
 """
 import numpy as np
 from numba import njit, prange

@@ -9,6 +9,12 @@ whole of K; a wide `b` goes in chunks of columns that stay in cache through ever
 against OpenBLAS, shape by shape and in the whole step: benchmarks/README.md ("Packed-weights
 GEMM kernel").
 
+Around the blocks: the last one or two columns go to column kernels (a vector of MR rows per
+panel, several panels at a time) and the last 3-15 to a masked block; a layer's bias and fused
+ReLU are applied as the blocks are stored (`matmul`'s bias, relu, cap), so the forward of a
+convolution makes one pass over its output. Every element of out is the same chain of fused
+multiply-adds in k whichever kernel computes it, so how the columns fall does not change a bit.
+
 The kernel is LLVM IR rather than a Numba loop because Numba keeps a block of accumulators in
 memory, not registers (a plain triple loop ran at 8-16 GFLOP/s); LLVM IR vectors and llvm.fma
 are portable, so any target LLVM knows gets a working kernel, sized below for AVX-512 or not.
