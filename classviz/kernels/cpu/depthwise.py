@@ -127,7 +127,7 @@ def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.in
         return
     if _channels_last(win, c, gy.shape[1]):
         pad, g = _last_scratch(win, n, c, work)
-        _to_last(gy, y, masked, t(cap), g)
+        _to_last_padded(gy, y, masked, t(cap), 0, 0, g)
         # the padded input's part of the scratch (unused backward) holds each row's sums
         _backward_last(g, taps_last(w) if wt is None else wt, win, gx, accumulate, pad.reshape(-1)[:n * gx.shape[2] * c]
                        .reshape(n * gx.shape[2], c), xs, x_masked, t(x_cap))
@@ -308,22 +308,6 @@ def _from_last(out, relu, cap, y):
 
 
 @njit(cache=True, parallel=True)
-def _to_last(g, y, masked, cap, last):
-    # last[n, i, j, c] = g[n, c, i, j], times (0 < y < cap) when masked
-    N, C, Ho, Wo = g.shape
-    for ni in prange(N * Ho):
-        n, i = ni // Ho, ni % Ho
-        for j in range(Wo):
-            if masked:
-                for c in range(C):
-                    v = y[n, c, i, j]
-                    last[n, i, j, c] = g[n, c, i, j] * ((v > 0) & (v < cap))
-            else:
-                for c in range(C):
-                    last[n, i, j, c] = g[n, c, i, j]
-
-
-@njit(cache=True, parallel=True)
 def _backward_last(g, wt, win, gx, accumulate, acc, x, x_masked, x_cap):
     # gx[n, c, iy, ix] = sum over taps (ky, kx) whose output (oy, ox) reads padded input
     # (iy + pt, ix + pl): oy * sh + ky * dh = iy + pt, in range and on the stride
@@ -358,6 +342,7 @@ def _backward_last(g, wt, win, gx, accumulate, acc, x, x_masked, x_cap):
 @njit(cache=True, parallel=True)
 def _to_last_padded(g, y, masked, cap, pt, pl, gpad):
     # gpad[n, pt + i, pl + j, c] = g[n, c, i, j] (times (0 < y < cap) when masked), zeros around
+    # (none where gpad is g's size: the strided backward's plain transpose)
     N, C, Ho, Wo = g.shape
     hg, wg = gpad.shape[1], gpad.shape[2]
     for ni in prange(N * hg):

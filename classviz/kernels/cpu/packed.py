@@ -97,6 +97,33 @@ def _splat(builder, value, n):
     return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(i32, n), [0] * n))
 
 
+def _row_bias(builder, has_bias, biasp, row):
+    # bias[row] (a float) where there is a bias, else 0.0: the pointer is loaded only where it is one
+    f32 = ir.FloatType()
+    with builder.if_else(has_bias) as (then, otherwise):
+        with then:
+            here = builder.block
+            value = builder.load(builder.gep(biasp, [ir.Constant(ir.IntType(64), row)]))
+        with otherwise:
+            there = builder.block
+    phi = builder.phi(f32)
+    phi.add_incoming(value, here)
+    phi.add_incoming(ir.Constant(f32, 0.0), there)
+    return phi
+
+
+def _stored(builder, total, bias, has_bias, on, cap):
+    # what a sum becomes as it is stored (total, bias, cap: a float or vectors of them alike):
+    # + bias where there is one (total + 0.0 would turn a -0.0 sum into +0.0), then with `on`
+    # min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN)
+    t = total.type
+    zero = ir.Constant(t, [0.0] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, 0.0)
+    biased = builder.select(has_bias, builder.fadd(total, bias), total)
+    relu = builder.fmul(biased, builder.uitofp(builder.fcmp_ordered(">", biased, zero), total.type))
+    relu = builder.select(builder.fcmp_ordered("<", cap, relu), cap, relu)
+    return builder.select(on, relu, biased)
+
+
 def _kernel(nv, masked):
     """An intrinsic: the MR x (nv*W) block c[r, j] (+)= sum_k a[k, r] * b[k, j], with a a packed
     panel (K, MR) and b, c rows ldb, ldc floats apart (addresses as intp). Rows of c from `rows`
@@ -150,24 +177,10 @@ def _kernel(nv, masked):
             for r in range(MR):
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(rows.type, r), rows)):
                     crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, r), ldc)])
-                    # the bias is read only where there is one (a null pointer is never loaded)
-                    with builder.if_else(has_bias) as (then, otherwise):
-                        with then:
-                            here = builder.block
-                            br = builder.load(builder.gep(biasp, [ir.Constant(bias.type, r)]))
-                        with otherwise:
-                            there = builder.block
-                    row_bias = builder.phi(f32)
-                    row_bias.add_incoming(br, here)
-                    row_bias.add_incoming(ir.Constant(f32, 0.0), there)
-                    bv_row = _splat(builder, row_bias, W)
+                    bv_row = _splat(builder, _row_bias(builder, has_bias, biasp, r), W)
                     for v in range(nv):
                         q, total = vector(crow, v), builder.load(accs[r][v])
-                        # v + 0.0 would turn a -0.0 sum into +0.0: add only where there is a bias
-                        biased = builder.select(has_bias, builder.fadd(total, bv_row), total)
-                        relu = builder.fmul(biased, builder.uitofp(builder.fcmp_ordered(">", biased, zero), vt))
-                        relu = builder.select(builder.fcmp_ordered("<", caps, relu), caps, relu)
-                        done = builder.select(on, relu, biased)
+                        done = _stored(builder, total, bv_row, has_bias, on, caps)
                         total = builder.select(add, builder.fadd(load(q, v == nv - 1), total), done)
                         if masked and v == nv - 1:
                             builder.call(mstore, [total, q, four, mask])
@@ -216,7 +229,6 @@ def _column_kernel(g, ncols):
             add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
             has_bias = builder.icmp_signed("!=", bias, ir.Constant(bias.type, 0))
             on = builder.icmp_signed("!=", act, ir.Constant(act.type, 0))
-            zero1 = ir.Constant(f32, 0.0)
             for q in range(g):
                 totals = [builder.load(accs[q][j]) for j in range(ncols)]
                 for r in range(MR):
@@ -225,23 +237,11 @@ def _column_kernel(g, ncols):
                         builder.icmp_signed("<", ir.Constant(rows.type, r), rows)
                     with builder.if_then(keep):
                         crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, row), ldc)])
-                        # the bias is read only where there is one (a null pointer is never loaded)
-                        with builder.if_else(has_bias) as (then, otherwise):
-                            with then:
-                                here = builder.block
-                                br = builder.load(builder.gep(biasp, [ir.Constant(bias.type, row)]))
-                            with otherwise:
-                                there = builder.block
-                        row_bias = builder.phi(f32)
-                        row_bias.add_incoming(br, here)
-                        row_bias.add_incoming(zero1, there)
+                        row_bias = _row_bias(builder, has_bias, biasp, row)
                         for j in range(ncols):
                             total = builder.extract_element(totals[j], ir.Constant(i32, r))
                             ptr = builder.gep(crow, [ir.Constant(ldc.type, j)])
-                            biased = builder.select(has_bias, builder.fadd(total, row_bias), total)
-                            relu = builder.fmul(biased, builder.uitofp(builder.fcmp_ordered(">", biased, zero1), f32))
-                            relu = builder.select(builder.fcmp_ordered("<", cap, relu), cap, relu)
-                            done = builder.select(on, relu, biased)
+                            done = _stored(builder, total, row_bias, has_bias, on, cap)
                             added = builder.fadd(builder.load(ptr), total)
                             builder.store(builder.select(add, added, done), ptr)
             return context.get_dummy_value()
