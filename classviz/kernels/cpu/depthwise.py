@@ -138,6 +138,14 @@ def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.in
 
 
 @njit(cache=True, inline="always")
+def _phase_run(r, sw, pl, W, wq):
+    # (lo, hi): phase r's padded columns q (of wq) whose input column j = q*sw + r - pl is in
+    # [0, W), the run that padding copies and cropping reads back
+    lo = min(wq, max(0, -(-(pl - r) // sw)))
+    return lo, min(wq, max(lo, (W - 1 + pl - r) // sw + 1))
+
+
+@njit(cache=True, inline="always")
 def _pad_plane(src, win, wq, dst):
     # dst (Hp, sw * Wq) = the plane src (H, W) zero-padded, its columns split by phase: phase r
     # holds padded columns r, r + sw, ...: input columns q*sw + r - pl
@@ -152,9 +160,7 @@ def _pad_plane(src, win, wq, dst):
             continue
         si = _U(i - pt)
         for r in range(sw):
-            # input column j = q*sw + r - pl is in [0, W) for q in [lo, hi)
-            lo = min(wq, max(0, -(-(pl - r) // sw)))
-            hi = min(wq, max(lo, (W - 1 + pl - r) // sw + 1))
+            lo, hi = _phase_run(r, sw, pl, W, wq)
             at = r * wq
             for q in range(lo):
                 dst[i, at + q] = 0
@@ -243,8 +249,7 @@ def _backward(gy, w, win, wq, pad, gx, accumulate, y, masked, cap, x, x_masked, 
                     dst[i, j] = dst[i, j] + v if accumulate else v
                 continue
             for r in range(sw):  # the phase's columns that are the input's, as in _pad_plane
-                lo = min(wq, max(0, -(-(pl - r) // sw)))
-                hi = min(wq, max(lo, (W - 1 + pl - r) // sw + 1))
+                lo, hi = _phase_run(r, sw, pl, W, wq)
                 first, at = lo * sw + r - pl, r * wq + lo
                 for q in range(hi - lo):
                     j = _U(first + q * sw)
