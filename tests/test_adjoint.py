@@ -233,10 +233,11 @@ POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)
 
 @pytest.mark.parametrize("case", POOLS)
 @pytest.mark.parametrize("ties", [False, True])
-@pytest.mark.parametrize("block,one_set", [(None, False), (40, False), (40, True)])
+@pytest.mark.parametrize("block,one_set", [(None, False), (40, False), (40, True), (250, False)])
 def test_maxpool(case, ties, block, one_set, monkeypatch):
     n, c, h, w, k, s, p, ceil = case
-    if block:  # blocks of one plane or less: the forward walks the channels block by block
+    if block:  # blocks of one plane or less, or (250) of two planes for most cases, so that the last
+        # block of three channels is short: the forward walks the channels block by block
         monkeypatch.setattr(maxpool, "BLOCK", block)
     win = geometry.pool_window(k, s, p, ceil, h, w)
     # ties: values from {0, 1, 2}, so most windows hold several maxima and the first must win

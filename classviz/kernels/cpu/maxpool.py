@@ -3,17 +3,19 @@ winning input in its plane (int32); ties go to the first maximum in row-major wi
 the GPU.
 
 The forward works on a few planes at a time (BLOCK elements, so its buffers stay in L2), copied
-with -inf padding so that every window is whole, and is separable, in long flat sweeps over those
-planes:
-- horizontal: at every position, the maximum of the kw values starting there and its column;
-- vertical: at every position, the first of the kh horizontal maxima below it that is strictly
-  greater, which gives the row-major first maximum of the 2-D window;
+with -inf padding so that every window is whole and split into sh x sw phases (phase (a, b) holds
+the padded pixels (q*sh + a, r*sw + b), as in im2col.py), so that a window's taps at any stride
+are shifted copies of one phase. It is separable, in long flat sweeps over those planes:
+- horizontal, per row phase: at every (q, r), the maximum of the kw taps of window column r and
+  its column;
+- vertical: at every (q, r), the first of the kh horizontal maxima of window row q that is
+  strictly greater, which gives the row-major first maximum of the 2-D window;
 - then each output picks its window's position.
-A 3-wide window (every GoogLeNet pool) takes each sweep in one pass over its three taps, not one
-pass per tap. Windows that run into the next row or plane only land on positions no output picks.
-Sweeping every position wastes a factor sh*sw on strided pools but keeps each loop long and
-branch-free; per plane and per row the loops were too short to vectorise (the timings of each
-variant: benchmarks/HISTORY.md).
+So a stride-2 pool sweeps half the positions horizontally and a quarter vertically, where sweeping
+the unsplit plane swept them all. A 3-wide window (every GoogLeNet pool) takes each sweep in one
+pass over its three taps, not one pass per tap. Windows that run into the next row or plane only
+land on positions no output picks. Per plane and per row the loops were too short to vectorise
+(the timings of each variant: benchmarks/HISTORY.md).
 """
 import numba
 import numpy as np
@@ -32,24 +34,24 @@ def forward(x, win, y, argmax, work):
     """x: (N, C, H, W), contiguous per image; win: geometry.Window; y: (N, C, Ho, Wo) output (any
     strides); argmax: (N, C, Ho, Wo) int32 output; work: 1-D scratch of x's dtype, at least
     work_size(win, C) elements."""
-    hp, wp = _padded(win)
+    hq, wq = _phased(win)
     cb = _block(win, x.shape[1])
     size = _set_size(win, x.shape[1])
     sets = max(1, min(numba.get_num_threads(), work.size // size))
     index = np.int32 if work.itemsize == 4 else np.int64
     work = work[:sets * size].reshape(sets, 5, size // 5)
-    _forward(x, win, hp, wp, cb, y, argmax, work, work.view(index))
+    _forward(x, win, hq, wq, cb, y, argmax, work, work.view(index))
 
 
-def _padded(win):
-    # big enough for every window, counted from the top-left corner of the padded plane
-    return (max((win.Ho - 1) * win.sh + win.kh, win.pt + win.H),
-            max((win.Wo - 1) * win.sw + win.kw, win.pl + win.W))
+def _phased(win):
+    # rows and columns of each phase: every window's taps, from the top-left corner of the padded
+    # plane, at phase row oy + i // sh and column ox + j // sw
+    return win.Ho + (win.kh - 1) // win.sh, win.Wo + (win.kw - 1) // win.sw
 
 
 def _plane(win):
-    hp, wp = _padded(win)
-    return hp * wp
+    hq, wq = _phased(win)
+    return win.sh * win.sw * hq * wq
 
 
 def _block(win, channels):
@@ -65,99 +67,146 @@ def _sets(win, channels):
 
 
 @njit(cache=True, parallel=True)
-def _forward(x, win, hp, wp, cb, y, argmax, work, iwork):
+def _forward(x, win, hq, wq, cb, y, argmax, work, iwork):
     # the blocks (image, first channel) dealt round-robin to the threads, each with its own buffers
     N, C = x.shape[0], x.shape[1]
     per = -(-C // cb)
     sets = work.shape[0]
     for t in prange(sets):
+        row = np.empty(wq * win.sw, x.dtype)  # a padded input row, when phases split it
         for blk in range(t, N * per, sets):
             n, c0 = blk // per, (blk % per) * cb
-            _block_max(x[n], win, hp, wp, c0, min(C, c0 + cb), y[n], argmax[n],
-                       work[t, 0], work[t, 1], iwork[t, 2], work[t, 3], iwork[t, 4])
+            _block_max(x[n], win, hq, wq, c0, min(C, c0 + cb), y[n], argmax[n],
+                       work[t, 0], work[t, 1], iwork[t, 2], work[t, 3], iwork[t, 4], row)
 
 
 @njit(cache=True, inline="always")
-def _block_max(x, win, hp, wp, c0, c1, y, argmax, pad, hm, hk, vm, vc):
-    W, kh, kw = win.W, win.kh, win.kw
-    s = (c1 - c0) * hp * wp
-    _pad(x[c0:c1], win.pt, win.pl, hp, wp, pad)
-    # horizontal: hk = column offset of the first maximum
-    m = s - kw + 1
-    if kw == 3:  # every GoogLeNet pool: the three taps in one pass, not three (1.5-2x faster)
-        _three(pad, pad[1:], pad[2:], hk, hk, hk, 0, 1, 2, m, hm, hk, False)
+def _block_max(x, win, hq, wq, c0, c1, y, argmax, pp, hm, hk, vm, vc, row):
+    W, kh, kw, sh, sw = win.W, win.kh, win.kw, win.sh, win.sw
+    L = (c1 - c0) * hq * wq  # one phase of the block: planes of hq x wq, one after another
+    _split(x[c0:c1], win.pt, win.pl, sh, sw, hq, wq, L, pp, row)
+    m = L - ((kh - 1) // sh) * wq - (kw - 1) // sw
+    if kh == 3 and kw == 3:  # every GoogLeNet pool: all nine taps in one pass over the block
+        _nine(pp, sh, sw, wq, L, W, m, vm, vc)
     else:
-        _taps(pad, hk, kw, 1, 1, m, hm, hk, False)
-    # vertical: vc = row offset * W + column offset, the winner's place from the corner
-    m = s - (kh - 1) * wp - kw + 1
-    if kh == 3:
-        _three(hm, hm[wp:], hm[2 * wp:], hk, hk[wp:], hk[2 * wp:], 0, W, 2 * W, m, vm, vc, True)
-    else:
-        _taps(hm, hk, kh, wp, W, m, vm, vc, True)
-    sw = win.sw
+        # horizontal, per row phase a: hk = column offset of the first maximum. Tap j of window
+        # column r is phase (a, j % sw) at r + j // sw
+        mh = L - (kw - 1) // sw
+        for a in range(sh):
+            _taps(pp[a * sw * L:], hk[a * L:], kw, sw, 1, L, 1, mh, hm[a * L:], hk[a * L:], False)
+        # vertical: vc = row offset * W + column offset, the winner's place from the corner. Tap i
+        # of window row q is row phase i % sh at q + i // sh
+        _taps(hm, hk, kh, sh, wq, L, W, m, vm, vc, True)
     for c in range(c0, c1):
         for oy in range(win.Ho):
-            row = (c - c0) * hp * wp + oy * win.sh * wp
-            corner = (oy * win.sh - win.pt) * W - win.pl
-            yr, ar, vmr, vcr = y[c, oy], argmax[c, oy], vm[row:], vc[row:]
+            at = ((c - c0) * hq + oy) * wq
+            corner = (oy * sh - win.pt) * W - win.pl
+            yr, ar, vmr, vcr = y[c, oy], argmax[c, oy], vm[at:], vc[at:]
             if sw == 1:  # a loop of its own, so that it vectorises (512x14x14 3x3/1: 0.14 -> 0.10 ms)
                 for ox in range(win.Wo):
                     yr[ox] = vmr[ox]
                     ar[ox] = corner + ox + vcr[ox]
             else:
                 for ox in range(win.Wo):
-                    yr[ox] = vmr[ox * sw]
-                    ar[ox] = corner + ox * sw + vcr[ox * sw]
+                    yr[ox] = vmr[ox]
+                    ar[ox] = corner + ox * sw + vcr[ox]
 
 
 @njit(cache=True, inline="always")
-def _taps(src, col, k, step, weight, m, best, at, add):
-    # best[j] = max over t < k of src[j + t*step]; at[j] = the first such t's weight*t (+ col there
-    # when add). Shifted views rather than src[j + t*step]: Numba cannot tell the index is >= 0,
-    # so it would test every one for wraparound and the loop would not vectorise (3.5x slower)
+def _at(t, s, q, L):
+    # where tap t of a window starts in phases of L elements: phase t % s, shifted by t // s steps of q
+    return (t % s) * L + (t // s) * q
+
+
+@njit(cache=True, inline="always")
+def _taps(src, col, k, s, q, L, weight, m, best, at, add):
+    # best[j] = max over taps t < k of src[_at(t) + j]; at[j] = the first such t's weight*t (+ col
+    # there when add). Shifted views rather than src[_at(t) + j]: Numba cannot tell the index is
+    # >= 0, so it would test every one for wraparound and the loop would not vectorise (3.5x slower)
     for j in range(m):
         best[j] = src[j]
         at[j] = col[j] if add else 0
     for t in range(1, k):
-        s, c, w = src[t * step:], col[t * step:], at.dtype.type(t * weight)
+        o = _at(t, s, q, L)
+        v_, c, w = src[o:], col[o:], at.dtype.type(t * weight)
         for j in range(m):
-            v = s[j]
+            v = v_[j]
             better = v > best[j]  # arithmetic, not branches: the winner is unpredictable (see relu.py)
             best[j] = max(v, best[j])
             at[j] += ((w + c[j] if add else w) - at[j]) * better
 
 
 @njit(cache=True, inline="always")
-def _three(s0, s1, s2, c0, c1, c2, w0, w1, w2, m, best, at, add):
-    # _taps for k = 3 in one pass
-    w0, w1, w2 = at.dtype.type(w0), at.dtype.type(w1), at.dtype.type(w2)
+def _nine(pp, sh, sw, wq, L, W, m, best, at):
+    # a 3x3 window's first maximum in row-major order, at every position j < m of a phase:
+    # tap (i, k) is phase (i % sh, k % sw) shifted by (i // sh) rows and k // sw columns; `at` gets
+    # i*W + k. One pass with the nine shifted views, not a pass per tap (shifted views, not
+    # computed indices: see _taps)
+    s0, s1, s2 = _row3(pp, 0, sh, sw, wq, L)
+    s3, s4, s5 = _row3(pp, 1, sh, sw, wq, L)
+    s6, s7, s8 = _row3(pp, 2, sh, sw, wq, L)
+    one, two = at.dtype.type(1), at.dtype.type(2)
+    w, w1, w2 = at.dtype.type(W), at.dtype.type(W + 1), at.dtype.type(W + 2)
+    w20, w21, w22 = at.dtype.type(2 * W), at.dtype.type(2 * W + 1), at.dtype.type(2 * W + 2)
     for j in range(m):
-        a, b, c = s0[j], s1[j], s2[j]
-        i = w0 + c0[j] if add else w0
-        ib = w1 + c1[j] if add else w1
-        ic = w2 + c2[j] if add else w2
-        better = b > a
-        a = max(a, b)
-        i += (ib - i) * better
-        better = c > a
-        best[j] = max(a, c)
-        at[j] = i + (ic - i) * better
+        # arithmetic, not branches: the winner is unpredictable (see relu.py)
+        b, i = s0[j], at.dtype.type(0)
+        v = s1[j]; up = v > b; b = max(v, b); i += (one - i) * up
+        v = s2[j]; up = v > b; b = max(v, b); i += (two - i) * up
+        v = s3[j]; up = v > b; b = max(v, b); i += (w - i) * up
+        v = s4[j]; up = v > b; b = max(v, b); i += (w1 - i) * up
+        v = s5[j]; up = v > b; b = max(v, b); i += (w2 - i) * up
+        v = s6[j]; up = v > b; b = max(v, b); i += (w20 - i) * up
+        v = s7[j]; up = v > b; b = max(v, b); i += (w21 - i) * up
+        v = s8[j]; up = v > b; best[j] = max(v, b); at[j] = i + (w22 - i) * up
 
 
 @njit(cache=True, inline="always")
-def _pad(xi, pt, pl, hp, wp, pad):
-    C, H, W = xi.shape
+def _row3(pp, i, sh, sw, wq, L):
+    # the three taps (i, 0..2) of a 3-wide window as shifted views of the phases
+    row = (i % sh) * sw * L + (i // sh) * wq
+    return pp[row + _at(0, sw, 1, L):], pp[row + _at(1, sw, 1, L):], pp[row + _at(2, sw, 1, L):]
+
+
+@njit(cache=True, inline="always")
+def _split(xb, pt, pl, sh, sw, hq, wq, L, pp, row):
+    # pp[(a*sw + b)*L + (c*hq + q)*wq + r] = the -inf padded pixel (q*sh + a, r*sw + b) of plane c.
+    # At stride 1 each row is copied in place; otherwise through `row`, whose padding stays -inf
+    # (only [pl, pl + W) is written), read at stride sw over its whole length for each phase
+    C, H, W = xb.shape
     lo = -np.inf
+    for r in range(row.shape[0]):
+        row[r] = lo
+    n = max(0, min(W, wq * sw - pl))  # columns past every window are not read
     for c in range(C):
-        plane = pad[c * hp * wp:(c + 1) * hp * wp].reshape(hp, wp)
-        for r in range(hp):
-            iy = r - pt
-            if iy < 0 or iy >= H:
-                plane[r, :] = lo
-                continue
-            plane[r, :pl] = lo
-            plane[r, pl:pl + W] = xi[c, iy]
-            plane[r, pl + W:] = lo
+        for a in range(sh):
+            for q in range(hq):
+                iy = q * sh + a - pt
+                at = a * sw * L + (c * hq + q) * wq
+                # loops, not slice assignments: Numba's check that a copy's source and destination
+                # do not overlap cost more than these short copies (512x14x14: 0.29 -> 0.06 ms)
+                if iy < 0 or iy >= H:
+                    for b in range(sw):
+                        out = pp[at + b * L:at + b * L + wq]
+                        for r in range(wq):
+                            out[r] = lo
+                    continue
+                src = xb[c, iy]
+                if sw == 1:
+                    out = pp[at:at + wq]
+                    for r in range(pl):
+                        out[r] = lo
+                    for r in range(n):
+                        out[pl + r] = src[r]
+                    for r in range(pl + n, wq):
+                        out[r] = lo
+                else:
+                    for r in range(n):
+                        row[pl + r] = src[r]
+                    for b in range(sw):
+                        out = pp[at + b * L:at + b * L + wq]
+                        for r in range(wq):
+                            out[r] = row[r * sw + b]
 
 
 @njit(cache=True, parallel=True)
