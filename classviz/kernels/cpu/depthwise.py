@@ -9,13 +9,16 @@ transposed to (N, Hp, Wp, C) and each output pixel sums its taps as vectors over
 with the weights laid out (kh, kw, C). Backward, per input pixel, the taps that reach it are
 gathered (no scatter, so threads own input rows): at stride 1 as the forward does, from gy
 zero-padded channels last, the sums then turned into gx a channel row at a time; strided, with a
-test per tap. Otherwise both directions work on a zero-padded copy of each input plane in the
+test per tap. Otherwise the forward works on a zero-padded copy of each input plane in the
 scratch buffer, so no tap needs a bounds test, with its columns split by phase for strided layers
-(padded column p stored at (p % sw) * Wq + p // sw): every tap then reads, or backward scatters
-into, one contiguous run of a row, which LLVM vectorises at any stride. Forward, a thread pads a
-plane and computes its m output planes while the copy is in its cache; backward, a thread owns
-a whole input plane (it scatters the gradients of the plane's m output channels into the padded
-plane, then crops it into gx), so nothing races and sums run in a fixed order.
+(padded column p stored at (p % sw) * Wq + p // sw): every tap then reads one contiguous run of a
+row, which LLVM vectorises at any stride; a thread pads a plane and computes its m output planes
+while the copy is in its cache. The backward gathers too: a thread owns an input plane, spreads
+the rows of gy it needs out by the stride (zeros between, and to the left so every tap's run
+starts inside the row), and sums each gx row from contiguous runs of those rows, one per tap, then
+writes it once. At stride 2 half the products are with those zeros, and it still beats
+scattering each tap into a padded plane and cropping it (96x112x112/2: 1.05 -> 0.63 ms; every
+shape measured: benchmarks/README.md), so nothing races and sums run in a fixed order.
 
 The fused activations' masks ride on these loops (conv.py's `masks_input`): the layer's own is
 applied to gy as it is read, and the one of the layer before (MobileNet's expansion) to gx as it
@@ -48,6 +51,11 @@ def _padded(win):
     return hp, wq, win.sw * wq
 
 
+def _spread_width(win):
+    # a row of gy spread out by the stride, with room on the left for every tap's run
+    return win.W + win.pl + (win.kw - 1) * win.dw
+
+
 def _channels_last(win, cin, cout):
     return cin == cout and win.Ho * win.Wo <= SMALL
 
@@ -66,7 +74,7 @@ def work_size(win, n, cin, cout):
             (t, b), (l, r) = _grad_pads(win)
             size = max(size, (t + win.Ho + b) * (l + win.Wo + r) + win.H * win.W)
         return n * cin * size
-    return n * cin * hp * row
+    return n * max(cin * hp * row, cout * win.Ho * _spread_width(win))
 
 
 def _gathers(win):
@@ -101,8 +109,7 @@ def forward(x, w, b, win, relu, y, work, wt=None, cap=np.inf):
 
 def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.inf, x=None, x_cap=np.inf):
     """gx = the transposed depthwise convolution of gy, or gx += that, each fused activation's mask
-    applied on the way, so neither costs a pass of its own. gy: (N, C*m, Ho, Wo) (overwritten by
-    its masked self on the planes path); w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides;
+    applied on the way, so neither costs a pass of its own. gy: (N, C*m, Ho, Wo) (not written); w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides;
     work, wt: as for `forward`; relu_out: None (gy goes back as it is), or the forward's output y
     after a fused ReLU capped at `cap`: gy * (0 < y < cap) goes back; x: None, or the layer's
     input when it is the output of a ReLU capped at `x_cap` fused into the layer before: then
@@ -132,9 +139,9 @@ def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.in
         _backward_last(g, taps_last(w) if wt is None else wt, win, gx, accumulate, pad.reshape(-1)[:n * gx.shape[2] * c]
                        .reshape(n * gx.shape[2], c), xs, x_masked, t(x_cap))
         return
-    hp, wq, row = _padded(win)
-    pad = work[:gx.shape[0] * gx.shape[1] * hp * row].reshape(gx.shape[0], gx.shape[1], hp, row)
-    _backward(gy, w, win, wq, pad, gx, accumulate, y, masked, t(cap), xs, x_masked, t(x_cap))
+    m, wup = gy.shape[1] // c, _spread_width(win)
+    rows = work[:n * c * m * win.Ho * wup].reshape(n, c, m * win.Ho, wup)
+    _backward(gy, w, win, wup, rows, gx, accumulate, y, masked, t(cap), xs, x_masked, t(x_cap))
 
 
 @njit(cache=True, inline="always")
@@ -205,59 +212,56 @@ def _forward(x, pad, w, b, win, wq, relu, cap, y):
 
 
 @njit(cache=True, parallel=True)
-def _backward(gy, w, win, wq, pad, gx, accumulate, y, masked, cap, x, x_masked, x_cap):
-    # masks: gy's plane is masked in place by the thread that reads it next (it is in its cache
-    # then); gx's as it is cropped out of the padded sums
+def _backward(gy, w, win, wup, spread, gx, accumulate, y, masked, cap, x, x_masked, x_cap):
+    # gx[iy, ix] = sum over taps of w[ky, kx] * G[iy + pt - ky*dh, ix + pl - kx*dw], G being gy
+    # spread out by the strides (gy[oy, ox] at (oy*sh, ox*sw), zeros between): per input row, the
+    # rows of G on the stride's lattice, each a contiguous run per tap, summed into a row that is
+    # then masked into gx. No scatter: a thread owns an input plane, and each gx row is written once
     N, C = gx.shape[0], gx.shape[1]
     m = gy.shape[1] // C
     kh, kw, sh, sw, dh, dw, Ho, Wo = win.kh, win.kw, win.sh, win.sw, win.dh, win.dw, win.Ho, win.Wo
     H, W, pt, pl = win.H, win.W, win.pt, win.pl
+    left = (kw - 1) * dw  # zeros before G's column 0, so that every tap's run starts in the row
+    reach = min(Wo, -(-(W + pl) // sw))  # gy columns that land in the row (the rest meet no input)
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        acc, dst = pad[n, c], gx[n, c]
-        for i in range(acc.shape[0]):
-            for j in range(acc.shape[1]):
-                acc[i, j] = 0
-        for jm in range(m):
+        rows, dst, src = spread[n, c], gx[n, c], x[n, c]
+        acc = np.empty(W, gx.dtype)
+        for jm in range(m):  # G's rows for each output channel, gy's own mask applied
             o = c * m + jm
-            g = gy[n, o]
-            if masked:
-                yo = y[n, o]
-                for oy in range(Ho):
-                    for ox in range(Wo):
-                        v = yo[oy, ox]
-                        g[oy, ox] = g[oy, ox] * ((v > 0) & (v < cap))
+            g, yo = gy[n, o], y[n, o]
             for oy in range(Ho):
-                for ky in range(kh):
-                    iy = oy * sh + ky * dh
+                r = jm * Ho + oy
+                for j in range(wup):
+                    rows[r, j] = 0
+                for ox in range(reach):
+                    v = g[oy, ox]
+                    if masked:
+                        u = yo[oy, ox]
+                        v = v * ((u > 0) & (u < cap))
+                    rows[r, _U(left + ox * sw)] = v
+        flat = rows.reshape(rows.size)
+        for iy in range(H):
+            for j in range(W):
+                acc[j] = 0
+            for ky in range(kh):
+                u = iy + pt - ky * dh
+                if u < 0 or u % sh != 0 or u // sh >= Ho:
+                    continue
+                for jm in range(m):
+                    at, o = (jm * Ho + u // sh) * wup + left + pl, c * m + jm
                     for kx in range(kw):
-                        t = kx * dw
-                        base = (t % sw) * wq + t // sw
-                        wv = w[o, 0, ky, kx]
-                        for ox in range(Wo):
-                            acc[iy, _U(base + ox)] += wv * g[oy, ox]
-        src = x[n, c]
-        for i in range(H):
-            if sw == 2:  # MobileNet's strided layers: read the phases alternately, write gx in order
-                # (96x112x112: 1.20 -> 1.06 ms; the forward's padding the other way round lost)
-                for j in range(W):
-                    p = j + pl
-                    v = acc[i + pt, _U((p & 1) * wq + (p >> 1))]
-                    if x_masked:
-                        u = src[i, j]
-                        v = v * ((u > 0) & (u < x_cap))
-                    dst[i, j] = dst[i, j] + v if accumulate else v
-                continue
-            for r in range(sw):  # the phase's columns that are the input's, as in _pad_plane
-                lo, hi = _phase_run(r, sw, pl, W, wq)
-                first, at = lo * sw + r - pl, r * wq + lo
-                for q in range(hi - lo):
-                    j = _U(first + q * sw)
-                    v = acc[i + pt, _U(at + q)]
-                    if x_masked:
-                        u = src[i, j]
-                        v = v * ((u > 0) & (u < x_cap))
-                    dst[i, j] = dst[i, j] + v if accumulate else v
+                        # a view per tap: indexing rows[r, base + j] in 2-D kept this loop
+                        # scalar (32x112x112 stride 1: 0.66 -> 0.19 ms)
+                        run, wv = flat[at - kx * dw:], w[o, 0, ky, kx]
+                        for j in range(W):
+                            acc[j] += wv * run[j]
+            for j in range(W):
+                v = acc[j]
+                if x_masked:
+                    u = src[iy, j]
+                    v = v * ((u > 0) & (u < x_cap))
+                dst[iy, j] = dst[iy, j] + v if accumulate else v
 
 
 # -- channels last (small planes) ------------------------------------------------------------------
