@@ -178,6 +178,29 @@ def _pad_plane(src, win, wq, dst):
                 dst[i, at + q] = 0
 
 
+@njit(cache=True, inline="always")
+def _add_taps(acc, flat, at, step, w, o, ky, n):
+    # acc[:n] += sum over kx of w[o, 0, ky, kx] * flat[at + step[kx] + j], the taps three (or two) at a
+    # time, so each sum is loaded and stored once per three taps, not per tap (144x56x56 3x3
+    # forward 0.46 -> 0.29 ms). Views per tap: indexing the padded plane in 2-D, or adding into y
+    # (any strides), kept these loops scalar (32x112x112 backward 0.66 -> 0.19 ms)
+    kw = w.shape[3]
+    for kx in range(0, kw - kw % 3, 3):
+        r0, r1, r2 = flat[at + step[kx]:], flat[at + step[kx + 1]:], flat[at + step[kx + 2]:]
+        w0, w1, w2 = w[o, 0, ky, kx], w[o, 0, ky, kx + 1], w[o, 0, ky, kx + 2]
+        for j in range(n):
+            acc[j] += w0 * r0[j] + w1 * r1[j] + w2 * r2[j]
+    kx = kw - kw % 3
+    if kw % 3 == 2:
+        r0, r1, w0, w1 = flat[at + step[kx]:], flat[at + step[kx + 1]:], w[o, 0, ky, kx], w[o, 0, ky, kx + 1]
+        for j in range(n):
+            acc[j] += w0 * r0[j] + w1 * r1[j]
+    elif kw % 3 == 1:
+        r0, w0 = flat[at + step[kx]:], w[o, 0, ky, kx]
+        for j in range(n):
+            acc[j] += w0 * r0[j]
+
+
 @njit(cache=True, parallel=True)
 def _forward(x, pad, w, b, win, wq, relu, cap, y):
     # a thread pads an input plane and at once computes its m output planes, while the padded
@@ -190,25 +213,23 @@ def _forward(x, pad, w, b, win, wq, relu, cap, y):
         n, c = nc // C, nc % C
         src = pad[n, c]
         _pad_plane(x[n, c], win, wq, src)
+        flat, row = src.reshape(src.size), src.shape[1]
+        acc = np.empty(Wo, y.dtype)
+        step = np.empty(kw, np.int64)  # where column tap kx of output column 0 sits in a phase-split row
+        for kx in range(kw):
+            step[kx] = ((kx * dw) % sw) * wq + (kx * dw) // sw
         for jm in range(m):
             o = c * m + jm
             out = y[n, o]
             bo = b[o]
             for oy in range(Ho):
                 for ox in range(Wo):
-                    out[oy, ox] = bo
+                    acc[ox] = bo
                 for ky in range(kh):
-                    iy = oy * sh + ky * dh
-                    for kx in range(kw):
-                        t = kx * dw
-                        base = (t % sw) * wq + t // sw
-                        wv = w[o, 0, ky, kx]
-                        for ox in range(Wo):
-                            out[oy, ox] += wv * src[iy, _U(base + ox)]
-                if relu:
-                    for ox in range(Wo):
-                        v = out[oy, ox]
-                        out[oy, ox] = min(v * (v > 0), cap)
+                    _add_taps(acc, flat, (oy * sh + ky * dh) * row, step, w, o, ky, Wo)
+                for ox in range(Wo):
+                    v = acc[ox]
+                    out[oy, ox] = min(v * (v > 0), cap) if relu else v
 
 
 @njit(cache=True, parallel=True)
@@ -227,6 +248,9 @@ def _backward(gy, w, win, wup, spread, gx, accumulate, y, masked, cap, x, x_mask
         n, c = nc // C, nc % C
         rows, dst, src = spread[n, c], gx[n, c], x[n, c]
         acc = np.empty(W, gx.dtype)
+        step = np.empty(kw, np.int64)  # column tap kx reads G kx*dw columns to the left
+        for kx in range(kw):
+            step[kx] = -kx * dw
         for jm in range(m):  # G's rows for each output channel, gy's own mask applied
             o = c * m + jm
             g, yo = gy[n, o], y[n, o]
@@ -250,12 +274,7 @@ def _backward(gy, w, win, wup, spread, gx, accumulate, y, masked, cap, x, x_mask
                     continue
                 for jm in range(m):
                     at, o = (jm * Ho + u // sh) * wup + left + pl, c * m + jm
-                    for kx in range(kw):
-                        # a view per tap: indexing rows[r, base + j] in 2-D kept this loop
-                        # scalar (32x112x112 stride 1: 0.66 -> 0.19 ms)
-                        run, wv = flat[at - kx * dw:], w[o, 0, ky, kx]
-                        for j in range(W):
-                            acc[j] += wv * run[j]
+                    _add_taps(acc, flat, at, step, w, o, ky, W)
             for j in range(W):
                 v = acc[j]
                 if x_masked:
