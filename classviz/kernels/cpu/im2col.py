@@ -12,6 +12,10 @@ col2im 1.83 -> 0.40 ms; conv2 (64x56x56, 3x3) col2im 1.31 -> 0.50 ms (NumPy's kh
 import numpy as np
 from numba import njit, prange
 
+# Indices cast to unsigned: Numba wraps a negative signed index around (i + len), and where LLVM
+# cannot prove i >= 0 that select stays in the loop and stops it vectorising
+_U = np.uint64
+
 
 def padded_size(channels, win):
     """Elements (int) of the padded image buffer im2col/col2im need."""
@@ -32,6 +36,9 @@ def _phased(pad, c, win):
 def im2col(x, win, cols, pad):
     """x: (C, H, W) one image; win: geometry.Window; cols: (C*kh*kw, Ho*Wo) output;
     pad: 1-D scratch of >= padded_size(C, win) elements, same dtype."""
+    if _subsamples(win):
+        _subsample(x, win.sh, win.sw, win.Ho, win.Wo, cols, False, False)
+        return
     pp = _phased(pad, x.shape[0], win)
     phase_split(x, win.pt, win.pl, pp)
     _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, False)
@@ -40,6 +47,9 @@ def im2col(x, win, cols, pad):
 def col2im(cols, win, gx, accumulate, pad):
     """Adjoint of im2col. cols: (C*kh*kw, Ho*Wo); gx: (C, H, W), overwritten or added to when
     accumulate is True; pad: scratch as for `im2col`."""
+    if _subsamples(win):
+        _subsample(gx, win.sh, win.sw, win.Ho, win.Wo, cols, True, accumulate)
+        return
     pp = _phased(pad, gx.shape[0], win)
     _zero(pp)
     _taps(pp, win.kh, win.kw, win.dh, win.dw, win.Ho, win.Wo, cols, True)
@@ -49,6 +59,31 @@ def col2im(cols, win, gx, accumulate, pad):
 def is_pointwise(win):
     """True when the convolution is a plain GEMM (1x1, stride 1, no padding)."""
     return (win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr) == (1, 1, 1, 1, 0, 0, 0, 0)
+
+
+def _subsamples(win):
+    # a strided 1x1 convolution without padding (ResNet's downsampling shortcuts): its columns
+    # are every sh-th row and sw-th column of the image, with no padded copy between
+    return (win.kh, win.kw, win.pt, win.pl, win.pb, win.pr) == (1, 1, 0, 0, 0, 0)
+
+
+@njit(cache=True, parallel=True)
+def _subsample(img, sh, sw, Ho, Wo, cols, back, accumulate):
+    # cols[c, oy*Wo + ox] = img[c, oy*sh, ox*sw]; back: the adjoint, img = that scatter over zeros
+    # (or added onto img when accumulate)
+    C, H, W = img.shape
+    for c in prange(C):
+        if back and not accumulate:
+            for y in range(H):
+                for x in range(W):
+                    img[c, y, x] = 0
+        row = cols[c]
+        for oy in range(Ho):
+            for ox in range(Wo):
+                if back:
+                    img[c, oy * sh, ox * sw] += row[oy * Wo + ox]
+                else:
+                    row[oy * Wo + ox] = img[c, oy * sh, ox * sw]
 
 
 def phase_split(x, pt, pl, pp, mask=None):
@@ -70,26 +105,33 @@ def _split(img, pt, pl, pp, mask, masked):
     # each phase then reads at stride sw over its whole length: one long loop per phase row,
     # where gathering each phase's pixels from the image row directly gave loops of W / sw
     # (192x56x56 into 4x4 phases: 0.43 -> 0.16-0.19 ms). Only rows wholly in the padding are zeroed.
+    # Indices, not a view per row or slice assignments: at 7x7 and 14x14 the rows are a few pixels
+    # long and a view (an atomic reference count) or a slice copy's overlap test cost more than
+    # the copy (the im2col of ResNet-50's 3x3 512 @ 7x7: see benchmarks/README.md)
     C, sh, sw, hq, wq = pp.shape
     H, W = img.shape[1], img.shape[2]
     for c in prange(C):
         buf = np.zeros(wq * sw, img.dtype)  # its padding stays zero: only [pl, pl + W) is written
+        out = pp[c].reshape(sh * sw * hq * wq)
         for a in range(sh):
             for q in range(hq):
                 y = q * sh + a - pt
                 if y < 0 or y >= H:
-                    pp[c, a, :, q] = 0
+                    for b in range(sw):
+                        at = ((a * sw + b) * hq + q) * wq
+                        for r in range(wq):
+                            out[_U(at + r)] = 0
                     continue
                 if masked:  # a product, not a select: see relu.py
-                    row, keep, part = img[c, y], mask[c, y], buf[pl:pl + W]
                     for x in range(W):
-                        part[x] = row[x] * (keep[x] > 0)
+                        buf[_U(pl + x)] = img[c, y, x] * (mask[c, y, x] > 0)
                 else:
-                    buf[pl:pl + W] = img[c, y]
+                    for x in range(W):
+                        buf[_U(pl + x)] = img[c, y, x]
                 for b in range(sw):
-                    phase = pp[c, a, b, q]
+                    at = ((a * sw + b) * hq + q) * wq
                     for r in range(wq):
-                        phase[r] = buf[r * sw + b]
+                        out[_U(at + r)] = buf[_U(r * sw + b)]
 
 
 @njit(cache=True, parallel=True)
@@ -100,19 +142,19 @@ def _merge(pp, pt, pl, img, accumulate):
     H, W = img.shape[1], img.shape[2]
     for c in prange(C):
         buf = np.empty(wq * sw, img.dtype)
+        src = pp[c].reshape(sh * sw * hq * wq)
         for y in range(H):
             a, q = (y + pt) % sh, (y + pt) // sh
             for b in range(sw):
-                phase = pp[c, a, b, q]
+                at = ((a * sw + b) * hq + q) * wq
                 for r in range(wq):
-                    buf[r * sw + b] = phase[r]
-            row, part = img[c, y], buf[pl:pl + W]
+                    buf[_U(r * sw + b)] = src[_U(at + r)]
             if accumulate:
                 for x in range(W):
-                    row[x] += part[x]
+                    img[c, y, x] += buf[_U(pl + x)]
             else:
                 for x in range(W):
-                    row[x] = part[x]
+                    img[c, y, x] = buf[_U(pl + x)]
 
 
 @njit(cache=True, parallel=True)
@@ -120,10 +162,12 @@ def _taps(pp, kh, kw, dh, dw, Ho, Wo, cols, scatter):
     # each kernel tap's (Ho, Wo) block of the phase-split image: copied into its row of cols
     # (im2col), or that row added onto it (col2im, scatter=True). The threads share out the
     # phase planes (c, a, b): the taps of one plane add into overlapping blocks, so each plane
-    # stays with one thread (conv1's 3 channels still make 12 planes)
-    C, sh, sw = pp.shape[0], pp.shape[1], pp.shape[2]
+    # stays with one thread (conv1's 3 channels still make 12 planes). A view per plane and per
+    # tap, indices within (see _split)
+    C, sh, sw, hq, wq = pp.shape
     for cab in prange(C * sh * sw):
         c, a, b = cab // (sh * sw), (cab // sw) % sh, cab % sw
+        plane = pp[c, a, b].reshape(hq * wq)
         for i in range(kh):
             if (i * dh) % sh != a:
                 continue
@@ -134,11 +178,10 @@ def _taps(pp, kh, kw, dh, dw, Ho, Wo, cols, scatter):
                 qx = (j * dw) // sw
                 row = cols[(c * kh + i) * kw + j]
                 for oy in range(Ho):
-                    block = pp[c, a, b, oy + qy, qx:qx + Wo]
-                    part = row[oy * Wo:(oy + 1) * Wo]
+                    at, to = (oy + qy) * wq + qx, oy * Wo
                     if scatter:
                         for ox in range(Wo):
-                            block[ox] += part[ox]
+                            plane[_U(at + ox)] += row[_U(to + ox)]
                     else:
                         for ox in range(Wo):
-                            part[ox] = block[ox]
+                            row[_U(to + ox)] = plane[_U(at + ox)]
