@@ -385,6 +385,23 @@ def test_add():
     check_accumulate(lambda gx, a: add.backward(v, gx, a, relu_out=y), u1.shape)
 
 
+@pytest.mark.parametrize("acc1,acc2", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_add_backward_to_both_inputs(acc1, acc2, relu):
+    """The two-input backward (one pass) writes or adds, each input on its own, exactly what a
+    pass per input does; the first input's buffer is a channel slice (any strides)."""
+    v = rng.standard_normal((2, 3, 5, 7))
+    y = np.maximum(rng.standard_normal(v.shape), 0) if relu else None
+    base1, base2 = rng.standard_normal((2, 5, 5, 7)), rng.standard_normal(v.shape)
+    want1, want2 = base1.copy(), base2.copy()
+    add.backward(v, want1[:, 1:4], acc1, y)
+    add.backward(v, want2, acc2, y)
+    got1, got2 = base1.copy(), base2.copy()
+    add.backward(v, got1[:, 1:4], acc1, y, got2, acc2)
+    np.testing.assert_array_equal(got1, want1)
+    np.testing.assert_array_equal(got2, want2)
+
+
 @pytest.mark.parametrize("gate", [False, True], ids=["same-shape", "per-channel"])
 def test_mul(gate):
     """The linearisation of a*b at (a0, b0) is da*b0 + a0*db: checked by the adjoint identity on

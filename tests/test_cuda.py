@@ -336,6 +336,11 @@ def test_add_mul_activation_match_cpu(dev, dtype):
             cpu.add.backward(g, ca, acc, mask)
             dev.ops.add.backward(d(g), da, acc, None if mask is None else d(mask))
             assert rel(da.get(), ca) < TOL[dtype]
+            # both inputs in one launch, the second one's flag the other way round
+            ca, cb, da, db = base_a.copy(), base_b.copy(), d(base_a), d(base_b)
+            cpu.add.backward(g, ca, acc, mask, cb, not acc)
+            dev.ops.add.backward(d(g), da, acc, None if mask is None else d(mask), db, not acc)
+            assert rel(da.get(), ca) < TOL[dtype] and rel(db.get(), cb) < TOL[dtype]
         for other, base in ((b, base_b), (gate, base_g)):
             ca, cb, da, db = base_a.copy(), base.copy(), d(base_a), d(base)
             cpu.mul.backward(g, a, other, ca, cb, acc, acc)

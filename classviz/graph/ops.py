@@ -288,8 +288,12 @@ class Add(Op):
         be.add.forward(ins[0], ins[1], out, self.relu)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
-        for g, a in zip(gins, acc):  # the same buffer twice for x + x: the second adds
-            be.add.backward(gout, g, a, out if self.relu else None)
+        mask = out if self.relu else None
+        if gins[0] is gins[1]:  # x + x: one buffer, the second adds
+            for a in acc:
+                be.add.backward(gout, gins[0], a, mask)
+        else:  # both inputs' gradients in one pass over gout
+            be.add.backward(gout, gins[0], acc[0], mask, gins[1], acc[1])
 
 
 class Mul(Op):

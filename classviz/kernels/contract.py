@@ -29,7 +29,7 @@ OPS = {
     "adam": {"step": "param, grad, m, v, rate, lo, hi, norm"},
     "activation": {"forward": "x, kind, alpha, beta, y",
                    "backward": "x, y, gy, kind, alpha, beta, gx, accumulate"},
-    "add": {"forward": "a, b, y, relu", "backward": "gy, gx, accumulate, relu_out=None"},
+    "add": {"forward": "a, b, y, relu", "backward": "gy, gx, accumulate, relu_out=None, gx2=None, accumulate2=False"},
     "affine": {"forward": "x, scale, shift, y", "backward": "gy, scale, gx, accumulate"},
     "avgpool": {"forward": "x, win, include_pad, y", "backward": "gy, win, include_pad, gx, accumulate",
                 "global_forward": "x, y", "global_backward": "gy, gx, accumulate"},

@@ -1,7 +1,7 @@
 """Sum of two activations on the CPU (a residual connection): y = a + b, then max(., 0) when a
 ReLU after it is fused (ResNet's blocks end so). The backward hands the output's gradient (masked
 by y > 0 after a fused ReLU) to each input, so it is a copy (or an add onto a gradient another
-consumer wrote first).
+consumer wrote first), to both inputs in one pass (ResNet-50's 16 Adds: see benchmarks/README.md).
 
 Like every elementwise kernel here it takes one view per (image, channel) plane and indexes it in
 2-D: a view is a reference count, an atomic on the array shared by all threads, and a view per
@@ -17,13 +17,14 @@ def forward(a, b, y, relu):
     _forward(_4d(a), _4d(b), _4d(y), relu)
 
 
-def backward(gy, gx, accumulate, relu_out=None):
+def backward(gy, gx, accumulate, relu_out=None, gx2=None, accumulate2=False):
     """gx = gy, or gx += gy when accumulate; with relu_out (the forward's y, after a fused ReLU)
-    gy * (y > 0) instead. gy, gx, relu_out: same shape, any strides."""
-    if relu_out is None:
-        _backward(_4d(gy), _4d(gy), _4d(gx), accumulate, False)
-    else:
-        _backward(_4d(gy), _4d(relu_out), _4d(gx), accumulate, True)
+    gy * (y > 0) instead; with gx2 (the other input's gradient, another buffer) the same goes to
+    it as well, copied or added (accumulate2), in the same pass (gy and y read once for both).
+    gy, gx, gx2, relu_out: same shape, any strides."""
+    two = gx2 is not None
+    _backward(_4d(gy), _4d(gy if relu_out is None else relu_out), _4d(gx), accumulate, relu_out is not None,
+              _4d(gx2 if two else gx), accumulate2, two)
 
 
 @njit(cache=True, parallel=True)
@@ -43,19 +44,14 @@ def _forward(a, b, y, relu):
 
 
 @njit(cache=True, parallel=True)
-def _backward(gy, y, gx, accumulate, masked):
+def _backward(gy, y, gx, accumulate, masked, gx2, accumulate2, two):
     N, C, H, W = gy.shape
     for nc in prange(N * C):
         n, c = nc // C, nc % C
-        g, yp, o = gy[n, c], y[n, c], gx[n, c]
+        g, yp, o, o2 = gy[n, c], y[n, c], gx[n, c], gx2[n, c]
         for i in range(H):
-            if masked:
-                for j in range(W):
-                    v = g[i, j] * (yp[i, j] > 0)
-                    o[i, j] = o[i, j] + v if accumulate else v
-            elif accumulate:
-                for j in range(W):
-                    o[i, j] += g[i, j]
-            else:
-                for j in range(W):
-                    o[i, j] = g[i, j]
+            for j in range(W):
+                v = g[i, j] * (yp[i, j] > 0) if masked else g[i, j]
+                o[i, j] = o[i, j] + v if accumulate else v
+                if two:
+                    o2[i, j] = o2[i, j] + v if accumulate2 else v

@@ -13,11 +13,15 @@ def forward(a, b, y, relu):
             i32(relu)))
 
 
-def backward(gy, gx, accumulate, relu_out=None):
-    """gx = gy (times y > 0 with relu_out, the forward's y after a fused ReLU), or gx += that.
+def backward(gy, gx, accumulate, relu_out=None, gx2=None, accumulate2=False):
+    """gx = gy (times y > 0 with relu_out, the forward's y after a fused ReLU), or gx += that;
+    with gx2 (another buffer) the same to it too, copied or added (accumulate2), in one launch.
     Same shapes, each contiguous per image."""
     inner = int(np.prod(gy.shape[1:]))
     y = gy if relu_out is None else relu_out
+    two = gx2 is not None
+    g2 = gx2 if two else gx
     launch(kernel("add", "add_backward", gy.dtype), gy.shape[0] * inner,
-           (gy, y, gx, np.int64(gy.shape[0]), np.int64(inner), batch_stride(gy), batch_stride(y), batch_stride(gx),
-            i32(relu_out is not None), i32(accumulate)))
+           (gy, y, gx, g2, np.int64(gy.shape[0]), np.int64(inner), batch_stride(gy), batch_stride(y),
+            batch_stride(gx), batch_stride(g2), i32(relu_out is not None), i32(accumulate), i32(two),
+            i32(accumulate2)))
