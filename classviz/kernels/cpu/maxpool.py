@@ -21,6 +21,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+# Indices cast to unsigned: Numba wraps a negative signed index around (i + len), and where LLVM
+# cannot prove i >= 0 that select stays in the loop and stops it vectorising
+_U = np.uint64
 BLOCK = 16384  # padded elements per block of planes: five buffers of it fit in L2
 
 
@@ -97,19 +100,15 @@ def _block_max(x, win, hq, wq, c0, c1, y, argmax, pp, hm, hk, vm, vc, row):
         # vertical: vc = row offset * W + column offset, the winner's place from the corner. Tap i
         # of window row q is row phase i % sh at q + i // sh
         _taps(hm, hk, kh, sh, wq, L, W, m, vm, vc, True)
+    # indices, not views: a view per row (an atomic reference count) cost more than these short
+    # rows' copies (512x14x14 3x3/1: see benchmarks/README.md)
     for c in range(c0, c1):
         for oy in range(win.Ho):
             at = ((c - c0) * hq + oy) * wq
             corner = (oy * sh - win.pt) * W - win.pl
-            yr, ar, vmr, vcr = y[c, oy], argmax[c, oy], vm[at:], vc[at:]
-            if sw == 1:  # a loop of its own, so that it vectorises (512x14x14 3x3/1: 0.14 -> 0.10 ms)
-                for ox in range(win.Wo):
-                    yr[ox] = vmr[ox]
-                    ar[ox] = corner + ox + vcr[ox]
-            else:
-                for ox in range(win.Wo):
-                    yr[ox] = vmr[ox]
-                    ar[ox] = corner + ox * sw + vcr[ox]
+            for ox in range(win.Wo):
+                y[c, oy, ox] = vm[_U(at + ox)]
+                argmax[c, oy, ox] = corner + ox * sw + vc[_U(at + ox)]
 
 
 @njit(cache=True, inline="always")
@@ -183,30 +182,27 @@ def _split(xb, pt, pl, sh, sw, hq, wq, L, pp, row):
             for q in range(hq):
                 iy = q * sh + a - pt
                 at = a * sw * L + (c * hq + q) * wq
-                # loops, not slice assignments: Numba's check that a copy's source and destination
-                # do not overlap cost more than these short copies (512x14x14: 0.29 -> 0.06 ms)
+                # loops and indices, not slice assignments or views: Numba's check that a copy's
+                # source and destination do not overlap, or a view's reference count, cost more
+                # than these short rows' copies
                 if iy < 0 or iy >= H:
                     for b in range(sw):
-                        out = pp[at + b * L:at + b * L + wq]
                         for r in range(wq):
-                            out[r] = lo
+                            pp[_U(at + b * L + r)] = lo
                     continue
-                src = xb[c, iy]
                 if sw == 1:
-                    out = pp[at:at + wq]
                     for r in range(pl):
-                        out[r] = lo
+                        pp[_U(at + r)] = lo
                     for r in range(n):
-                        out[pl + r] = src[r]
+                        pp[_U(at + pl + r)] = xb[c, iy, r]
                     for r in range(pl + n, wq):
-                        out[r] = lo
+                        pp[_U(at + r)] = lo
                 else:
                     for r in range(n):
-                        row[pl + r] = src[r]
+                        row[_U(pl + r)] = xb[c, iy, r]
                     for b in range(sw):
-                        out = pp[at + b * L:at + b * L + wq]
                         for r in range(wq):
-                            out[r] = row[r * sw + b]
+                            pp[_U(at + b * L + r)] = row[_U(r * sw + b)]
 
 
 @njit(cache=True, parallel=True)
