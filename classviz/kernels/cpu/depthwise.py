@@ -16,9 +16,10 @@ row, which LLVM vectorises at any stride; a thread pads a plane and computes its
 while the copy is in its cache. The backward gathers too: a thread owns an input plane, spreads
 the rows of gy it needs out by the stride (zeros between, and to the left so every tap's run
 starts inside the row), and sums each gx row from contiguous runs of those rows, one per tap, then
-writes it once. At stride 2 half the products are with those zeros, and it still beats
-scattering each tap into a padded plane and cropping it (96x112x112/2: 1.05 -> 0.63 ms; every
-shape measured: benchmarks/README.md), so nothing races and sums run in a fixed order.
+writes it once, with its terms in the order a scatter would add them. At stride 2 half the
+products are with those zeros, and it still beats scattering each tap into a padded plane and
+cropping it (measured shape by shape: benchmarks/README.md, "Step time"), so nothing races and
+sums run in a fixed order.
 
 The fused activations' masks ride on these loops (conv.py's `masks_input`): the layer's own is
 applied to gy as it is read, and the one of the layer before (MobileNet's expansion) to gx as it
@@ -181,10 +182,10 @@ def _pad_plane(src, win, wq, dst):
 @njit(cache=True, inline="always")
 def _add_taps(acc, flat, at, step, w, o, ky, n):
     # acc[:n] += sum over kx of w[o, 0, ky, kx] * flat[at + step[kx] + j], the taps three (or two) at a
-    # time, so each sum is loaded and stored once per three taps, not per tap (144x56x56 3x3
-    # forward 0.46 -> 0.34 ms), added in kx's order one by one (acc + t0 + t1 + t2, left to right),
-    # as a loop per tap adds them: the same bits. Views per tap: indexing the padded plane in 2-D, or adding into y
-    # (any strides), kept these loops scalar (32x112x112 backward 0.66 -> 0.19 ms)
+    # time, so each sum is loaded and stored once per three taps, not per tap, added in kx's order
+    # one by one (acc + t0 + t1 + t2, left to right) as a loop per tap adds them: the same bits.
+    # Views per tap: indexing the padded plane in 2-D, or adding into y (any strides), kept these
+    # loops scalar (both measured: benchmarks/README.md, "Step time")
     kw = w.shape[3]
     for kx in range(0, kw - kw % 3, 3):
         r0, r1, r2 = flat[at + step[kx]:], flat[at + step[kx + 1]:], flat[at + step[kx + 2]:]

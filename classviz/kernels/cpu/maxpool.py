@@ -101,7 +101,7 @@ def _block_max(x, win, hq, wq, c0, c1, y, argmax, pp, hm, hk, vm, vc, row):
         # of window row q is row phase i % sh at q + i // sh
         _taps(hm, hk, kh, sh, wq, L, W, m, vm, vc, True)
     # indices, not views: a view per row (an atomic reference count) cost more than these short
-    # rows' copies (512x14x14 3x3/1: see benchmarks/README.md)
+    # rows' copies (GoogLeNet's pools: benchmarks/README.md, "Step time")
     for c in range(c0, c1):
         for oy in range(win.Ho):
             at = ((c - c0) * hq + oy) * wq
