@@ -31,9 +31,7 @@ count each.
 import numpy as np
 from numba import njit, prange
 
-# Column indices are cast to unsigned: Numba wraps a negative signed index around (i + len), and
-# where LLVM cannot prove i >= 0 that select stays in the loop and stops it vectorising
-_U = np.uint64
+from .im2col import _U  # column indices cast to unsigned, so that the loops vectorise (see there)
 
 
 SMALL = 256  # output pixels per plane up to which the channels-last loops run
@@ -110,9 +108,10 @@ def forward(x, w, b, win, relu, y, work, wt=None, cap=np.inf):
 
 def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.inf, x=None, x_cap=np.inf):
     """gx = the transposed depthwise convolution of gy, or gx += that, each fused activation's mask
-    applied on the way, so neither costs a pass of its own. gy: (N, C*m, Ho, Wo) (not written); w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides;
-    work, wt: as for `forward`; relu_out: None (gy goes back as it is), or the forward's output y
-    after a fused ReLU capped at `cap`: gy * (0 < y < cap) goes back; x: None, or the layer's
+    applied on the way, so neither costs a pass of its own. gy: (N, C*m, Ho, Wo) (not written);
+    w: (C*m, 1, kh, kw); gx: (N, C, H, W), any strides; work, wt: as for `forward`; relu_out:
+    None (gy goes back as it is), or the forward's output y after a fused ReLU capped at `cap`:
+    gy * (0 < y < cap) goes back; x: None, or the layer's
     input when it is the output of a ReLU capped at `x_cap` fused into the layer before: then
     gx = (that) * (0 < x < x_cap), the gradient the layer before needs (accumulate must be False:
     that mask is only right on the whole gradient). All of gy's dtype."""
@@ -148,7 +147,7 @@ def backward(gy, w, win, gx, accumulate, work, wt=None, relu_out=None, cap=np.in
 @njit(cache=True, inline="always")
 def _phase_run(r, sw, pl, W, wq):
     # (lo, hi): phase r's padded columns q (of wq) whose input column j = q*sw + r - pl is in
-    # [0, W), the run that padding copies and cropping reads back
+    # [0, W), the run that padding copies
     lo = min(wq, max(0, -(-(pl - r) // sw)))
     return lo, min(wq, max(lo, (W - 1 + pl - r) // sw + 1))
 

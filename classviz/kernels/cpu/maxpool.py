@@ -21,9 +21,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-# Indices cast to unsigned: Numba wraps a negative signed index around (i + len), and where LLVM
-# cannot prove i >= 0 that select stays in the loop and stops it vectorising
-_U = np.uint64
+from .im2col import _U  # indices cast to unsigned, so that the loops vectorise (see there)
 BLOCK = 16384  # padded elements per block of planes: five buffers of it fit in L2
 
 
