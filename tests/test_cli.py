@@ -391,6 +391,32 @@ def test_ctrl_c_during_start_up_is_never_a_traceback(weights, tmp_path):
             assert err.strip().splitlines()[-1] == "classviz: interrupted" or "incomplete" in out, err
 
 
+def test_a_ctrl_c_lost_inside_a_c_callback_still_stops_the_render(weights, tmp_path):
+    # Numba's compiler calls back into Python from C (llvmlite's object cache); a KeyboardInterrupt
+    # raised there cannot leave the callback and Python only prints it. Here a ctypes callback takes
+    # the signal just before the render starts: the render still stops after its first step.
+    code = (
+        "import ctypes, os, signal, sys\n"
+        "import classviz\n"
+        "from classviz.cli import main\n"
+        "render = classviz.render\n"
+        "@ctypes.CFUNCTYPE(None)\n"
+        "def callback():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    sum(range(1000))  # the handler runs here, inside the callback\n"
+        "def render_after_the_callback(*a, **k):\n"
+        "    callback()\n"
+        "    return render(*a, **k)\n"
+        "classviz.render = render_after_the_callback\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    r = subprocess.run([sys.executable, "-c", code, "render", "--class", "3", "--weights", weights,
+                        "-o", str(tmp_path / "i.png"), "--schedule", "quick"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 130 and "incomplete" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    assert Image.open(tmp_path / "i.png").text["classviz:steps"] == "1/60"
+
+
 def test_a_render_with_broken_weights_exits_2_and_writes_nothing(tmp_path, model_path):
     import onnx
     from onnx import numpy_helper

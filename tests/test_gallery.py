@@ -325,3 +325,30 @@ def test_sigterm_stops_the_command_with_whole_files_and_the_next_run_finishes(mo
     r = subprocess.run(argv[:-3] + ["-q"], capture_output=True, text=True, timeout=300)  # seed from the manifest
     assert r.returncode == 0, r.stderr
     assert manifest(out)["counts"] == {"done": 8, "pending": 0, "failed": 0}
+
+
+def test_a_ctrl_c_lost_inside_a_c_callback_still_stops_the_gallery(model, tmp_path):
+    # as the render's test in test_cli: the signal is taken inside a ctypes callback (where Numba's
+    # compiler calls back into Python) while the workers start; the gallery stops before its first batch
+    out = tmp_path / "g"
+    code = (
+        "import ctypes, os, signal, sys\n"
+        "from classviz import gallery\n"
+        "from classviz.cli import main\n"
+        "start = gallery._pool\n"
+        "@ctypes.CFUNCTYPE(None)\n"
+        "def callback():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    sum(range(1000))  # the handler runs here, inside the callback\n"
+        "def start_then_callback(*a, **k):\n"
+        "    pool = start(*a, **k)\n"
+        "    callback()\n"
+        "    return pool\n"
+        "gallery._pool = start_then_callback\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    r = subprocess.run([sys.executable, "-c", code, "gallery", "--weights", model, "--out-dir", str(out),
+                        "--classes", "0-3", "--schedule", "quick", "--seed", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert "interrupted; what was finished is in" in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    assert manifest(out)["counts"] == {"done": 0, "pending": 4, "failed": 0} and no_temp_files(out)

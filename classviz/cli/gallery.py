@@ -74,6 +74,7 @@ class _Progress:
         self.bar, self.quiet, self.started, self.images = None, quiet or not sys.stderr.isatty(), None, 0
 
     def update(self, n, total):
+        signals.current.check()  # between batches: a Ctrl-C that Numba's compiler swallowed stops here
         if self.quiet:
             return
         from tqdm import tqdm

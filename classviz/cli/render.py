@@ -183,6 +183,7 @@ def run_render(args, note):
     started = time.perf_counter()
 
     def on_step(s):
+        signals.current.check()  # a Ctrl-C that Numba's compiler swallowed stops the render here
         recorder.step(s, chosen)
         if bar is not None:
             bar.set_postfix_str(f"octave {s.octave + 1}/{len(octaves)} {s.head}", refresh=False)
