@@ -50,6 +50,7 @@ NR = NV * W
 # GoogLeNet's 11 GEMM shapes (conv1: 162 -> 120 GFLOP/s); on a machine without AVX-512 OpenBLAS
 # has no such kernels either, but that was not measured, so there OpenBLAS stays.
 PAYS = _AVX512
+PREFETCH = 256  # floats of a panel ahead of the one read, prefetched in each step of k
 CHUNK = 512  # at most this many columns of b to a task
 
 
@@ -147,6 +148,10 @@ def _kernel(nv, masked):
             mstore = cgutils.get_or_insert_function(mod, ir.FunctionType(ir.VoidType(), [vt, vp, i32, mt]),
                                                     f"llvm.masked.store.v{W}f32.p0v{W}f32")
             zero, four = ir.Constant(vt, [0.0] * W), ir.Constant(i32, 4)
+            i8p = ir.IntType(8).as_pointer()
+            # (address, write 0, locality 3 = keep in every level, data cache 1)
+            prefetch = cgutils.get_or_insert_function(mod, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                                      "llvm.prefetch.p0i8")
             lanes = ir.Constant(ir.VectorType(ir.IntType(64), W), list(range(W)))
             mask = builder.icmp_signed("<", lanes, _splat(builder, rem, W)) if masked else None
             ap, bp, cp = (builder.inttoptr(x, fp) for x in (a, b, c))
@@ -165,6 +170,11 @@ def _kernel(nv, masked):
                 brow = builder.gep(bp, [builder.mul(i, ldb)])
                 bv = [load(vector(brow, v), v == nv - 1) for v in range(nv)]
                 arow = builder.gep(ap, [builder.mul(i, ir.Constant(i.type, MR))])
+                # the panel's weights a kilobyte ahead (past its end: the next panel, a thread's next
+                # task): they come from L3 or memory once per step, and the hardware's prefetcher
+                # alone left the first block of each panel waiting (ResNet-50 step: benchmarks/README.md)
+                ahead = builder.bitcast(builder.gep(arow, [ir.Constant(i.type, PREFETCH)]), i8p)
+                builder.call(prefetch, [ahead, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
                 for r in range(MR):
                     s = _splat(builder, builder.load(builder.gep(arow, [ir.Constant(i.type, r)])), W)
                     for v in range(nv):
