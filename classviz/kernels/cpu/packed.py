@@ -9,8 +9,9 @@ whole of K; a wide `b` goes in chunks of columns that stay in cache through ever
 against OpenBLAS, shape by shape and in the whole step: benchmarks/README.md ("Packed-weights
 GEMM kernel").
 
-Around the blocks: the last one or two columns go to column kernels (a vector of MR rows per
-panel, several panels at a time) and the last 3-15 to a masked block; a layer's bias and fused
+Around the blocks: the last one or two columns ride with the panel's last block or vector, a
+vector of MR rows each (a product of only one or two columns goes to column kernels, several
+panels at a time), and the last 3-15 go to a masked block; a layer's bias and fused
 ReLU are applied as the blocks are stored (`matmul`'s bias, relu, cap), so the forward of a
 convolution makes one pass over its output. Every element of out is the same chain of fused
 multiply-adds in k whichever kernel computes it, so how the columns fall does not change a bit.
@@ -125,13 +126,15 @@ def _stored(builder, total, bias, has_bias, on, cap):
     return builder.select(on, relu, biased)
 
 
-def _kernel(nv, masked):
-    """An intrinsic: the MR x (nv*W) block c[r, j] (+)= sum_k a[k, r] * b[k, j], with a a packed
-    panel (K, MR) and b, c rows ldb, ldc floats apart (addresses as intp). Rows of c from `rows`
-    on are not stored; with `masked`, only the first `rem` columns of the last vector are read
-    from b or touch c. Unless acc: with `bias` (the address of the panel's first row's bias, 0:
-    none) each row's bias is added to its sum, and with `act` the sum v becomes
-    min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN)."""
+def _kernel(nv, masked, extra=0):
+    """An intrinsic: the MR x (nv*W + extra) block c[r, j] (+)= sum_k a[k, r] * b[k, j], with a a
+    packed panel (K, MR) and b, c rows ldb, ldc floats apart (addresses as intp). Rows of c from
+    `rows` on are not stored; with `masked`, only the first `rem` columns of the last vector are
+    read from b or touch c. The `extra` (0-2) columns after the vectors take a vector of MR rows
+    each, as the column kernels do: a product's last 1 or 2 columns so ride with its last vector,
+    while the panel is in L1 (49 columns = 32 + 16 + 1). Unless acc: with `bias` (the address of
+    the panel's first row's bias, 0: none) each row's bias is added to its sum, and with `act` the
+    sum v becomes min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN)."""
     @intrinsic
     def kernel(typingctx, a, b, ldb, c, ldc, k, rows, acc, rem, bias, act, cap):
         sig = types.void(*([types.intp] * 11), types.float32)
@@ -165,6 +168,9 @@ def _kernel(nv, masked):
                 return builder.load(q, align=4)
 
             accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nv)] for _ in range(MR)]
+            ct = ir.VectorType(f32, MR)  # the extra columns' vectors: MR rows of one column
+            cfma = cgutils.get_or_insert_function(mod, ir.FunctionType(ct, [ct, ct, ct]), f"llvm.fma.v{MR}f32")
+            cols = [cgutils.alloca_once_value(builder, ir.Constant(ct, [0.0] * MR)) for _ in range(extra)]
             with cgutils.for_range(builder, k) as loop:  # mem2reg keeps the accumulators in registers
                 i = loop.index
                 brow = builder.gep(bp, [builder.mul(i, ldb)])
@@ -179,6 +185,12 @@ def _kernel(nv, masked):
                     s = _splat(builder, builder.load(builder.gep(arow, [ir.Constant(i.type, r)])), W)
                     for v in range(nv):
                         builder.store(builder.call(fma, [s, bv[v], builder.load(accs[r][v])]), accs[r][v])
+                if extra:
+                    av = builder.load(builder.bitcast(arow, ct.as_pointer()), align=4)
+                    for j in range(extra):
+                        bj = builder.load(builder.gep(brow, [ir.Constant(ldb.type, nv * W + j)]))
+                        builder.store(builder.call(cfma, [av, _splat(builder, bj, MR), builder.load(cols[j])]),
+                                      cols[j])
             add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
             has_bias = builder.icmp_signed("!=", bias, ir.Constant(bias.type, 0))
             on = builder.icmp_signed("!=", act, ir.Constant(act.type, 0))
@@ -187,7 +199,8 @@ def _kernel(nv, masked):
             for r in range(MR):
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(rows.type, r), rows)):
                     crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, r), ldc)])
-                    bv_row = _splat(builder, _row_bias(builder, has_bias, biasp, r), W)
+                    row_bias = _row_bias(builder, has_bias, biasp, r)
+                    bv_row = _splat(builder, row_bias, W)
                     for v in range(nv):
                         q, total = vector(crow, v), builder.load(accs[r][v])
                         done = _stored(builder, total, bv_row, has_bias, on, caps)
@@ -196,6 +209,11 @@ def _kernel(nv, masked):
                             builder.call(mstore, [total, q, four, mask])
                         else:
                             builder.store(total, q, align=4)
+                    for j in range(extra):
+                        ptr = builder.gep(crow, [ir.Constant(ldc.type, nv * W + j)])
+                        total = builder.extract_element(builder.load(cols[j]), ir.Constant(i32, r))
+                        done = _stored(builder, total, row_bias, has_bias, on, cap)
+                        builder.store(builder.select(add, builder.fadd(builder.load(ptr), total), done), ptr)
             return context.get_dummy_value()
         return sig, codegen
     return kernel
@@ -262,12 +280,16 @@ def _column_kernel(g, ncols):
 _block = _kernel(NV, False)   # MR x NR, the body
 _vector = _kernel(1, False)   # MR x W, the columns left after the last whole block
 _partial = _kernel(1, True)   # MR x (< W), the last few
-# The last 1 or 2 columns (49 = 3 x 16 + 1: the 7x7 stage, every Winograd stack of 7 x 7 tiles):
-# panels at a time, enough independent chains of fused multiply-adds (panels x columns = 8) to
-# hide their latency. 512x512 @ 512x49: 157 -> 125 us (48 columns: 112 us). For 3-6 columns the
-# masked kernel stayed faster in the whole product (512x512 @ 512x196: 382 us masked, 424 us
-# as columns), so they stay there.
+# The last 1 or 2 columns (49 = 3 x 16 + 1: the 7x7 stage, every Winograd stack of 7 x 7 tiles)
+# ride with the panel's last block or vector (below). Tasks of their own, a product's panels read
+# again after its blocks, took 15-25% of a 49-column product whose weights come from L3 (512x4608
+# @ 4608x49: 1.24 ms, 48 columns: 1.03). For 3-6 columns the masked kernel stayed faster in the
+# whole product (512x512 @ 512x196: 382 us masked, 424 us as columns), so they stay there.
 COLUMNS_UP_TO = 2
+_block1, _block2 = _kernel(NV, False, 1), _kernel(NV, False, 2)
+_vector1, _vector2 = _kernel(1, False, 1), _kernel(1, False, 2)
+# Products of only 1 or 2 columns: panels at a time, enough independent chains of fused
+# multiply-adds (panels x columns = 8) to hide their latency
 _PANELS = np.array((0, 8, 4), np.int64)  # panels per task for 1, 2 columns
 _c1, _c1_one = _column_kernel(8, 1), _column_kernel(1, 1)
 _c2, _c2_one = _column_kernel(4, 2), _column_kernel(1, 2)
@@ -281,14 +303,25 @@ def _split(n):
 
 
 @njit(cache=True, inline="always")
-def _panel(a, k, rows, b, ldb, n, c, ldc, acc, bias, act, cap):
-    # one packed panel of MR rows against all n columns of b; addresses in bytes, strides in floats
+def _panel(a, k, rows, b, ldb, n, extra, c, ldc, acc, bias, act, cap):
+    # one packed panel of MR rows against the n columns of b, then `extra` (0-2) more with the last
+    # block or vector (n is then a multiple of W); addresses in bytes, strides in floats
     j = 0
     while j + NR <= n:
-        _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        if j + NR == n and extra == 1:
+            _block1(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        elif j + NR == n and extra == 2:
+            _block2(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        else:
+            _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += NR
     while j + W <= n:
-        _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        if j + W == n and extra == 1:
+            _vector1(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        elif j + W == n and extra == 2:
+            _vector2(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        else:
+            _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += W
     if j < n:
         _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j, bias, act, cap)
@@ -328,15 +361,15 @@ def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
     # tasks run chunk of columns by chunk, every panel within one, so that a thread's panels reuse
     # the chunk of b from cache (conv1, 12544 columns: 160 -> 184 GFLOP/s); chunks of equal widths,
     # since the threads take contiguous runs of tasks (784 columns as 512 + 272: 216 -> 176); a
-    # narrow b is one chunk, and the threads share out its panels. The last few columns (49 =
-    # 3 x 16 + 1: the 7x7 stage, and every Winograd stack of 7 x 7 tiles) go to the column
-    # kernels, a task per column and group of panels
+    # narrow b is one chunk, and the threads share out its panels. The last 1 or 2 columns (49 =
+    # 3 x 16 + 1: the 7x7 stage) go with the last chunk's panels, or where there is nothing else
+    # to the column kernels, a task per group of panels
     p_count, k = ap.shape[0], ap.shape[1]
     main, rem = _split(b.shape[1])
     chunks = -(-main // CHUNK)
     width = -(-main // (chunks * W)) * W if chunks else 0
     per = _PANELS[rem]
-    groups = -(-p_count // per) if rem else 0
+    groups = -(-p_count // per) if rem and not main else 0
     body = chunks * p_count
     a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
     bias0 = bias.ctypes.data if has_bias else 0
@@ -344,7 +377,8 @@ def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
         if t < body:
             j, p = (t // p_count) * width, t % p_count
             if j < main:
-                _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0 + 4 * j, ldb, min(width, main - j),
+                n = min(width, main - j)
+                _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0 + 4 * j, ldb, n, rem if j + n == main else 0,
                        c0 + 4 * (p * MR * ldc + j), ldc, int(accumulate), bias0 + 4 * p * MR if has_bias else 0,
                        int(relu), cap)
         else:
@@ -362,7 +396,8 @@ def _matmul_stacked(ap, b, out):
     for s in prange(s_count):
         a_s, b_s, c_s = a0 + 4 * s * p_count * k * MR, b0 + 4 * s * k * n, c0 + 4 * s * m * n
         for p in range(p_count):
-            _panel(a_s + 4 * p * k * MR, k, min(MR, m - p * MR), b_s, n, main, c_s + 4 * p * MR * n, n, 0, 0, 0, zero)
-        if rem:
+            _panel(a_s + 4 * p * k * MR, k, min(MR, m - p * MR), b_s, n, main, rem if main else 0,
+                   c_s + 4 * p * MR * n, n, 0, 0, 0, zero)
+        if rem and not main:
             for p0 in range(0, p_count, _PANELS[rem]):
                 _column_group(a_s, p0, p_count, k, m, b_s + 4 * main, n, c_s + 4 * main, n, 0, 0, 0, zero, rem)
