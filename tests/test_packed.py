@@ -1,5 +1,5 @@
 """The packed-weights GEMM (kernels/cpu/packed.py) against a float64 NumPy product: shapes that leave
-partial row panels, partial column blocks and partial vectors (and none), the last one or two
+partial row panels, partial column blocks and partial vectors (and none), the last 1-4
 columns (with the last block or vector, or, alone, in the column kernels: in whole groups of
 panels and not), every column the same bits whichever kernel takes it, K of 1, row strides
 wider than the rows, accumulation, the stacked form, and that nothing outside `out` is written.
@@ -15,13 +15,14 @@ from classviz.kernels.cpu import packed
 SHAPES = [(1, 1, 1), (5, 3, 7), (packed.MR, 16, packed.NR), (packed.MR + 1, 9, packed.NR + packed.W + 3),
           (147, 64, 49), (64, 512, 196), (33, 1, 250), (2 * packed.MR - 1, 300, packed.W - 1),
           (20, 7, 2 * packed.CHUNK + 76), (9, 5, packed.CHUNK + 1),
-          # the last 1 or 2 columns go with the last vector or block (W + 1, 2W + 2), or, with nothing else,
+          # the last 1-4 columns go with the last vector or block (W + 1, 2W + 2), or, with nothing else,
           # to the column kernels, panels at a time (8 or 4 of them), the panels after the last
           # whole group one by one
           (5 * packed.MR - 3, 11, 2 * packed.W + 2), (9 * packed.MR, 6, 2), (17 * packed.MR + 5, 40, packed.W + 1),
           (8 * packed.MR - 3, 13, 2 * packed.W + 1), (4 * packed.MR - 1, 7, packed.W + 2),  # a short last panel in a group
           # ... or ride with the last whole block (NR + 1, NR + 2), also at the end of a second chunk
-          (2 * packed.MR + 3, 21, packed.NR + 1), (packed.MR - 3, 10, packed.NR + 2), (11, 4, 2 * packed.CHUNK + 2)]
+          (2 * packed.MR + 3, 21, packed.NR + 1), (packed.MR - 3, 10, packed.NR + 2), (11, 4, 2 * packed.CHUNK + 2),
+          (3 * packed.MR + 1, 17, packed.W + 3), (packed.MR + 5, 9, 6 * packed.NR + 4), (13, 5, packed.CHUNK + 4)]
 
 
 def _window(a, fill):
@@ -81,8 +82,9 @@ def test_matmul_bias_and_activation_as_stored(m, k, n, relu, cap):
         packed.matmul(ap, b, out, accumulate=True, bias=bias)
 
 
-@pytest.mark.parametrize("n", [1, 2, packed.W + 1, packed.W + 2, packed.NR + 1, packed.NR + 2, packed.NR + packed.W + 1,
-                               packed.NR + packed.W + 2, packed.W + 3, packed.CHUNK + 1, 2 * packed.CHUNK + 2])
+@pytest.mark.parametrize("n", [1, 2, 3, packed.W + 1, packed.W + 2, packed.W + 3, packed.W + 4, packed.W + 5,
+                               packed.NR + 1, packed.NR + 2, packed.NR + 3, packed.NR + 4, packed.NR + packed.W + 1,
+                               6 * packed.NR + 4, packed.CHUNK + 1, 2 * packed.CHUNK + 4])
 def test_every_column_is_the_same_chain_whichever_kernel_takes_it(n):
     """A column's sums are the same bits whether a block, a vector, the masked kernel, the last
     block's or vector's extra columns or a column kernel computes them, with the epilogue too: so

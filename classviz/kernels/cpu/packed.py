@@ -9,9 +9,9 @@ whole of K; a wide `b` goes in chunks of columns that stay in cache through ever
 against OpenBLAS, shape by shape and in the whole step: benchmarks/README.md ("Packed-weights
 GEMM kernel").
 
-Around the blocks: the last one or two columns ride with the panel's last block or vector, a
-vector of MR rows each (a product of only one or two columns goes to column kernels, several
-panels at a time), and the last 3-15 go to a masked block; a layer's bias and fused
+Around the blocks: the last 1-4 columns ride with the panel's last block or vector, a vector of
+MR rows each (a product of only one or two columns goes to column kernels, several panels at a
+time), and the last 5-15 go to a masked block; a layer's bias and fused
 ReLU are applied as the blocks are stored (`matmul`'s bias, relu, cap), so the forward of a
 convolution makes one pass over its output. Every element of out is the same chain of fused
 multiply-adds in k whichever kernel computes it, so how the columns fall does not change a bit.
@@ -130,8 +130,8 @@ def _kernel(nv, masked, extra=0):
     """An intrinsic: the MR x (nv*W + extra) block c[r, j] (+)= sum_k a[k, r] * b[k, j], with a a
     packed panel (K, MR) and b, c rows ldb, ldc floats apart (addresses as intp). Rows of c from
     `rows` on are not stored; with `masked`, only the first `rem` columns of the last vector are
-    read from b or touch c. The `extra` (0-2) columns after the vectors take a vector of MR rows
-    each, as the column kernels do: a product's last 1 or 2 columns so ride with its last vector,
+    read from b or touch c. The `extra` (0-4) columns after the vectors take a vector of MR rows
+    each, as the column kernels do: a product's last 1-4 columns so ride with its last vector,
     while the panel is in L1 (49 columns = 32 + 16 + 1). Unless acc: with `bias` (the address of
     the panel's first row's bias, 0: none) each row's bias is added to its sum, and with `act` the
     sum v becomes min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN)."""
@@ -280,14 +280,15 @@ def _column_kernel(g, ncols):
 _block = _kernel(NV, False)   # MR x NR, the body
 _vector = _kernel(1, False)   # MR x W, the columns left after the last whole block
 _partial = _kernel(1, True)   # MR x (< W), the last few
-# The last 1 or 2 columns (49 = 3 x 16 + 1: the 7x7 stage, every Winograd stack of 7 x 7 tiles)
-# ride with the panel's last block or vector (below). Tasks of their own, a product's panels read
-# again after its blocks, took 15-25% of a 49-column product whose weights come from L3 (512x4608
-# @ 4608x49: 1.24 ms, 48 columns: 1.03). For 3-6 columns the masked kernel stayed faster in the
-# whole product (512x512 @ 512x196: 382 us masked, 424 us as columns), so they stay there.
-COLUMNS_UP_TO = 2
-_block1, _block2 = _kernel(NV, False, 1), _kernel(NV, False, 2)
-_vector1, _vector2 = _kernel(1, False, 1), _kernel(1, False, 2)
+# The last 1-4 columns (49 = 3 x 16 + 1: the 7x7 stage, every Winograd stack of 7 x 7 tiles; 196
+# = 12 x 16 + 4: the 14x14 stage) ride with the panel's last block or vector (below). As tasks of
+# their own, a product's panels read again after its blocks, one column took 15-25% of a
+# 49-column product whose weights come from L3 (512x4608 @ 4608x49: 1.24 ms, 48 columns: 1.03);
+# 4 columns in a masked vector cost 3-8% more than riding along. 5-15 stay with the masked kernel.
+COLUMNS_UP_TO = 2  # a product narrower than a vector: its 1 or 2 columns go to the column kernels
+_block1, _block2, _block3, _block4 = (_kernel(NV, False, e) for e in (1, 2, 3, 4))
+_vector1, _vector2, _vector3, _vector4 = (_kernel(1, False, e) for e in (1, 2, 3, 4))
+EXTRA_UP_TO = 4  # the last columns that ride along (above)
 # Products of only 1 or 2 columns: panels at a time, enough independent chains of fused
 # multiply-adds (panels x columns = 8) to hide their latency
 _PANELS = np.array((0, 8, 4), np.int64)  # panels per task for 1, 2 columns
@@ -297,14 +298,17 @@ _c2, _c2_one = _column_kernel(4, 2), _column_kernel(1, 2)
 
 @njit(cache=True, inline="always")
 def _split(n):
-    # (columns for the block kernels, last columns for the column kernels)
+    # (columns for the blocks and vectors, last columns that ride with them or, in a product
+    # narrower than a vector, go to the column kernels)
     rem = n % W
+    if n >= W:
+        return (n - rem, rem) if rem <= EXTRA_UP_TO else (n, 0)
     return (n - rem, rem) if rem <= COLUMNS_UP_TO else (n, 0)
 
 
 @njit(cache=True, inline="always")
 def _panel(a, k, rows, b, ldb, n, extra, c, ldc, acc, bias, act, cap):
-    # one packed panel of MR rows against the n columns of b, then `extra` (0-2) more with the last
+    # one packed panel of MR rows against the n columns of b, then `extra` (0-4) more with the last
     # block or vector (n is then a multiple of W); addresses in bytes, strides in floats
     j = 0
     while j + NR <= n:
@@ -312,6 +316,10 @@ def _panel(a, k, rows, b, ldb, n, extra, c, ldc, acc, bias, act, cap):
             _block1(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         elif j + NR == n and extra == 2:
             _block2(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        elif j + NR == n and extra == 3:
+            _block3(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        elif j + NR == n and extra == 4:
+            _block4(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         else:
             _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += NR
@@ -320,6 +328,10 @@ def _panel(a, k, rows, b, ldb, n, extra, c, ldc, acc, bias, act, cap):
             _vector1(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         elif j + W == n and extra == 2:
             _vector2(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        elif j + W == n and extra == 3:
+            _vector3(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        elif j + W == n and extra == 4:
+            _vector4(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         else:
             _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += W
