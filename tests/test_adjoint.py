@@ -336,6 +336,29 @@ def test_relu():
     check_accumulate(lambda gx, a: relu.backward(y, v, gx, a), x.shape)
 
 
+@pytest.mark.parametrize("rows", [[3], [0, 12], [2, 5, 8]], ids=["one-hot", "two", "a quarter"])
+def test_gemm_backward_reads_only_the_rows_it_needs(rows):
+    """A gy that is zero outside a few rows of W (a class score's gradient) takes the path that
+    reads only those: adjoint, accumulating, and for one 1 per image exactly that row of W."""
+    k, c, n = 13, 11, 3
+    w = rng.standard_normal((k, c))
+    u, v = rng.standard_normal((n, c)), np.zeros((n, k))
+    v[:, rows] = rng.standard_normal((n, len(rows)))
+    v[1, rows[0]] = 0.0  # a row another image needs
+    ju, jtv = np.empty((n, k)), np.full((n, c), np.nan)
+    gemm.forward(u, w, np.zeros(k), ju)
+    gemm.backward(v, w, jtv, False)
+    close(ju, v, u, jtv)
+    check_accumulate(lambda gx, a: gemm.backward(v, w, gx, a), u.shape)
+    np.testing.assert_allclose(jtv, v @ w, rtol=1e-13, atol=1e-13)
+    onehot, gx = np.zeros((2, k), np.float32), np.full((2, c), np.nan, np.float32)
+    onehot[0, rows[-1]], onehot[1, rows[0]] = 1, -2
+    gemm.backward(onehot, w.astype(np.float32), gx, False)
+    np.testing.assert_array_equal(gx, [w[rows[-1]].astype(np.float32), -2 * w[rows[0]].astype(np.float32)])
+    gemm.backward(np.zeros((n, k)), w, jtv, False)  # no row at all
+    assert (jtv == 0).all()
+
+
 def test_gemm_affine_concat():
     w, b = rng.standard_normal((5, 9)), rng.standard_normal(5)
     u, v = rng.standard_normal((3, 9)), rng.standard_normal((3, 5))
