@@ -22,7 +22,9 @@ SHAPES = [(1, 1, 1), (5, 3, 7), (packed.MR, 16, packed.NR), (packed.MR + 1, 9, p
           (8 * packed.MR - 3, 13, 2 * packed.W + 1), (4 * packed.MR - 1, 7, packed.W + 2),  # a short last panel in a group
           # ... or ride with the last whole block (NR + 1, NR + 2), also at the end of a second chunk
           (2 * packed.MR + 3, 21, packed.NR + 1), (packed.MR - 3, 10, packed.NR + 2), (11, 4, 2 * packed.CHUNK + 2),
-          (3 * packed.MR + 1, 17, packed.W + 3), (packed.MR + 5, 9, 6 * packed.NR + 4), (13, 5, packed.CHUNK + 4)]
+          (3 * packed.MR + 1, 17, packed.W + 3), (packed.MR + 5, 9, 6 * packed.NR + 4), (13, 5, packed.CHUNK + 4),
+          # a long K: narrower chunks (CHUNK_BYTES), the last with a masked vector or riding columns
+          (19, 600, 603), (13, 1100, 257)]
 
 
 def _window(a, fill):

@@ -53,6 +53,11 @@ NR = NV * W
 PAYS = _AVX512
 PREFETCH = 256  # floats of a panel ahead of the one read, prefetched in each step of k
 CHUNK = 512  # at most this many columns of b to a task
+# ... and, where such a chunk of b would fill L2 (1 MB: half of this machine's L2 per core), as
+# many as make 512 KB, at least 64: every panel of a task's rows reads the whole chunk, which
+# otherwise comes from L3 each time (ResNet-50's 3x3 stride-2 layers, K = 1152 and 2304:
+# 128x1152 @ 1152x784 1.49 -> 1.00 ms, 256x2304 @ 2304x196 1.31 -> 0.86 ms)
+CHUNK_BYTES_MOST, CHUNK_BYTES, CHUNK_LEAST = 1 << 20, 1 << 19, 64
 
 
 def pack(a):
@@ -371,14 +376,18 @@ def _column_group(a0, p0, p_count, k, m, b, ldb, c, ldc, acc, bias, act, cap, re
 @njit(cache=True, parallel=True)
 def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
     # tasks run chunk of columns by chunk, every panel within one, so that a thread's panels reuse
-    # the chunk of b from cache (conv1, 12544 columns: 160 -> 184 GFLOP/s); chunks of equal widths,
+    # the chunk of b from cache (conv1, 12544 columns: 160 -> 184 GFLOP/s; a long K makes the
+    # chunks narrower, see CHUNK_BYTES); chunks of equal widths,
     # since the threads take contiguous runs of tasks (784 columns as 512 + 272: 216 -> 176); a
     # narrow b is one chunk, and the threads share out its panels. The last 1 or 2 columns (49 =
     # 3 x 16 + 1: the 7x7 stage) go with the last chunk's panels, or where there is nothing else
     # to the column kernels, a task per group of panels
     p_count, k = ap.shape[0], ap.shape[1]
     main, rem = _split(b.shape[1])
-    chunks = -(-main // CHUNK)
+    most = CHUNK
+    if 4 * k * min(CHUNK, main) > CHUNK_BYTES_MOST:
+        most = max(CHUNK_LEAST, CHUNK_BYTES // (4 * k))
+    chunks = -(-main // most)
     width = -(-main // (chunks * W)) * W if chunks else 0
     per = _PANELS[rem]
     groups = -(-p_count // per) if rem and not main else 0
