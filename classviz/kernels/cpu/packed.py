@@ -55,8 +55,8 @@ PREFETCH = 256  # floats of a panel ahead of the one read, prefetched in each st
 CHUNK = 512  # at most this many columns of b to a task
 # ... and, where such a chunk of b would fill L2 (1 MB: half of this machine's L2 per core), as
 # many as make 512 KB, at least 64: every panel of a task's rows reads the whole chunk, which
-# otherwise comes from L3 each time (ResNet-50's 3x3 stride-2 layers, K = 1152 and 2304:
-# 128x1152 @ 1152x784 1.49 -> 1.00 ms, 256x2304 @ 2304x196 1.31 -> 0.86 ms)
+# otherwise comes from L3 each time (ResNet-50's 3x3 stride-2 layers, K = 1152 and 2304; the
+# timings: benchmarks/README.md, "Step time")
 CHUNK_BYTES_MOST, CHUNK_BYTES, CHUNK_LEAST = 1 << 20, 1 << 19, 64
 
 
@@ -286,10 +286,10 @@ _block = _kernel(NV, False)   # MR x NR, the body
 _vector = _kernel(1, False)   # MR x W, the columns left after the last whole block
 _partial = _kernel(1, True)   # MR x (< W), the last few
 # The last 1-4 columns (49 = 3 x 16 + 1: the 7x7 stage, every Winograd stack of 7 x 7 tiles; 196
-# = 12 x 16 + 4: the 14x14 stage) ride with the panel's last block or vector (below). As tasks of
-# their own, a product's panels read again after its blocks, one column took 15-25% of a
-# 49-column product whose weights come from L3 (512x4608 @ 4608x49: 1.24 ms, 48 columns: 1.03);
-# 4 columns in a masked vector cost 3-8% more than riding along. 5-15 stay with the masked kernel.
+# = 12 x 16 + 4: the 14x14 stage) ride with the panel's last block or vector (below), while the
+# panel is in L1. As tasks of their own the panels were read again after the blocks, from L3 for
+# a layer's weights, and 4 columns in a masked vector were slower too (benchmarks/README.md,
+# "Step time"). 5-15 stay with the masked kernel.
 COLUMNS_UP_TO = 2  # a product narrower than a vector: its 1 or 2 columns go to the column kernels
 _block1, _block2, _block3, _block4 = (_kernel(NV, False, e) for e in (1, 2, 3, 4))
 _vector1, _vector2, _vector3, _vector4 = (_kernel(1, False, e) for e in (1, 2, 3, 4))
