@@ -315,33 +315,40 @@ def _split(n):
 def _panel(a, k, rows, b, ldb, n, extra, c, ldc, acc, bias, act, cap):
     # one packed panel of MR rows against the n columns of b, then `extra` (0-4) more with the last
     # block or vector (n is then a multiple of W); addresses in bytes, strides in floats
+    last = 0 if not extra else (NR if n % NR == 0 else W)  # the kernel that takes the extra columns
     j = 0
-    while j + NR <= n:
-        if j + NR == n and extra == 1:
-            _block1(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        elif j + NR == n and extra == 2:
-            _block2(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        elif j + NR == n and extra == 3:
-            _block3(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        elif j + NR == n and extra == 4:
-            _block4(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        else:
-            _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+    while j + NR <= n - last:
+        _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += NR
-    while j + W <= n:
-        if j + W == n and extra == 1:
-            _vector1(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        elif j + W == n and extra == 2:
-            _vector2(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        elif j + W == n and extra == 3:
-            _vector3(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        elif j + W == n and extra == 4:
-            _vector4(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
-        else:
-            _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+    while j + W <= n - last:
+        _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
         j += W
-    if j < n:
+    if extra:
+        _with_extra(last == NR, extra, a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, bias, act, cap)
+    elif j < n:
         _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j, bias, act, cap)
+
+
+@njit(cache=True, inline="always")
+def _with_extra(block, extra, a, b, ldb, c, ldc, k, rows, acc, bias, act, cap):
+    # the last block (block) or vector of a panel, with `extra` (1-4) columns after it
+    if block:
+        if extra == 1:
+            _block1(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+        elif extra == 2:
+            _block2(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+        elif extra == 3:
+            _block3(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+        else:
+            _block4(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+    elif extra == 1:
+        _vector1(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+    elif extra == 2:
+        _vector2(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+    elif extra == 3:
+        _vector3(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+    else:
+        _vector4(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
 
 
 @njit(cache=True, inline="always")
