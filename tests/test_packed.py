@@ -24,7 +24,7 @@ SHAPES = [(1, 1, 1), (5, 3, 7), (packed.MR, 16, packed.NR), (packed.MR + 1, 9, p
           (2 * packed.MR + 3, 21, packed.NR + 1), (packed.MR - 3, 10, packed.NR + 2), (11, 4, 2 * packed.CHUNK + 2),
           (3 * packed.MR + 1, 17, packed.W + 3), (packed.MR + 5, 9, 6 * packed.NR + 4), (13, 5, packed.CHUNK + 4),
           # a long K: narrower chunks (CHUNK_BYTES), the last with a masked vector or riding columns
-          (19, 600, 603), (13, 1100, 257)]
+          (19, 600, 603), (13, 1100, 257), (3 * packed.MR - 2, 14, packed.NR + 3)]
 
 
 def _window(a, fill):
@@ -97,8 +97,13 @@ def test_every_column_is_the_same_chain_whichever_kernel_takes_it(n):
     bias = rng.standard_normal(m).astype(np.float32)
     ap = packed.pack(a)
     for extra in ({}, {"bias": bias, "relu": True}):
-        whole = np.empty((m, n), np.float32)
-        packed.matmul(ap, b, whole, **extra)
+        # b and the product in windows of larger buffers (NaN and 7.0 around them): a kernel that
+        # reads a column past b's rows, or writes one past the product's, fails here
+        big, view = _window(np.zeros((m, n), np.float32), 7.0)
+        packed.matmul(ap, _window(b, np.nan)[1], view, **extra)
+        whole = view.copy()
+        view[...] = 7.0
+        assert (big == 7.0).all()
         for j in range(n):
             alone = np.empty((m, 1), np.float32)
             packed.matmul(ap, np.ascontiguousarray(b[:, j:j + 1]), alone, **extra)
