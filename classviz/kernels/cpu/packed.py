@@ -386,9 +386,9 @@ def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
     # the chunk of b from cache (conv1, 12544 columns: 160 -> 184 GFLOP/s; a long K makes the
     # chunks narrower, see CHUNK_BYTES); chunks of equal widths,
     # since the threads take contiguous runs of tasks (784 columns as 512 + 272: 216 -> 176); a
-    # narrow b is one chunk, and the threads share out its panels. The last 1 or 2 columns (49 =
-    # 3 x 16 + 1: the 7x7 stage) go with the last chunk's panels, or where there is nothing else
-    # to the column kernels, a task per group of panels
+    # narrow b is one chunk, and the threads share out its panels. The last 1-4 columns (49 =
+    # 3 x 16 + 1: the 7x7 stage) go with the last chunk's panels, or, in a product of only 1 or 2
+    # columns, to the column kernels, a task per group of panels
     p_count, k = ap.shape[0], ap.shape[1]
     main, rem = _split(b.shape[1])
     most = CHUNK
