@@ -417,6 +417,34 @@ def test_a_ctrl_c_lost_inside_a_c_callback_still_stops_the_render(weights, tmp_p
     assert Image.open(tmp_path / "i.png").text["classviz:steps"] == "1/60"
 
 
+def test_a_ctrl_c_during_an_import_lets_the_import_finish_then_stops(weights, tmp_path):
+    # a KeyboardInterrupt thrown into a module's initialisation leaves it half-built (protobuf's C
+    # extension, half-built so, crashed the process on SIGSEGV): the signal is held until the
+    # import ends, and the command then stops, before any image is written
+    (tmp_path / "takes_the_signal.py").write_text(
+        "import os, signal\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "sum(range(1000))  # the handler runs here, inside the import\n"
+        "finished = True\n")
+    code = (
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        "import classviz\n"
+        "from classviz.cli import main\n"
+        "load = classviz.load\n"
+        "def load_after_the_import(*a, **k):\n"
+        "    import takes_the_signal\n"
+        "    print('the import finished:', takes_the_signal.finished, flush=True)\n"
+        "    return load(*a, **k)\n"
+        "classviz.load = load_after_the_import\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    r = subprocess.run([sys.executable, "-c", code, "render", "--class", "3", "--weights", weights,
+                        "-o", str(tmp_path / "i.png"), "--schedule", "quick"],
+                       capture_output=True, text=True, timeout=300)
+    assert "the import finished: True" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    assert r.returncode == 130 and r.stderr.strip().splitlines()[-1] == "classviz: interrupted", r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "i.png").exists()
+
+
 def test_a_render_with_broken_weights_exits_2_and_writes_nothing(tmp_path, model_path):
     import onnx
     from onnx import numpy_helper

@@ -41,6 +41,7 @@ def main(argv=None):
 def _main(argv):
     # imported once the signal handlers are in place: NumPy, ONNX and Pillow take a while to load
     from . import gallery, render, weights
+    signals.current.check()  # a signal that came during the imports (see `signals`) stops here
     ap = _Parser(prog="classviz", description="GoogLeNet draws ImageNet classes.")
     sub = ap.add_subparsers(dest="command", required=True)
     render.add_parsers(sub)

@@ -6,7 +6,12 @@ only is noted, and raised when the block ends, so the files being written there 
 A KeyboardInterrupt raised while C code is calling back into Python (llvmlite's object-cache
 callback as Numba compiles, any ctypes callback) cannot leave the callback: Python prints it as
 "Exception ignored" and the program goes on. So the handlers keep the signal (`received`), drop
-that message, and `check()`, called where stopping is safe (after each step), raises it again."""
+that message, and `check()`, called where stopping is safe (after each step), raises it again.
+
+Nor is a signal raised while a module is being imported: a KeyboardInterrupt thrown into a C
+extension's initialisation (protobuf's, as ONNX loads) can leave it half-built, and the process
+then crashes on SIGSEGV instead of exiting. The handler only notes it there; the import finishes
+and the next `check()` (the CLI calls one after its imports) raises it."""
 import contextlib
 import signal
 import sys
@@ -28,6 +33,8 @@ class Signals:
         if self.deferring:
             self.pending = True
             return
+        if _importing(frame):
+            return  # `received` is set: the next check() raises it
         raise KeyboardInterrupt
 
     @property
@@ -72,6 +79,17 @@ class Signals:
         if not self.deferring and self.pending:
             self.pending = False
             raise KeyboardInterrupt
+
+
+def _importing(frame):
+    """True when `frame` (the one a signal interrupted) runs inside an import: some frame below it
+    belongs to importlib's bootstrap, which every import statement and import_module call goes
+    through."""
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(("importlib._bootstrap", "_frozen_importlib")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 current = Signals()  # replaced by `main` for each run; `deferred` works (as a no-op hold) before that

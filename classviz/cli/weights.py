@@ -120,12 +120,14 @@ def load_net(path, backend, precision, default):
     read, the error says how to replace the damaged cache entry."""
     from .. import load
     try:
-        return load(path, backend=backend, precision=precision)
+        net = load(path, backend=backend, precision=precision)
     except ModelError as e:
         if not default:
             raise
         raise ModelError(f"{e}. The cached default model is damaged: delete {path} (`classviz weights path` "
                          "prints it) or run `classviz weights fetch` to fetch it again") from None
+    signals.current.check()  # loading imports the engine: a signal that came meanwhile stops here
+    return net
 
 
 def default_weights(note, quiet=False):
