@@ -139,3 +139,49 @@ def test_receptive_fields_compose_through_convolutions_and_pools(model_path):
     rows = np.flatnonzero(np.abs(g[0]).sum(axis=(0, 2)))
     (size, jump, start), _ = f["conv1/7x7_s2_relu"]
     assert rows.min() >= max(0, start) and rows.max() <= start + jump * 111 + size - 1
+
+
+def _residual_model(path):
+    """x -> b = conv(x), a = conv(x), c = conv(b); head = relu(a + b) + c. The backward: the last
+    Add writes s's and c's gradients, the first Add a's and b's, then conv_c adds to b's gradient
+    before conv_a reads a's: a and b cannot share s's buffer (a may alone)."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((3, 3, 3, 3)).astype(np.float32), f"w{k}") for k in "bac"]
+    nodes = [helper.make_node("Conv", ["x", "wb"], ["b"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x", "wa"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["b", "wc"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["a", "b"], ["sum"]),
+             helper.make_node("Relu", ["sum"], ["s"]),
+             helper.make_node("Add", ["s", "c"], ["head"])]
+    graph = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 11, 13])],
+                              [helper.make_tensor_value_info("head", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_an_adds_inputs_share_its_gradient_buffer_only_where_nothing_reads_out_of_turn(tmp_path):
+    net = classviz.load(_residual_model(str(tmp_path / "residual.onnx")), backend="cpu")
+    x = np.random.default_rng(1).standard_normal((2, 3, 11, 13))
+    plan = net.plan("head", x.shape, np.float64)
+    g = plan.grads
+    assert g["a"] is g["s"] and g["b"] is not g["s"]  # b's other reader adds to it before a is read
+    assert g["s"] is not g["head"]  # the head's buffer is the caller's seed: never shared
+    obj, grad = net.gradient(x, [1, 2], head="head")
+    f = lambda z: net.forward(z, head="head")[[0, 1], [1, 2]].mean(axis=(1, 2)).sum()  # noqa: E731
+    for seed in range(3):
+        d = np.random.default_rng(seed).standard_normal(x.shape)
+        fd = (f(x + 1e-6 * d) - f(x - 1e-6 * d)) / 2e-6
+        assert abs(fd - np.vdot(grad, d)) <= 1e-7 * abs(fd), (fd, np.vdot(grad, d))
+
+
+
+def test_every_residual_add_of_resnet_and_mobilenet_shares_its_gradient_buffer(tmp_path):
+    # ResNet's identity block: the shortcut's other reader (the block's first convolution) adds to
+    # the buffer only after the last convolution has read it, so both inputs share
+    from classviz.testing import write_architecture
+    for name in ("resnet18", "mobilenet_v2"):
+        net = classviz.load(write_architecture(str(tmp_path / f"{name}.onnx"), name, "dynamo", 0.0625), backend="cpu")
+        plan = net.plan(None, (1, 3, 224, 224))
+        adds = [s for s in plan.steps if s.op.node.op == "Add"]
+        assert adds and all(plan.grads[t] is plan.grads[s.out] for s in adds for t in s.ins), name

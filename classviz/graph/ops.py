@@ -288,12 +288,20 @@ class Add(Op):
         be.add.forward(ins[0], ins[1], out, self.relu)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
+        # an input's gradient may be gout's own buffer (the plan shares it where that is safe; it
+        # then overwrites, never adds): there the mask is applied in place, or nothing is to do
         mask = out if self.relu else None
-        if gins[0] is gins[1]:  # x + x: one buffer, the second adds
+        if self.node.inputs[0] == self.node.inputs[1]:  # x + x: one buffer, the second adds
             for a in acc:
                 be.add.backward(gout, gins[0], a, mask)
-        else:  # both inputs' gradients in one pass over gout
+            return
+        apart = [(g, a) for g, a in zip(gins, acc) if g is not gout]
+        if mask is not None and len(apart) < 2:
+            be.add.backward(gout, gout, False, mask, *(apart[0] if apart else ()))
+        elif len(apart) == 2:  # both inputs' gradients in one pass over gout
             be.add.backward(gout, gins[0], acc[0], mask, gins[1], acc[1])
+        elif apart:
+            be.add.backward(gout, *apart[0])
 
 
 class Mul(Op):

@@ -10,7 +10,10 @@ Building it decides everything that does not change between steps:
   placed as views of its output (so the concat costs nothing forward or backward), a Flatten is a
   view of its input;
 - the backward schedule: which gradient writes overwrite and which accumulate, and which layer
-  applies a fused activation's mask (its own, or the one after it as it writes the gradient).
+  applies a fused activation's mask (its own, or the one after it as it writes the gradient);
+- a residual Add's inputs take its output's gradient buffer where nothing reads or writes that
+  buffer out of turn: the Add then masks its output's gradient in place (or, without a fused ReLU,
+  does nothing) instead of copying it into two more buffers.
 """
 import numpy as np
 
@@ -162,6 +165,7 @@ class Plan:
                 self.grads[s.out] = s.op.view_of(self.grads[src])
         written = set()
         self.tap_read = {}  # tap -> whether its gradient holds its consumers' part when its seed comes
+        own = set()  # tensors with a gradient buffer of their own that no view is taken of
         for s in reversed(self.steps):
             if s.out in self.taps:
                 self.tap_read[s.out] = s.out in written
@@ -173,15 +177,21 @@ class Plan:
                 if t in self.placed:
                     dst, off = self.placed[t]
                     self.grads[t] = self.grads[dst][:, off:off + self.shapes[t][1]]
+                    own.discard(dst)
                 elif s.op.node.op == "Flatten" and consumers[t] == 1:
                     self.grads[t] = self.grads[s.out].reshape(self.shapes[t])
+                    own.discard(s.out)
                 else:
                     self.grads[t] = be.empty(self.shapes[t], self.dtype)
+                    own.add(t)
             if s.op.view:
                 s.op.grad_is_view = consumers[s.ins[0]] == 1
         for t in self.taps:  # a tap no step reads (a branch off the way to the head) gets a buffer of its own
             if t not in self.grads:
                 self.grads[t] = be.empty(self.shapes[t], self.dtype)
+        # in the order decided (each Add's output before its inputs), so a chain ends on one buffer
+        for t, out in _share_add_grads(self.steps, own - {self.input, *self.taps}).items():
+            self.grads[t] = self.grads[out]
 
     def _hand_masks_on(self, consumers):
         # a convolution's fused activation whose output only one convolution reads, and whose
@@ -219,6 +229,62 @@ class Plan:
             s.op.backward(be, grads[s.out], [values[t] for t in s.ins], values[s.out],
                           [grads[t] for t in s.ins], s.acc, work)
         return grads[self.input]
+
+
+def _share_add_grads(steps, candidates):
+    """{tensor: Add output} for each input of an Add whose gradient can live in the Add output's
+    gradient buffer, in the order decided (backward order). steps: the plan's Steps, their `acc`
+    set; candidates: tensors whose gradient buffers are their own (no view of them, none a view),
+    not the input, the head or a tap.
+
+    An input qualifies when this Add writes its gradient first (overwrites, not accumulates) and,
+    with it sharing, every read of a gradient still finds it whole: `_buffers_hold` replays the
+    backward on buffer names. ResNet's identity block shares both inputs (its shortcut's other
+    reader, the block's first convolution, adds to the buffer only after the last convolution has
+    read it); an input whose other reader would add to the buffer before the Add's other input has
+    been read stays apart."""
+    shared = {}
+    for s in reversed(steps):
+        if s.op.node.op != "Add" or s.ins[0] == s.ins[1] or s.out not in candidates:
+            continue
+        for k, t in enumerate(s.ins):
+            if t not in candidates or s.acc[k]:
+                continue
+            shared[t] = s.out
+            if not _buffers_hold(steps, shared):
+                del shared[t]
+    return shared
+
+
+def _buffers_hold(steps, shared):
+    """Whether the backward, with each tensor t in `shared` writing its gradient where shared[t]'s
+    goes, still reads every gradient whole. Replays the schedule on buffer names: a buffer holds
+    the set of tensors whose full gradient is in it; a write that overwrites makes it hold the
+    tensors written (an Add writes both inputs), one that adds keeps only the tensor added to; a
+    step reads its output's gradient first and then writes. Only an Add may write where it reads
+    (its kernels go element by element); a GEMM or a pool may not."""
+    def root(t):
+        while t in shared:
+            t = shared[t]
+        return t
+    held = {}
+    for s in reversed(steps):
+        out = root(s.out)
+        if out in held and s.out not in held[out]:
+            return False
+        writes = {}
+        for k, t in enumerate(s.ins):
+            b = root(t)
+            if b == out and s.op.node.op != "Add":
+                return False
+            if s.acc[k]:
+                if t not in held.get(b, ()):
+                    return False
+                writes[b] = {t}
+            else:
+                writes.setdefault(b, set()).add(t)
+        held.update(writes)
+    return True
 
 
 def _clipped_relu(node):

@@ -156,12 +156,14 @@ def _body(code, start):
 
 
 def _param(text, ctype):
-    """(name, C type for the launcher, 'ptr' or 'val', NumPy dtype of the pointee or value)."""
+    """(name, C type for the launcher, 'ptr' or 'val', NumPy dtype of the pointee or value,
+    whether the pointer is __restrict__)."""
+    restrict = "__restrict__" in text
     words = text.replace("*", " * ").replace("__restrict__", " ").split()
     name, words = words[-1], [ctype if w == "T" else w for w in words[:-1]]
     ptr = "*" in words
     base = " ".join(w for w in words if w not in ("const", "*"))
-    return name, " ".join(words), "ptr" if ptr else "val", np.dtype(_C_TYPES[base])
+    return name, " ".join(words), "ptr" if ptr else "val", np.dtype(_C_TYPES[base]), restrict
 
 
 def _parse(code):
@@ -177,7 +179,7 @@ def _parse(code):
 
 def _launcher(name, ctype, syncs, params):
     args = ", ".join(f"*({t}*)argv[{i}]" if kind == "val" else f"({t})*(void**)argv[{i}]"
-                     for i, (_, t, kind, _) in enumerate(params))
+                     for i, (_, t, kind, _, _) in enumerate(params))
     return (f'extern "C" void cvh_{name}_{ctype}(const unsigned* grid, const unsigned* block, void** argv) {{\n'
             f"    cvh_launch({{grid[0], grid[1], grid[2]}}, {{block[0], block[1], block[2]}}, {str(syncs).lower()},\n"
             f"               [&] {{ {name}<{ctype}>({args}); }});\n}}\n")
@@ -228,17 +230,30 @@ class Kernel:
         if len(args) != len(self.params):
             raise TypeError(f"{self.name} takes {len(self.params)} arguments, given {len(args)}")
         keep, argv = [], (ctypes.c_void_p * len(args))()
-        for i, (a, (pname, _, kind, dtype)) in enumerate(zip(args, self.params)):
+        for i, (a, (pname, _, kind, dtype, _)) in enumerate(zip(args, self.params)):
             keep.append(self._value(a, pname, kind, dtype))
             argv[i] = ctypes.cast(ctypes.pointer(keep[-1]), ctypes.c_void_p)
         dims = [(ctypes.c_uint * 3)(*(tuple(d) + (1, 1))[:3]) for d in (grid, block)]
-        arrays = [(a, "const" in ctype.split()) for a, (_, ctype, kind, _) in zip(args, self.params) if kind == "ptr"]
+        arrays = [(a, "const" in ctype.split()) for a, (_, ctype, kind, _, _) in zip(args, self.params) if kind == "ptr"]
+        self._check_restrict(args)
 
         def run():
             self.fn(dims[0], dims[1], argv)
             for a, _ in arrays:
                 _check_guards(a, self.name)
         DEVICE.run(self.name, [a for a, const in arrays if const], [a for a, const in arrays if not const], run)
+
+    def _check_restrict(self, args):
+        # nvcc may keep what a __restrict__ pointer reads in registers or the read-only cache, or
+        # reorder its accesses, on the promise that no other argument reaches the same memory while
+        # either writes it: a buffer passed so (say gy, and gy again as gx) is undefined behaviour
+        ptrs = [(a, p) for a, p in zip(args, self.params) if p[2] == "ptr"]
+        for i, (a, (pa, ca, _, _, ra)) in enumerate(ptrs):
+            for b, (pb, cb, _, _, rb) in ptrs[i + 1:]:
+                written = "const" not in ca.split() or "const" not in cb.split()
+                if (ra or rb) and written and np.shares_memory(a, b):
+                    raise AssertionError(f"{self.name}: arguments {pa!r} and {pb!r} share memory, and one of them "
+                                         "is __restrict__ (undefined behaviour on a GPU)")
 
     def _value(self, a, pname, kind, dtype):
         where = f"{self.name}, argument {pname!r}"

@@ -21,7 +21,7 @@ def backward(gy, gx, accumulate, relu_out=None, gx2=None, accumulate2=False):
     """gx = gy, or gx += gy when accumulate; with relu_out (the forward's y, after a fused ReLU)
     gy * (y > 0) instead; with gx2 (the other input's gradient, another buffer) the same goes to
     it as well, copied or added (accumulate2), in the same pass (gy and y read once for both).
-    gy, gx, gx2, relu_out: same shape, any strides."""
+    gy, gx, gx2, relu_out: same shape, any strides; gx or gx2 may be gy itself (masked in place)."""
     two = gx2 is not None
     _backward(_4d(gy), _4d(gy if relu_out is None else relu_out), _4d(gx), accumulate, relu_out is not None,
               _4d(gx2 if two else gx), accumulate2, two)

@@ -12,7 +12,8 @@ def _4d(a):
 
 
 def forward(x, y):
-    """y = max(x, 0). x, y: (N, C, H, W) or (N, K), same shape and dtype, any strides."""
+    """y = max(x, 0). x, y: (N, C, H, W) or (N, K), same shape and dtype, any strides; y may be x
+    (in place)."""
     _forward(_4d(x), _4d(y))
 
 

@@ -14,10 +14,11 @@ __global__ void add_forward(const T* __restrict__ a, const T* __restrict__ b, T*
 }
 
 template <typename T>
-__global__ void add_backward(const T* __restrict__ gy, const T* __restrict__ y, T* gx, T* gx2, long long N,
+__global__ void add_backward(const T* gy, const T* __restrict__ y, T* gx, T* gx2, long long N,
                              long long inner, long long gy_bs, long long y_bs, long long gx_bs, long long gx2_bs,
                              int masked, int accumulate, int two, int accumulate2) {
-    // gx and gx2 are not __restrict__: with two == 0 the host passes gx for both (only gx is written)
+    // gx and gx2 are not __restrict__: with two == 0 the host passes gx for both (only gx is written);
+    // nor is gy: the plan may hand gy's own buffer as gx or gx2 (each element is read, then written)
     CV_LOOP(i, N * inner) {
         long long n = i / inner, r = i % inner;
         T g = gy[cv_at(n, r, gy_bs)];

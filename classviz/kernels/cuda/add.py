@@ -16,7 +16,7 @@ def forward(a, b, y, relu):
 def backward(gy, gx, accumulate, relu_out=None, gx2=None, accumulate2=False):
     """gx = gy (times y > 0 with relu_out, the forward's y after a fused ReLU), or gx += that;
     with gx2 (another buffer) the same to it too, copied or added (accumulate2), in one launch.
-    Same shapes, each contiguous per image."""
+    Same shapes, each contiguous per image; gx or gx2 may be gy itself (masked in place)."""
     inner = int(np.prod(gy.shape[1:]))
     y = gy if relu_out is None else relu_out
     two = gx2 is not None

@@ -2,8 +2,9 @@
 // backward reads only the output: y > 0 is the mask, as in kernels/cpu/relu.py.
 #include "common.cuh"
 
+// y may be x (a Gemm's fused ReLU runs in place on its output): so neither is __restrict__
 template <typename T>
-__global__ void relu_forward(const T* __restrict__ x, T* __restrict__ y, long long N, long long inner,
+__global__ void relu_forward(const T* x, T* y, long long N, long long inner,
                              long long x_bs, long long y_bs) {
     CV_LOOP(i, N * inner) {
         long long n = i / inner, r = i % inner;
