@@ -391,14 +391,21 @@ def test_ctrl_c_during_start_up_is_never_a_traceback(weights, tmp_path):
             assert err.strip().splitlines()[-1] == "classviz: interrupted" or "incomplete" in out, err
 
 
+def _render_patched(patch, weights, png):
+    """`classviz render --class 3 --schedule quick -o png` in a subprocess, once the Python lines
+    `patch` have run (with sys and classviz imported: they may replace classviz's functions);
+    returns the CompletedProcess (text)."""
+    code = "import sys\nimport classviz\nfrom classviz.cli import main\n" + patch + "sys.exit(main(sys.argv[1:]))\n"
+    return subprocess.run([sys.executable, "-c", code, "render", "--class", "3", "--weights", weights,
+                           "-o", str(png), "--schedule", "quick"], capture_output=True, text=True, timeout=300)
+
+
 def test_a_ctrl_c_lost_inside_a_c_callback_still_stops_the_render(weights, tmp_path):
     # Numba's compiler calls back into Python from C (llvmlite's object cache); a KeyboardInterrupt
     # raised there cannot leave the callback and Python only prints it. Here a ctypes callback takes
     # the signal just before the render starts: the render still stops after its first step.
-    code = (
-        "import ctypes, os, signal, sys\n"
-        "import classviz\n"
-        "from classviz.cli import main\n"
+    r = _render_patched(
+        "import ctypes, os, signal\n"
         "render = classviz.render\n"
         "@ctypes.CFUNCTYPE(None)\n"
         "def callback():\n"
@@ -407,11 +414,7 @@ def test_a_ctrl_c_lost_inside_a_c_callback_still_stops_the_render(weights, tmp_p
         "def render_after_the_callback(*a, **k):\n"
         "    callback()\n"
         "    return render(*a, **k)\n"
-        "classviz.render = render_after_the_callback\n"
-        "sys.exit(main(sys.argv[1:]))\n")
-    r = subprocess.run([sys.executable, "-c", code, "render", "--class", "3", "--weights", weights,
-                        "-o", str(tmp_path / "i.png"), "--schedule", "quick"],
-                       capture_output=True, text=True, timeout=300)
+        "classviz.render = render_after_the_callback\n", weights, tmp_path / "i.png")
     assert r.returncode == 130 and "incomplete" in r.stdout, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
     assert Image.open(tmp_path / "i.png").text["classviz:steps"] == "1/60"
@@ -426,20 +429,14 @@ def test_a_ctrl_c_during_an_import_lets_the_import_finish_then_stops(weights, tm
         "os.kill(os.getpid(), signal.SIGINT)\n"
         "sum(range(1000))  # the handler runs here, inside the import\n"
         "finished = True\n")
-    code = (
-        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
-        "import classviz\n"
-        "from classviz.cli import main\n"
+    r = _render_patched(
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "load = classviz.load\n"
         "def load_after_the_import(*a, **k):\n"
         "    import takes_the_signal\n"
         "    print('the import finished:', takes_the_signal.finished, flush=True)\n"
         "    return load(*a, **k)\n"
-        "classviz.load = load_after_the_import\n"
-        "sys.exit(main(sys.argv[1:]))\n")
-    r = subprocess.run([sys.executable, "-c", code, "render", "--class", "3", "--weights", weights,
-                        "-o", str(tmp_path / "i.png"), "--schedule", "quick"],
-                       capture_output=True, text=True, timeout=300)
+        "classviz.load = load_after_the_import\n", weights, tmp_path / "i.png")
     assert "the import finished: True" in r.stdout, (r.returncode, r.stdout, r.stderr)
     assert r.returncode == 130 and r.stderr.strip().splitlines()[-1] == "classviz: interrupted", r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "i.png").exists()
