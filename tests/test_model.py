@@ -185,3 +185,29 @@ def test_every_residual_add_of_resnet_and_mobilenet_shares_its_gradient_buffer(t
         plan = net.plan(None, (1, 3, 224, 224))
         adds = [s for s in plan.steps if s.op.node.op == "Add"]
         assert adds and all(plan.grads[t] is plan.grads[s.out] for s in adds for t in s.ins), name
+
+
+def test_an_add_never_adds_into_the_buffer_it_reads(tmp_path):
+    # y = conv(x + (x + x)): the outer Add may share x and the inner sum with its output's buffer,
+    # but then the inner x + x would add its gradient onto the very buffer it reads (x's gradient
+    # becoming 4 g instead of 3 g): only x shares
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(2)
+    inits = [numpy_helper.from_array(rng.standard_normal((3, 3, 3, 3)).astype(np.float32), f"w{k}") for k in "ab"]
+    nodes = [helper.make_node("Conv", ["input", "wa"], ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["x", "x"], ["inner"]),
+             helper.make_node("Add", ["x", "inner"], ["outer"]),
+             helper.make_node("Conv", ["outer", "wb"], ["head"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(nodes, "thrice", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 9, 7])],
+                              [helper.make_tensor_value_info("head", TensorProto.FLOAT, None)], inits)
+    path = str(tmp_path / "thrice.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    net = classviz.load(path, backend="cpu")
+    x = np.random.default_rng(3).standard_normal((1, 3, 9, 7))
+    g = net.plan("head", x.shape, np.float64).grads
+    assert g["x"] is g["outer"] and g["inner"] is not g["outer"]
+    obj, grad = net.gradient(x, [1], head="head")
+    f = lambda z: net.forward(z, head="head")[0, 1].mean()  # noqa: E731
+    d = np.random.default_rng(4).standard_normal(x.shape)
+    fd = (f(x + 1e-6 * d) - f(x - 1e-6 * d)) / 2e-6
+    assert abs(fd - np.vdot(grad, d)) <= 1e-7 * abs(fd), (fd, np.vdot(grad, d))

@@ -261,8 +261,10 @@ def _buffers_hold(steps, shared):
     goes, still reads every gradient whole. Replays the schedule on buffer names: a buffer holds
     the set of tensors whose full gradient is in it; a write that overwrites makes it hold the
     tensors written (an Add writes both inputs), one that adds keeps only the tensor added to; a
-    step reads its output's gradient first and then writes. Only an Add may write where it reads
-    (its kernels go element by element); a GEMM or a pool may not."""
+    step reads its output's gradient first and then writes. Only an Add may write where it reads,
+    and only to overwrite (its kernels go element by element: each element is read, then written
+    once); adding there would read what it had just added (x + x), and a GEMM or a pool may not
+    write there at all."""
     def root(t):
         while t in shared:
             t = shared[t]
@@ -275,7 +277,7 @@ def _buffers_hold(steps, shared):
         writes = {}
         for k, t in enumerate(s.ins):
             b = root(t)
-            if b == out and s.op.node.op != "Add":
+            if b == out and (s.op.node.op != "Add" or s.acc[k]):
                 return False
             if s.acc[k]:
                 if t not in held.get(b, ()):
