@@ -230,6 +230,11 @@ POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)
     (1, 2, 13, 10, (5, 5), (3, 3), (0, 0, 0, 0), 1),
     (1, 3, 9, 12, (2, 3), (2, 2), (1, 0, 0, 2), 1),
     (2, 2, 16, 16, (2, 2), (2, 2), (0, 0, 0, 0), 1),
+    # 3x3, stride 1, padding 1 (maxpool's own path): the smallest plane, three blocks of planes
+    # (the last short), a wide one
+    (2, 3, 3, 3, (3, 3), (1, 1), (1, 1, 1, 1), 0),
+    (1, 37, 6, 5, (3, 3), (1, 1), (1, 1, 1, 1), 0),
+    (1, 2, 4, 17, (3, 3), (1, 1), (1, 1, 1, 1), 0),
 ]
 
 
@@ -262,6 +267,22 @@ def test_maxpool(case, ties, block, one_set, monkeypatch):
     maxpool.backward(v, win, jtv, am, False)
     close(ju, v, u, jtv)
     check_accumulate(lambda gx, a: maxpool.backward(v, win, gx, am, a), x.shape)
+
+
+def test_maxpool_same_size_path_matches_the_padded_one_bit_for_bit():
+    # the 3x3 stride-1 pool with an output laid out per image goes its own way (no copy into a
+    # padded buffer); into a channel slice of a larger buffer it goes the padded way: same bits
+    x = rng.standard_normal((2, 21, 9, 11)).astype(np.float32)
+    x[0, 3] = 1.0  # a plane of ties
+    win = geometry.pool_window((3, 3), (1, 1), (1, 1, 1, 1), 0, 9, 11)
+    work = np.empty(maxpool.work_size(win, 21), np.float32)
+    y, am = np.empty(x.shape, np.float32), np.empty(x.shape, np.int32)
+    maxpool.forward(x, win, y, am, work)
+    wide = np.full((2, 30, 9, 11), np.nan, np.float32)
+    maxpool.forward(x, win, wide[:, 4:25], am2 := np.empty(x.shape, np.int32), work)
+    np.testing.assert_array_equal(y, wide[:, 4:25])
+    np.testing.assert_array_equal(am, am2)
+    assert np.isnan(wide[:, :4]).all() and np.isnan(wide[:, 25:]).all()
 
 
 def test_maxpool_ties_go_to_the_first():

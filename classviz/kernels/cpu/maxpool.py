@@ -16,6 +16,10 @@ the unsplit plane swept them all. A 3-wide window (every GoogLeNet pool) takes e
 pass over its three taps, not one pass per tap. Windows that run into the next row or plane only
 land on positions no output picks. Per plane and per row the loops were too short to vectorise
 (the timings of each variant: benchmarks/HISTORY.md).
+
+A 3x3 pool at stride 1 with one pixel of padding (the output the input's size: every inception
+module's pool branch) skips the copy and the picks (`_forward_same3`): the nine-tap pass runs on
+the planes as they lie, and only the outputs on each plane's edges take a pass of their own.
 """
 import numba
 import numpy as np
@@ -23,6 +27,7 @@ from numba import njit, prange
 
 from .im2col import _U  # indices cast to unsigned, so that the loops vectorise (see there)
 BLOCK = 16384  # padded elements per block of planes: five buffers of it fit in L2
+SAME3_PLANES = 16  # planes per task of the 3x3 stride-1 pool (_forward_same3)
 
 
 def work_size(win, channels):
@@ -35,6 +40,9 @@ def forward(x, win, y, argmax, work):
     """x: (N, C, H, W), contiguous per image; win: geometry.Window; y: (N, C, Ho, Wo) output (any
     strides); argmax: (N, C, Ho, Wo) int32 output; work: 1-D scratch of x's dtype, at least
     work_size(win, C) elements."""
+    if _same3(win) and x.flags.c_contiguous and y.flags.c_contiguous and argmax.flags.c_contiguous:
+        _forward_same3(x, y, argmax)
+        return
     hq, wq = _phased(win)
     cb = _block(win, x.shape[1])
     size = _set_size(win, x.shape[1])
@@ -42,6 +50,66 @@ def forward(x, win, y, argmax, work):
     index = np.int32 if work.itemsize == 4 else np.int64
     work = work[:sets * size].reshape(sets, 5, size // 5)
     _forward(x, win, hq, wq, cb, y, argmax, work, work.view(index))
+
+
+def _same3(win):
+    # a 3x3 window, stride 1, one pixel of padding all round: the output is the input's size (every
+    # inception module's pool branch); at least 3 x 3, so that a plane has an interior
+    return ((win.kh, win.kw, win.sh, win.sw, win.pt, win.pl, win.pb, win.pr) == (3, 3, 1, 1, 1, 1, 1, 1)
+            and win.dh == win.dw == 1 and (win.Ho, win.Wo) == (win.H, win.W) and min(win.H, win.W) >= 3)
+
+
+@njit(cache=True, parallel=True)
+def _forward_same3(x, y, argmax):
+    # no copy, a block of planes per task: _nine on the block taken as one flat array (rows W
+    # apart), which gives every output whose window lies inside its plane (and, as its index, the
+    # winner's offset from the window's corner); then, plane by plane, each such offset made an
+    # index in the plane, and the outputs of the edges (windows that pass wrapped round a row or a
+    # plane, or which the plane clips) with their own taps. Views per block, not per plane or row:
+    # each is an atomic reference count. (Through the padded phase buffer this pool cost 2-3 ns an
+    # output: the copy in and the picks out, in rows of 7-28 pixels.)
+    N, C, H, W = x.shape
+    hw = H * W
+    blocks = -(-C // SAME3_PLANES)
+    rows, cols = (0, 1, 2, W, W + 1, W + 2), (0, 1, W, W + 1, 2 * W, 2 * W + 1)
+    corner = (0, 1, W, W + 1, W + 1, W + 1)
+    for t in prange(N * blocks):
+        n, c0 = t // blocks, (t % blocks) * SAME3_PLANES
+        c1 = min(C, c0 + SAME3_PLANES)
+        size = (c1 - c0) * hw
+        xp, yp, ap = x[n, c0:c1].reshape(size), y[n, c0:c1].reshape(size), argmax[n, c0:c1].reshape(size)
+        # window corners j whose last tap, j + 2W + 2, is in the block
+        _nine(xp, 1, 1, W, 0, W, size - 2 * W - 2, yp[W + 1:], ap[W + 1:])
+        for c in range(c1 - c0):
+            base = c * hw
+            for p in range(W + 1, hw - W - 1):  # the corner's place in the plane, plus the offset
+                ap[_U(base + p)] += p - W - 1
+            for ox in range(1, W - 1):
+                _first_max(xp, base + ox - 1, rows, yp, ap, base + ox, base)
+                _first_max(xp, base + hw - 2 * W + ox - 1, rows, yp, ap, base + hw - W + ox, base)
+            for oy in range(1, H - 1):
+                _first_max(xp, base + (oy - 1) * W, cols, yp, ap, base + oy * W, base)
+                _first_max(xp, base + (oy - 1) * W + W - 2, cols, yp, ap, base + oy * W + W - 1, base)
+            _first_max(xp, base, corner, yp, ap, base, base)
+            _first_max(xp, base + W - 2, corner, yp, ap, base + W - 1, base)
+            _first_max(xp, base + hw - 2 * W, corner, yp, ap, base + hw - W, base)
+            _first_max(xp, base + hw - 2 * W + W - 2, corner, yp, ap, base + hw - 1, base)
+
+
+@njit(cache=True, inline="always")
+def _first_max(xp, at, taps, yp, ap, o, base):
+    # yp[o], ap[o] = the first maximum of xp[at + t] over the six offsets `taps` (row-major within
+    # a window clipped to the plane: -inf padding would never win over a number; a corner repeats
+    # its last tap, which changes nothing) and its index in the plane that starts at `base`, with
+    # _nine's arithmetic, written out; indices unsigned, so that Numba adds no test for negative ones
+    b, i = xp[_U(at + taps[0])], taps[0]
+    v = xp[_U(at + taps[1])]; up = v > b; b = max(v, b); i += (taps[1] - i) * up
+    v = xp[_U(at + taps[2])]; up = v > b; b = max(v, b); i += (taps[2] - i) * up
+    v = xp[_U(at + taps[3])]; up = v > b; b = max(v, b); i += (taps[3] - i) * up
+    v = xp[_U(at + taps[4])]; up = v > b; b = max(v, b); i += (taps[4] - i) * up
+    v = xp[_U(at + taps[5])]; up = v > b; b = max(v, b); i += (taps[5] - i) * up
+    yp[_U(o)] = b
+    ap[_U(o)] = at + i - base
 
 
 def _phased(win):
