@@ -51,8 +51,14 @@ def _blur(x, w, work, T):
             for t in prange(T):  # rows in T bands, each through its thread's line buffer
                 line = lines[t]
                 for i in range(t * H // T, (t + 1) * H // T):
-                    for j in range(W + 2 * r):
-                        line[j] = img[i, _reflect(j - r, W)]
+                    src = img[i]
+                    # the row as it is, then only the 2r reflected pixels past its ends (a modulo
+                    # for every pixel of the line cost more than the filter itself)
+                    for j in range(W):
+                        line[j + r] = src[j]
+                    for j in range(r):
+                        line[j] = src[_reflect(j - r, W)]
+                        line[W + r + j] = src[_reflect(W + j, W)]
                     row = plane[i]
                     row[:] = 0
                     for k in range(2 * r + 1):
