@@ -141,39 +141,50 @@ def test_receptive_fields_compose_through_convolutions_and_pools(model_path):
     assert rows.min() >= max(0, start) and rows.max() <= start + jump * 111 + size - 1
 
 
-def _residual_model(path):
-    """x -> b = conv(x), a = conv(x), c = conv(b); head = relu(a + b) + c. The backward: the last
-    Add writes s's and c's gradients, the first Add a's and b's, then conv_c adds to b's gradient
-    before conv_a reads a's: a and b cannot share s's buffer (a may alone)."""
+def _conv_graph(path, nodes, weights, image, shape, seed):
+    """Write an ONNX model of `nodes` (onnx NodeProtos) whose 3x3 convolutions read the seeded
+    3->3-channel weights named in `weights`, from the input tensor `image` of `shape`, to the
+    output 'head'; returns path."""
     from onnx import TensorProto, helper, numpy_helper
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal((3, 3, 3, 3)).astype(np.float32), f"w{k}") for k in "bac"]
-    nodes = [helper.make_node("Conv", ["x", "wb"], ["b"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-             helper.make_node("Conv", ["x", "wa"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-             helper.make_node("Conv", ["b", "wc"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-             helper.make_node("Add", ["a", "b"], ["sum"]),
-             helper.make_node("Relu", ["sum"], ["s"]),
-             helper.make_node("Add", ["s", "c"], ["head"])]
-    graph = helper.make_graph(nodes, "residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 11, 13])],
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.standard_normal((3, 3, 3, 3)).astype(np.float32), w) for w in weights]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(image, TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info("head", TensorProto.FLOAT, None)], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
     return path
 
 
-def test_an_adds_inputs_share_its_gradient_buffer_only_where_nothing_reads_out_of_turn(tmp_path):
-    net = classviz.load(_residual_model(str(tmp_path / "residual.onnx")), backend="cpu")
-    x = np.random.default_rng(1).standard_normal((2, 3, 11, 13))
-    plan = net.plan("head", x.shape, np.float64)
-    g = plan.grads
-    assert g["a"] is g["s"] and g["b"] is not g["s"]  # b's other reader adds to it before a is read
-    assert g["s"] is not g["head"]  # the head's buffer is the caller's seed: never shared
-    obj, grad = net.gradient(x, [1, 2], head="head")
-    f = lambda z: net.forward(z, head="head")[[0, 1], [1, 2]].mean(axis=(1, 2)).sum()  # noqa: E731
-    for seed in range(3):
+def _conv(x, w, y):
+    from onnx import helper
+    return helper.make_node("Conv", [x, w], [y], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+
+
+def _assert_gradient_matches_finite_differences(net, x, classes, seeds):
+    # the objective: each image's channel classes[n] of the head, averaged; central differences
+    # along a random direction per seed, in float64
+    obj, grad = net.gradient(x, classes, head="head")
+    f = lambda z: net.forward(z, head="head")[np.arange(len(classes)), classes].mean(axis=(1, 2)).sum()  # noqa: E731
+    for seed in seeds:
         d = np.random.default_rng(seed).standard_normal(x.shape)
         fd = (f(x + 1e-6 * d) - f(x - 1e-6 * d)) / 2e-6
         assert abs(fd - np.vdot(grad, d)) <= 1e-7 * abs(fd), (fd, np.vdot(grad, d))
 
+
+def test_an_adds_inputs_share_its_gradient_buffer_only_where_nothing_reads_out_of_turn(tmp_path):
+    # x -> b = conv(x), a = conv(x), c = conv(b); head = relu(a + b) + c. The backward: the last
+    # Add writes s's and c's gradients, the first Add a's and b's, then conv_c adds to b's gradient
+    # before conv_a reads a's: a and b cannot share s's buffer (a may alone)
+    from onnx import helper
+    nodes = [_conv("x", "wb", "b"), _conv("x", "wa", "a"), _conv("b", "wc", "c"),
+             helper.make_node("Add", ["a", "b"], ["sum"]), helper.make_node("Relu", ["sum"], ["s"]),
+             helper.make_node("Add", ["s", "c"], ["head"])]
+    path = _conv_graph(str(tmp_path / "residual.onnx"), nodes, ["wb", "wa", "wc"], "x", [1, 3, 11, 13], 0)
+    net = classviz.load(path, backend="cpu")
+    x = np.random.default_rng(1).standard_normal((2, 3, 11, 13))
+    g = net.plan("head", x.shape, np.float64).grads
+    assert g["a"] is g["s"] and g["b"] is not g["s"]  # b's other reader adds to it before a is read
+    assert g["s"] is not g["head"]  # the head's buffer is the caller's seed: never shared
+    _assert_gradient_matches_finite_differences(net, x, [1, 2], range(3))
 
 
 def test_every_residual_add_of_resnet_and_mobilenet_shares_its_gradient_buffer(tmp_path):
@@ -191,23 +202,12 @@ def test_an_add_never_adds_into_the_buffer_it_reads(tmp_path):
     # y = conv(x + (x + x)): the outer Add may share x and the inner sum with its output's buffer,
     # but then the inner x + x would add its gradient onto the very buffer it reads (x's gradient
     # becoming 4 g instead of 3 g): only x shares
-    from onnx import TensorProto, helper, numpy_helper
-    rng = np.random.default_rng(2)
-    inits = [numpy_helper.from_array(rng.standard_normal((3, 3, 3, 3)).astype(np.float32), f"w{k}") for k in "ab"]
-    nodes = [helper.make_node("Conv", ["input", "wa"], ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-             helper.make_node("Add", ["x", "x"], ["inner"]),
-             helper.make_node("Add", ["x", "inner"], ["outer"]),
-             helper.make_node("Conv", ["outer", "wb"], ["head"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
-    graph = helper.make_graph(nodes, "thrice", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 9, 7])],
-                              [helper.make_tensor_value_info("head", TensorProto.FLOAT, None)], inits)
-    path = str(tmp_path / "thrice.onnx")
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    from onnx import helper
+    nodes = [_conv("input", "wa", "x"), helper.make_node("Add", ["x", "x"], ["inner"]),
+             helper.make_node("Add", ["x", "inner"], ["outer"]), _conv("outer", "wb", "head")]
+    path = _conv_graph(str(tmp_path / "thrice.onnx"), nodes, ["wa", "wb"], "input", [1, 3, 9, 7], 2)
     net = classviz.load(path, backend="cpu")
     x = np.random.default_rng(3).standard_normal((1, 3, 9, 7))
     g = net.plan("head", x.shape, np.float64).grads
     assert g["x"] is g["outer"] and g["inner"] is not g["outer"]
-    obj, grad = net.gradient(x, [1], head="head")
-    f = lambda z: net.forward(z, head="head")[0, 1].mean()  # noqa: E731
-    d = np.random.default_rng(4).standard_normal(x.shape)
-    fd = (f(x + 1e-6 * d) - f(x - 1e-6 * d)) / 2e-6
-    assert abs(fd - np.vdot(grad, d)) <= 1e-7 * abs(fd), (fd, np.vdot(grad, d))
+    _assert_gradient_matches_finite_differences(net, x, [1], [4])
