@@ -155,7 +155,7 @@ def test_depthwise_applies_both_masks(case, small, cap, monkeypatch):
     """A depthwise backward given its own fused activation's output (relu_out) and its input's
     (x, x_relu: a layer before it fused a ReLU) returns exactly (its transposed convolution of
     gy * (0 < y < cap)) * (0 < x < cap), what masking before and after as passes of their own
-    gives, on both loop layouts; an accumulated input mask is refused."""
+    gives, on both loop layouts; accumulating, the input mask applies to the sum."""
     from classviz.kernels.cpu import depthwise
     monkeypatch.setattr(depthwise, "SMALL", small)
     n, cin, h, w, cout, k, s, p, d, g = case
@@ -175,8 +175,14 @@ def test_depthwise_applies_both_masks(case, small, cap, monkeypatch):
     got = np.full_like(x, np.nan)
     conv.backward(gy.copy(), cw, got, False, work, relu_out=y, relu=relu, x=x, x_relu=relu)
     np.testing.assert_array_equal(got, want)
-    with pytest.raises(ArgumentError, match="input mask"):
-        conv.backward(gy.copy(), cw, got, True, work, x=x, x_relu=relu)
+    base = r.standard_normal(x.shape)
+    want = base.copy()
+    conv.backward(gy.copy(), cw, want, True, work)
+    want *= (x > 0) & (x < cap)
+    got = base.copy()
+    conv.backward(gy.copy(), cw, got, True, work, x=x, x_relu=relu)
+    np.testing.assert_array_equal(got, want)
+    assert not conv.masks_input(cw, True)  # that mask is a pass after the sum: not one the plan hands on
 
 
 @pytest.mark.parametrize("case", [CONVS[0], (1, 3, 16, 15, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
@@ -196,6 +202,58 @@ def test_conv_input_mask_as_a_pass(case):
     want *= (x > 0) & (x < 0.5)
     conv.backward(gy.copy(), cw, got, False, work, x=x, x_relu=0.5)
     np.testing.assert_array_equal(got, want)
+
+
+RESIDUAL_CASES = [CONVS[0], CONVS[3], CONVS[8], CONVS[12], (1, 3, 16, 15, 4, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+                  (1, 6, 9, 9, 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 6),
+                  (1, 40, 7, 7, 19, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+                  (2, 17, 1, 2, 9, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", RESIDUAL_CASES,
+                         ids=["pointwise", "cols", "subsample", "winograd", "winograd4", "depthwise", "pointwise49",
+                              "pointwise2"])
+def test_residual_and_accumulated_input_mask_are_the_passes_they_replace(case, dtype):
+    """conv.forward with a residual is the layer, then add.py's forward (the Add the plan folds
+    into it) and a cap; conv.backward accumulating with an input mask is the accumulated dgrad,
+    then the mask (the pass of the Add's or layer's backward the plan hands on): bit for bit, on
+    every path, float32 (the packed GEMM's epilogue: pointwise layers, and im2col's GEMM) and
+    float64. The 1x1 cases' widths (60, 49, 2 columns) take the blocks, the columns that ride
+    along and the column kernels."""
+    n, cin, h, w, cout, k, s, p, d, g = case
+    r = np.random.default_rng(11)
+    win = geometry.conv_window(k, s, p, d, h, w)
+    cw = conv.prepare(r.standard_normal((cout, cin // g) + k).astype(dtype), r.standard_normal(cout).astype(dtype),
+                      win, g, np.asarray)
+    work = np.empty(conv.work_size(cw, n), dtype)
+    x = r.standard_normal((n, cin, h, w)).astype(dtype)
+    shape = (n, cout, win.Ho, win.Wo)
+    res = r.standard_normal(shape).astype(dtype)
+    for relu in (False, True, 0.5):
+        want = np.empty(shape, dtype)
+        conv.forward(x, cw, want, False, work)
+        add.forward(want, res, want, relu is not False)
+        if relu is not True:
+            np.minimum(want, relu if relu else np.inf, out=want)
+        got = np.full(shape, np.nan, dtype)
+        conv.forward(x, cw, got, relu, work, residual=res)
+        assert 0 < (got == 0).mean() < 1 or relu is False
+        np.testing.assert_array_equal(got, want, err_msg=f"relu={relu}")
+    gy = r.standard_normal(shape).astype(dtype)
+    xa = np.clip(x, 0, 0.5)  # an activation's output: zeros, caps, between
+    for cap in (True, 0.5):
+        for acc in (False, True):
+            base = r.standard_normal(x.shape).astype(dtype)
+            want = base.copy()
+            conv.backward(gy.copy(), cw, want, acc, work)
+            keep = (xa > 0) if cap is True else (xa > 0) & (xa < cap)
+            want *= keep
+            got = base.copy()
+            conv.backward(gy.copy(), cw, got, acc, work, x=xa, x_relu=cap)
+            np.testing.assert_array_equal(got, want, err_msg=f"cap={cap} acc={acc}")
+    assert conv.masks_input(cw, True) == (dtype == np.float32 and conv.packed.PAYS and k == (1, 1) and s == (1, 1)
+                                          and not any(p))
 
 
 @pytest.mark.parametrize("case", [c for c in CONVS if c[9] == 1])

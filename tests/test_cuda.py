@@ -199,19 +199,28 @@ def _conv_both(dev, dtype, shape, precision="fp32"):
     gcw = dev.ops.conv.prepare(w, b, win, group, dev.xp.asarray, precision)
     work_c = np.empty(cpu.conv.work_size(ccw, 2), dtype)
     work_g = dev.xp.empty(dev.ops.conv.work_size(gcw, 2), dtype)
-    for relu in (False, 2.0, True):  # 2.0: a clipped ReLU (ReLU6 form) with a cap that clips some
+    res = rand(rng, out, dtype)
+    gres = slot(dev.xp, out, dtype)  # a residual summand (a folded Add's), a channel slice as well
+    gres[...] = dev.xp.asarray(res)
+    # 2.0: a clipped ReLU (ReLU6 form) with a cap that clips some; with a residual: an Add's ReLU or none
+    for relu, residual in ((False, None), (2.0, None), (True, None), (True, res), (False, res)):
         y = np.empty(out, dtype)
-        cpu.conv.forward(x, ccw, y, relu, work_c)
+        cpu.conv.forward(x, ccw, y, relu, work_c, residual=residual)
         gy = slot(dev.xp, out, dtype)
         gx_in = slot(dev.xp, x.shape, dtype)  # the input a channel slice too, as merged siblings give it
         gx_in[...] = dev.xp.asarray(x)
-        dev.ops.conv.forward(gx_in, gcw, gy, relu, work_g)
-        yield f"forward relu={relu}", gy.get(), y, functools.partial(_model_forward, x, w, b, win, group, relu)
+        dev.ops.conv.forward(gx_in, gcw, gy, relu, work_g, residual=None if residual is None else gres)
+        yield (f"forward relu={relu} residual={residual is not None}", gy.get(), y,
+               functools.partial(_model_forward, x, w, b, win, group, relu, residual))
+        if residual is None:
+            y_act = y
+    y = y_act  # the forward's output after its own fused ReLU, for the masks below
     g = rand(rng, out, dtype)
     # masked: after the fused ReLU (y from above); x_relu: the input's mask too (the layer before
-    # fused an activation: conv.backward's x, x_relu)
+    # fused an activation: conv.backward's x, x_relu), on the whole sum when accumulating
     for acc, masked, x_relu in ((False, False, False), (True, False, False), (False, True, False),
-                                (False, 2.0, False), (False, 2.0, 0.5), (False, False, True)):
+                                (False, 2.0, False), (False, 2.0, 0.5), (False, False, True), (True, False, True),
+                                (True, True, 0.5)):
         gx = rand(rng, x.shape, dtype)
         ggx = slot(dev.xp, x.shape, dtype)
         ggx[...] = dev.xp.asarray(gx)
@@ -229,11 +238,11 @@ def _conv_both(dev, dtype, shape, precision="fp32"):
                functools.partial(_model_backward, g * keep, w, before, win, group, acc, x_keep))
 
 
-def _model_forward(x, w, b, win, group, relu, rnd, rnd_out):
+def _model_forward(x, w, b, win, group, relu, residual, rnd, rnd_out):
     cw = cpu.conv.prepare(rnd(w), np.zeros(w.shape[0]), win, group, cpu.asarray)
     y = np.empty((x.shape[0], w.shape[0], win.Ho, win.Wo))
     cpu.conv.forward(rnd(x), cw, y, False, np.empty(cpu.conv.work_size(cw, x.shape[0])))
-    y = rnd_out(y) + b[:, None, None]
+    y = rnd_out(y) + b[:, None, None] + (0 if residual is None else residual)
     if relu is False:
         return y
     return np.clip(y, 0, np.inf if relu is True else relu)
@@ -243,7 +252,7 @@ def _model_backward(g, w, before, win, group, acc, x_keep, rnd, rnd_out):
     cw = cpu.conv.prepare(rnd(w), np.zeros(w.shape[0]), win, group, cpu.asarray)
     gx = np.empty(before.shape)
     cpu.conv.backward(rnd(g), cw, gx, False, np.empty(cpu.conv.work_size(cw, g.shape[0])))
-    return rnd_out(gx) * x_keep + (before if acc else 0)
+    return (rnd_out(gx) + (before if acc else 0)) * x_keep
 
 
 def f32(a):

@@ -211,3 +211,51 @@ def test_an_add_never_adds_into_the_buffer_it_reads(tmp_path):
     g = net.plan("head", x.shape, np.float64).grads
     assert g["x"] is g["outer"] and g["inner"] is not g["outer"]
     _assert_gradient_matches_finite_differences(net, x, [1], [4])
+
+
+def test_an_add_folds_into_the_convolution_of_its_later_summand_only(tmp_path):
+    # a = conv(x) then b = conv(x): Add(b, a) folds into b's convolution (a is ready when it runs),
+    # listed first or not; c = relu(conv(x)) has an activation of its own and d = conv(x) a second
+    # reader, so neither folds. The gradient by finite differences in float64 (the fold's pass)
+    from onnx import helper
+    nodes = [_conv("x", "wa", "a"), _conv("x", "wb", "b"), helper.make_node("Add", ["b", "a"], ["s"]),
+             helper.make_node("Relu", ["s"], ["r"]), _conv("x", "wc", "c0"), helper.make_node("Relu", ["c0"], ["c"]),
+             helper.make_node("Add", ["r", "c"], ["t"]), _conv("x", "wd", "d"), helper.make_node("Add", ["t", "d"], ["u"]),
+             helper.make_node("Add", ["u", "d"], ["v"]), _conv("v", "we", "head")]
+    path = _conv_graph(str(tmp_path / "fold.onnx"), nodes, ["wa", "wb", "wc", "wd", "we"], "x", [1, 3, 9, 10], 5)
+    net = classviz.load(path, backend="cpu")
+    x = np.random.default_rng(6).standard_normal((2, 3, 9, 10))
+    plan = net.plan("head", x.shape, np.float64)
+    assert plan.folded == {"b": "r"}
+    assert plan.values["b"] is plan.values["r"]
+    _assert_gradient_matches_finite_differences(net, x, [0, 2], range(2))
+
+
+def test_folded_adds_and_handed_on_masks_change_no_bit(tmp_path, monkeypatch):
+    """ResNet-50 and MobileNetV2 in float32: every Add folds into the convolution before it, and
+    ResNet's block outputs' masks (Add + ReLU) go to the next block's first layer, a pointwise
+    packed GEMM that adds its part last (MobileNet's expansion masks go to the depthwise layers,
+    and the depthwise ones to the projections); forward and gradient are the bits of the plan
+    without either (each Add a pass of its own, each mask too)."""
+    from classviz.graph import plan as plan_module
+    from classviz.kernels.cpu import packed
+    from classviz.testing import write_architecture
+    x = np.random.default_rng(7).normal(0, 50, (1, 3, 224, 224)).astype(np.float32)
+    for name in ("resnet50", "mobilenet_v2"):
+        path = write_architecture(str(tmp_path / f"{name}.onnx"), name, "dynamo", 0.125, seed=3)
+        net = classviz.load(path, backend="cpu")
+        plan = net.plan(None, x.shape)
+        adds = [s for s in plan.steps if s.op.node.op == "Add"]
+        assert adds and len(plan.folded) == len(adds), name
+        if name == "resnet50" and packed.PAYS:
+            assert sum(s.op.out_masked for s in adds) == len(adds) - 1  # the last one's reader is the pool
+            assert any(s.acc[0] and s.op.in_relu for s in plan.steps if s.op.node.op == "Conv")
+        got = net.forward(x), net.gradient(x, [5])
+        with monkeypatch.context() as m:
+            m.setattr(plan_module.Plan, "_fold_adds", lambda self, consumers: {})
+            m.setattr(plan_module.Plan, "_hand_masks_on", lambda self, consumers: None)
+            apart = classviz.load(path, backend="cpu")
+            want = apart.forward(x), apart.gradient(x, [5])
+            assert not apart.plan(None, x.shape).folded
+        assert np.array_equal(got[0], want[0]), name
+        assert np.array_equal(got[1][1], want[1][1]) and got[1][0] == want[1][0], name

@@ -19,6 +19,21 @@ class Op:
     view = False   # True when the output is a view of the input (no forward work)
     work = 0       # scratch elements needed
 
+    @property
+    def masks_gout(self):
+        """True when the backward may overwrite its output's gradient (gout) with gout times a
+        fused activation's mask (a backend masks in place where its dgrad cannot take the mask):
+        whatever else that buffer held is then gone (the plan's buffer sharing must know)."""
+        return False
+    relu = False   # the fused activation (set by prepare where an op fuses one)
+
+    @property
+    def masks_gout(self):
+        """True when the backward may overwrite its output's gradient (gout) with gout times a
+        fused activation's mask (a backend masks in place where its dgrad cannot take the mask):
+        whatever else that buffer held is then gone (the plan's buffer sharing must know)."""
+        return False
+
     def __init__(self, node, in_shapes, dtype, be, precision="fp32"):
         self.node, self.dtype, self.precision = node, dtype, precision
         self.out_shape = self.infer(node, in_shapes)
@@ -59,11 +74,14 @@ class Conv(Op):
         _positive(self, self.win, h, w)
         return (n, wt.shape[0], self.win.Ho, self.win.Wo)
 
-    # set by the plan: in_relu is the activation fused into the layer that produced this one's
-    # input, whose mask this layer's backward applies as it writes the input's gradient (where the
-    # backend does that at no cost: `be.conv.masks_input`); out_masked says the layer after this
-    # one applies this layer's own mask so, its backward takes the gradient as it comes
-    in_relu, out_masked = False, False
+    # set by the plan: in_relu is the activation fused into the layer (or Add) that produced this
+    # one's input, whose mask this layer's backward applies as it writes (the last part of) the
+    # input's gradient (where the backend does that at no cost: `be.conv.masks_input`); out_masked
+    # says the layer after this one applies this layer's own mask so, its backward takes the
+    # gradient as it comes; sum_relu, where an Add folds into this layer, is the Add's activation
+    # (False or True): the forward then reads the Add's other summand as ins[1] and writes the
+    # Add's output (this layer has no activation of its own)
+    in_relu, out_masked, sum_relu = False, False, None
 
     def prepare(self, be, relu, prepared):
         self.relu = relu
@@ -73,8 +91,19 @@ class Conv(Op):
             p["W"].astype(self.dtype), p["B"].astype(self.dtype), self.win, self.group, be.asarray, self.precision))
         self.work = be.conv.work_size(self.cw, self.out_shape[0])
 
+    @property
+    def masks_gout(self):
+        return bool(self.relu) and not self.out_masked
+
+    @property
+    def masks_gout(self):
+        return bool(self.relu) and not self.out_masked
+
     def forward(self, be, ins, out, work):
-        be.conv.forward(ins[0], self.cw, out, self.relu, work)
+        if self.sum_relu is None:
+            be.conv.forward(ins[0], self.cw, out, self.relu, work)
+        else:
+            be.conv.forward(ins[0], self.cw, out, self.sum_relu, work, residual=ins[1])
 
     def backward(self, be, gout, ins, out, gins, acc, work):
         mask = self.relu and not self.out_masked
@@ -95,6 +124,14 @@ class Gemm(Op):
     def prepare(self, be, relu, prepared):
         self.relu = relu
         self.w, self.b = self.weights(prepared, (), lambda: (self.param(be, "W"), self.param(be, "B")))
+
+    @property
+    def masks_gout(self):
+        return bool(self.relu)
+
+    @property
+    def masks_gout(self):
+        return bool(self.relu)
 
     def forward(self, be, ins, out, work):
         be.gemm.forward(ins[0], self.w, self.b, out)
@@ -281,16 +318,22 @@ class Add(Op):
             self.fail(f"adds tensors of different shapes {in_shapes[0]} and {in_shapes[1]}")
         return tuple(in_shapes[0])
 
+    # set by the plan: folded, when the convolution that computes one summand also adds the
+    # other and applies the activation as it writes this Add's output (the forward is then done);
+    # out_masked, when the last layer to write this output's gradient applies the mask as it does
+    folded, out_masked = False, False
+
     def prepare(self, be, relu, prepared):
         self.relu = bool(relu)
 
     def forward(self, be, ins, out, work):
-        be.add.forward(ins[0], ins[1], out, self.relu)
+        if not self.folded:
+            be.add.forward(ins[0], ins[1], out, self.relu)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
         # an input's gradient may be gout's own buffer (the plan shares it where that is safe; it
         # then overwrites, never adds): there the mask is applied in place, or nothing is to do
-        mask = out if self.relu else None
+        mask = out if self.relu and not self.out_masked else None
         if self.node.inputs[0] == self.node.inputs[1]:  # x + x: one buffer, the second adds
             for a in acc:
                 be.add.backward(gout, gins[0], a, mask)

@@ -5,12 +5,15 @@ Building it decides everything that does not change between steps:
 - fusions: sibling 1x1 convolutions (same input, each followed by a ReLU alone) merge into one
   convolution, whose output the siblings' outputs are channel slices of: one GEMM instead of
   several thin ones forward, and backward one GEMM writes the input's gradient instead of one
-  writing and the others accumulating; a ReLU folds into the Conv or Gemm before it;
+  writing and the others accumulating; a ReLU folds into the Conv, Gemm or Add before it; a
+  residual Add folds into the convolution that computes its later summand, which adds the other
+  and applies the Add's activation as it stores (the Add's forward is then nothing);
 - buffers, allocated once: every tensor's value and gradient; the inputs of a channel Concat are
   placed as views of its output (so the concat costs nothing forward or backward), a Flatten is a
   view of its input;
 - the backward schedule: which gradient writes overwrite and which accumulate, and which layer
-  applies a fused activation's mask (its own, or the one after it as it writes the gradient);
+  applies a fused activation's mask (its own, or the last one to write that gradient, as it
+  writes or adds it: ResNet's block outputs, masked by the next block's first GEMM);
 - a residual Add's inputs take its output's gradient buffer where nothing reads or writes that
   buffer out of turn: the Add then masks its output's gradient in place (or, without a fused ReLU,
   does nothing) instead of copying it into two more buffers.
@@ -23,10 +26,12 @@ from .ops import REGISTRY
 
 
 class Step:
-    """One op of the plan with the tensors it reads and writes."""
+    """One op of the plan with the tensors it reads and writes: ins, the inputs (each gets a
+    gradient), reads, what its forward takes (ins, and a folded Add's other summand), out."""
 
     def __init__(self, op, ins, out):
         self.op, self.ins, self.out = op, ins, out
+        self.reads = ins
         self.acc = [False] * len(ins)
 
 
@@ -64,6 +69,7 @@ class Plan:
         prepared = {} if prepared is None else prepared
         for s, relu in zip(self.steps, relus):
             s.op.prepare(be, relu, prepared)
+        self.folded = self._fold_adds(consumers)
         self._place_values(consumers)
         self._place_grads(consumers)
         self._hand_masks_on(consumers)
@@ -142,7 +148,9 @@ class Plan:
         for s in reversed(self.steps):
             if s.op.view:
                 continue
-            if s.out in placed:
+            if s.out in self.folded:  # the convolution writes the Add's output: its own is never written
+                self.values[s.out] = self.values[self.folded[s.out]]
+            elif s.out in placed:
                 dst, off = placed[s.out]
                 self.values[s.out] = self.values[dst][:, off:off + self.shapes[s.out][1]]
             else:
@@ -193,16 +201,48 @@ class Plan:
         for t, out in _share_add_grads(self.steps, own - {self.input, *self.taps}).items():
             self.grads[t] = self.grads[out]
 
+    def _fold_adds(self, consumers):
+        """Folds each residual Add into the convolution that computes one of its summands, where
+        that convolution has no activation of its own, the Add is its output's only reader, and
+        the other summand is ready before it runs (computed by an earlier step): the convolution
+        adds it and applies the Add's activation as it stores (one pass over the output fewer
+        forward, a GEMM's epilogue on the CPU), and the Add's forward does nothing. Its backward
+        is unchanged. Returns {convolution output: Add output}, whose value buffers are one."""
+        index = {s.out: i for i, s in enumerate(self.steps)}
+        keep = {self.head, self.input, *self.taps}
+        folded = {}
+        for i, s in enumerate(self.steps):
+            if s.op.node.op != "Add" or s.ins[0] == s.ins[1]:
+                continue
+            # the summand computed last: the other is then ready when its convolution runs
+            t, other = sorted(s.ins, key=lambda u: index.get(u, -1), reverse=True)
+            conv = self.steps[index[t]] if t in index else None
+            if (conv is None or conv.op.node.op != "Conv" or conv.op.relu or consumers[t] != 1 or t in keep
+                    or index.get(other, -1) >= index[t]):
+                continue
+            conv.op.sum_relu, s.op.folded = s.op.relu, True
+            conv.reads = [conv.ins[0], other]
+            folded[t] = s.out
+        return folded
+
     def _hand_masks_on(self, consumers):
-        # a convolution's fused activation whose output only one convolution reads, and whose
-        # backend applies an input's mask as it writes that gradient (MobileNet's expansion before
-        # its depthwise layer): the reader masks the gradient, and the writer takes it as it comes
+        # a fused activation (a convolution's or an Add's) whose gradient's last writer is a
+        # convolution whose backend applies an input's mask as it writes, or adds to, that
+        # gradient (MobileNet's expansion before its depthwise layer; on the CPU, a pointwise
+        # layer's packed GEMM: ResNet's block output before the next block's first layer): the
+        # writer masks the gradient whole, and the producer takes it as it comes. The last writer
+        # is the tensor's first reader in the forward's order (the backward runs it last), and only
+        # readers write a gradient; a tap's seed comes after them all, so a tap keeps its own.
         producer = {s.out: s for s in self.steps}
+        first_reader = {}
         for s in self.steps:
-            src = producer.get(s.ins[0])
-            if (s.op.node.op != "Conv" or src is None or src.op.node.op != "Conv" or not src.op.relu
-                    or consumers[src.out] != 1 or src.out in (self.head, *self.taps) or s.acc[0]
-                    or not self.be.conv.masks_input(s.op.cw)):
+            for t in s.ins:
+                first_reader.setdefault(t, s)
+        for s in self.steps:
+            src = producer.get(s.ins[0]) if s.ins else None
+            if (s.op.node.op != "Conv" or src is None or src.op.node.op not in ("Conv", "Add") or not src.op.relu
+                    or first_reader[src.out] is not s or src.out in (self.head, *self.taps)
+                    or not self.be.conv.masks_input(s.op.cw, s.acc[0])):
                 continue
             s.op.in_relu, src.op.out_masked = src.op.relu, True
 
@@ -213,7 +253,7 @@ class Plan:
         values, be, work = self.values, self.be, self.work
         values[self.input] = x
         for s in self.steps:
-            s.op.forward(be, [values[t] for t in s.ins], values[s.out], work)
+            s.op.forward(be, [values[t] for t in s.reads], values[s.out], work)
         return values[self.head]
 
     def backward(self, seed, tap_seed=None):
@@ -261,7 +301,8 @@ def _buffers_hold(steps, shared):
     goes, still reads every gradient whole. Replays the schedule on buffer names: a buffer holds
     the set of tensors whose full gradient is in it; a write that overwrites makes it hold the
     tensors written (an Add writes both inputs), one that adds keeps only the tensor added to; a
-    step reads its output's gradient first and then writes. Only an Add may write where it reads,
+    step reads its output's gradient first, masks it in place if it does (`Op.masks_gout`: then the
+    buffer holds no tensor's gradient whole), and then writes. Only an Add may write where it reads,
     and only to overwrite (its kernels go element by element: each element is read, then written
     once); adding there would read what it had just added (x + x), and a GEMM or a pool may not
     write there at all."""
@@ -274,6 +315,8 @@ def _buffers_hold(steps, shared):
         out = root(s.out)
         if out in held and s.out not in held[out]:
             return False
+        if s.op.masks_gout:
+            held[out] = set()
         writes = {}
         for k, t in enumerate(s.ins):
             b = root(t)

@@ -37,7 +37,7 @@ OPS = {
              "forward": "x, weights, work"},
     "concat": {"forward": "x, offset, y", "backward": "gy, offset, gx, accumulate"},
     "conv": {"prepare": "w, b, win, group, asarray, precision='fp32'", "work_size": "cw, n",
-             "forward": "x, cw, y, relu, work", "masks_input": "cw",
+             "forward": "x, cw, y, relu, work, residual=None", "masks_input": "cw, accumulate=False",
              "backward": "gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_relu=False"},
     "crop": {"crop": "image, offsets, out", "paste": "window, offsets, image",
              "paste_add": "window, before, offsets, image, lo, hi"},

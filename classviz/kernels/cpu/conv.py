@@ -1,10 +1,12 @@
-"""Convolution on the CPU: forward (+bias, +ReLU) and backward to the input (dgrad).
+"""Convolution on the CPU: forward (+bias, +residual, +ReLU) and backward to the input (dgrad,
+with the input's mask where the plan hands it on).
 
 GEMM by packed.py's kernel on weights packed here once (float32, ungrouped: every GoogLeNet
 layer, on CPUs where it pays: `packed.PAYS`), else through NumPy's OpenBLAS shared out over Numba's
 threads (blas.py):
 - pointwise (1x1, stride 1, unpadded): W @ x forward, W.T @ gy backward (added onto the input's
-  gradient by the GEMM itself when another consumer wrote it first), no copies;
+  gradient by the GEMM itself when another consumer wrote it first, and masked by the input's
+  activation as it is stored), no copies;
 - 3x3 stride 1 (GoogLeNet's commonest): Winograd F(4x4, 3x3) from 28x28 up, F(2x2, 3x3) below,
   and 5x5 stride 1 by F(2x2, 5x5), both ways, for outputs from 14x14 up (winograd.py);
 - depthwise (one input channel per group: MobileNet, EfficientNet): direct loops (depthwise.py);
@@ -25,6 +27,7 @@ from . import blas, depthwise, packed, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
 from ..shared import CLIP, fused_activation
 from .activation import backward as activation_backward
+from .add import forward as add_forward
 from .relu import backward as relu_backward  # a module named relu would hide behind the relu flags
 
 
@@ -96,15 +99,26 @@ def work_size(cw, n):
     return cw.cin * win.kh * win.kw * win.Ho * win.Wo + padded_size(cw.cin, win)  # columns, padded image
 
 
-def forward(x, cw, y, relu, work):
-    """y = conv(x, w) + b, then the fused activation: max(., 0) when relu is True, min(max(., 0), c)
-    when relu is a number c (ReLU6: 6.0), none when False.
+def forward(x, cw, y, relu, work, residual=None):
+    """y = conv(x, w) + b (+ residual), then the fused activation: max(., 0) when relu is True,
+    min(max(., 0), c) when relu is a number c (ReLU6: 6.0), none when False.
 
     x: (N, Cin, H, W); cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo) output, contiguous per
     image (may be a channel slice of a larger buffer); relu: False, True or a float; work: 1-D
-    scratch of >= work_size(cw, N) elements. All float32 or all float64."""
+    scratch of >= work_size(cw, N) elements; residual: None, or y's shape, contiguous per image:
+    a residual connection's other summand (the plan folds an Add into the layer before it), added
+    before the activation, bit for bit conv then add.py's forward. All float32 or all float64."""
     on, cap = fused_activation(relu)
     cap = y.dtype.type(cap)
+    if residual is not None and cw.dw is None and cw.u is None and cw.wp is not None:
+        _conv(x, cw, y, work, on, cap, residual)  # the packed kernel adds it as it stores
+        return
+    if residual is not None:  # the sum and the activation: a pass of their own, as an Add's
+        forward(x, cw, y, False, work)
+        add_forward(y, residual, y, on)
+        if cap != np.inf:
+            np.minimum(y, cap, out=y)
+        return
     if cw.dw is not None:
         depthwise.forward(x, cw.dw, cw.b, cw.win, on, y, work, cw.dw_last, cap)
         return
@@ -118,11 +132,17 @@ def forward(x, cw, y, relu, work):
         bias_act(y, cw.b, on, cap)
 
 
-def masks_input(cw):
+def masks_input(cw, accumulate=False):
     """True when `backward` applies the input's mask (its x and x_relu arguments) as it writes gx,
-    at no pass of its own: the depthwise layers. Elsewhere the layer that produced the input
-    masks its own gradient, as cheaply (a Winograd layer's rides on its phase split)."""
-    return cw.dw is not None
+    at no pass of its own (to a gradient it adds to when accumulate): a pointwise layer's packed
+    GEMM, as it stores; the depthwise layers, as they write, only a gradient they write alone.
+    Elsewhere the layer that produced the input masks its own gradient, as cheaply (a Winograd
+    layer's rides on its phase split)."""
+    return _packed_pointwise(cw) or (cw.dw is not None and not accumulate)
+
+
+def _packed_pointwise(cw):
+    return cw.wp_back is not None and is_pointwise(cw.win)
 
 
 def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_relu=False):
@@ -133,17 +153,21 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_r
     ran with a fused activation, so that gy * (0 < y < cap) is what goes back (gy itself may be
     overwritten by that); relu: that activation, as `forward` took it (True: cap = inf);
     x, x_relu: the layer's input and the activation fused into the layer that produced it (as
-    `forward` takes relu; False: none), so that gx = (the above) * (0 < x < x_cap), the
-    gradient that layer's own backward then takes without relu_out (the plan hands masks on
-    where `masks_input`; accumulate must then be False)."""
+    `forward` takes relu; False: none), so that gx (the sum, when accumulating) is then
+    multiplied by (0 < x < x_cap): the gradient that layer's own backward then takes without
+    relu_out (the plan hands masks on where `masks_input`, to the last layer that writes it)."""
     cap = fused_activation(relu)[1]
     on_x, x_cap = fused_activation(x_relu)
-    if on_x and (x is None or accumulate):
-        raise ArgumentError("an input mask needs the input, and a gradient this layer writes alone")
+    if on_x and x is None:
+        raise ArgumentError("an input mask needs the input")
     if cw.dw is not None:
-        # the depthwise loops apply both masks as they read gy and write gx: two passes fewer
+        # the depthwise loops apply both masks as they read gy and write gx: two passes fewer (the
+        # input's only on a gradient they write alone: they mask before they add)
+        ride = on_x and not accumulate
         depthwise.backward(gy, cw.dw, cw.win, gx, accumulate, work, cw.dw_last, relu_out, gy.dtype.type(cap),
-                           x if on_x else None, gy.dtype.type(x_cap))
+                           x if ride else None, gy.dtype.type(x_cap))
+        if on_x and not ride:
+            mask_gradient(x, gx, x_cap)
         return
     if relu_out is not None and (cw.u is None or cap != np.inf):  # Winograd takes a plain ReLU's mask itself
         mask_gradient(relu_out, gy, cap)
@@ -154,13 +178,16 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_r
         win = cw.win
         winograd.conv(gy, cw.u_back, winograd.tile(win), win.kh - 1 - win.pt, win.kw - 1 - win.pl, gx, cw.zero,
                       False, accumulate, work, mask=relu_out)
+    elif on_x and _packed_pointwise(cw):  # the packed GEMM masks the sum as it stores it
+        _dgrad_cols(gy, cw, gx, accumulate, work, x, x_cap)
+        return
     else:
         _dgrad_cols(gy, cw, gx, accumulate, work)
     if on_x:
         mask_gradient(x, gx, x_cap)
 
 
-def _conv(x, cw, y, work, relu, cap):
+def _conv(x, cw, y, work, relu, cap, residual=None):
     w, win, group = cw.w, cw.win, cw.group
     n_img, cin = x.shape[:2]
     cout, hw, kg = w.shape[0], win.Ho * win.Wo, w.shape[1]
@@ -175,14 +202,16 @@ def _conv(x, cw, y, work, relu, cap):
             im2col(x[n], win, cols, work[ncols:])
             src = cols
         out = y[n].reshape(cout, hw)
-        if cw.wp is not None:  # packed weights: one group; bias and activation as the blocks are stored
-            packed.matmul(cw.wp, src, out, bias=cw.b, relu=relu, cap=cap)
+        if cw.wp is not None:  # packed weights: one group; bias, residual and activation as the blocks are stored
+            packed.matmul(cw.wp, src, out, bias=cw.b, relu=relu, cap=cap,
+                          residual=None if residual is None else residual[n].reshape(cout, hw))
         else:
             for g in range(group):
                 blas.matmul(w[g * rows:(g + 1) * rows], src[g * kg:(g + 1) * kg], out[g * rows:(g + 1) * rows])
 
 
-def _dgrad_cols(gy, cw, gx, accumulate, work):
+def _dgrad_cols(gy, cw, gx, accumulate, work, x=None, x_cap=np.inf):
+    # x: the input whose mask (0 < x < x_cap) the packed pointwise GEMM applies as it stores
     w, win, group = cw.w, cw.win, cw.group
     n_img, cin = gx.shape[:2]
     cout, hw = w.shape[0], win.Ho * win.Wo
@@ -194,7 +223,8 @@ def _dgrad_cols(gy, cw, gx, accumulate, work):
         g_out = gy[n].reshape(cout, hw)
         dst = gx[n].reshape(cin, hw) if pointwise else cols
         if cw.wp_back is not None:  # packed weights: one group
-            packed.matmul(cw.wp_back, g_out, dst, pointwise and accumulate)
+            packed.matmul(cw.wp_back, g_out, dst, pointwise and accumulate,
+                          mask=None if x is None else x[n].reshape(cin, hw), mask_cap=x_cap)
         else:
             for g in range(group):
                 blas.matmul(w[g * rows:(g + 1) * rows].T, g_out[g * rows:(g + 1) * rows],

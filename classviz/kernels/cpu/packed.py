@@ -11,9 +11,10 @@ GEMM kernel").
 
 Around the blocks: the last 1-4 columns ride with the panel's last block or vector, a vector of
 MR rows each (a product of only one or two columns goes to column kernels, several panels at a
-time), and the last 5-15 go to a masked block; a layer's bias and fused
-ReLU are applied as the blocks are stored (`matmul`'s bias, relu, cap), so the forward of a
-convolution makes one pass over its output. Every element of out is the same chain of fused
+time), and the last 5-15 go to a masked block; a layer's bias, a residual connection's other
+summand and the fused ReLU are applied as the blocks are stored (`matmul`'s bias, residual, relu,
+cap), so the forward of a convolution makes one pass over its output; and backward, the mask of
+the activation before the layer (`matmul`'s mask, mask_cap), after any accumulation. Every element of out is the same chain of fused
 multiply-adds in k whichever kernel computes it, so how the columns fall does not change a bit.
 
 The kernel is LLVM IR rather than a Numba loop because Numba keeps a block of accumulators in
@@ -72,21 +73,39 @@ def pack(a):
     return np.ascontiguousarray(np.swapaxes(padded.reshape(a.shape[:-2] + (p, MR, k)), -1, -2))
 
 
-def matmul(ap, b, out, accumulate=False, bias=None, relu=False, cap=np.inf):
+def matmul(ap, b, out, accumulate=False, bias=None, relu=False, cap=np.inf, residual=None, mask=None,
+           mask_cap=np.inf):
     """out = a @ b, or out += a @ b when accumulate, for a packed by `pack`; or, not accumulating,
-    out = act(a @ b + bias[:, None]) as the blocks are stored (no pass of its own).
+    out = act(a @ b + bias[:, None] + residual) as the blocks are stored (no pass of its own);
+    with mask, what would be stored is then multiplied by (0 < mask < mask_cap) (plain ReLU's
+    test, mask > 0, when mask_cap is inf): the gradient of a fused activation's input, written or
+    accumulated whole.
 
     ap: (P, K, MR) from pack(a) with a (M, K); b: (K, N) float32 with contiguous rows (any row
     stride); out: (M, N) float32 with contiguous rows; bias: None or (M,) float32, contiguous;
-    relu: apply min(max(., 0), cap) (cap: float, inf for a plain ReLU). Shared out over Numba's
-    threads by chunks of columns and panels of rows."""
-    if accumulate and (bias is not None or relu):
-        raise ValueError("a bias or activation applies to a product written, not added")
+    relu: apply min(max(., 0), cap) (cap: float, inf for a plain ReLU); residual, mask: None or
+    (M, N) float32 with contiguous rows (not both; residual only when not accumulating; mask not
+    with a bias or activation). Bit for bit the separate passes: (a @ b + bias) + residual, then
+    the activation, as add.py's forward; (out + a @ b) * (0 < mask < cap), as relu.py's and
+    activation.py's backward. Shared out over Numba's threads by chunks of columns and panels of
+    rows."""
+    if accumulate and (bias is not None or relu or residual is not None):
+        raise ValueError("a bias, residual or activation applies to a product written, not added")
+    if mask is not None and (bias is not None or relu or residual is not None):
+        raise ValueError("a mask applies to a gradient: no bias, residual or activation with it")
+    side = out if residual is None and mask is None else (residual if mask is None else mask)
+    if side.shape != out.shape:
+        raise ValueError(f"a residual or mask of shape {side.shape} for a product of shape {out.shape}")
+    mode = _PLAIN if side is out else (_RESIDUAL if mask is None else _MASK)
     _matmul(ap, out.shape[0], b, b.strides[0] // 4, out, out.strides[0] // 4, accumulate,
-            _NO_BIAS if bias is None else bias, bias is not None, relu, np.float32(cap))
+            _NO_BIAS if bias is None else bias, bias is not None, relu,
+            np.float32(mask_cap if mode == _MASK else cap), side, side.strides[0] // 4, mode)
 
 
 _NO_BIAS = np.zeros(1, np.float32)  # stands in for "no bias", so that _matmul has one signature
+# what the side operand of the epilogue is: none (out itself stands in: its loads are unused), a
+# summand added before the activation, or the input whose activation's mask multiplies the result
+_PLAIN, _RESIDUAL, _MASK = 0, 1, 2
 
 
 def matmul_stacked(ap, b, out):
@@ -119,16 +138,37 @@ def _row_bias(builder, has_bias, biasp, row):
     return phi
 
 
-def _stored(builder, total, bias, has_bias, on, cap):
-    # what a sum becomes as it is stored (total, bias, cap: a float or vectors of them alike):
-    # + bias where there is one (total + 0.0 would turn a -0.0 sum into +0.0), then with `on`
-    # min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN)
+def _finished(builder, total, old, bias, side, has_bias, on, cap, add, residual, masked, cap_inf):
+    # what a sum becomes as it is stored (total, old: what out held, bias, side, cap: a float or
+    # vectors of them alike): not adding, + bias where there is one (total + 0.0 would turn a -0.0
+    # sum into +0.0), + side where it is a residual, then with `on` min(v * (v > 0), cap), bit for
+    # bit conv.bias_act's and add.py's arithmetic (NaN stays NaN); adding, old + total; then, where
+    # side is a mask, times (side > 0) and, below a finite cap, (side < cap), as relu.py's and
+    # activation.py's backward do
     t = total.type
-    zero = ir.Constant(t, [0.0] * t.count) if isinstance(t, ir.VectorType) else ir.Constant(t, 0.0)
+    vec = isinstance(t, ir.VectorType)
+    zero = ir.Constant(t, [0.0] * t.count) if vec else ir.Constant(t, 0.0)
     biased = builder.select(has_bias, builder.fadd(total, bias), total)
-    relu = builder.fmul(biased, builder.uitofp(builder.fcmp_ordered(">", biased, zero), total.type))
+    biased = builder.select(residual, builder.fadd(biased, side), biased)
+    relu = builder.fmul(biased, builder.uitofp(builder.fcmp_ordered(">", biased, zero), t))
     relu = builder.select(builder.fcmp_ordered("<", cap, relu), cap, relu)
-    return builder.select(on, relu, biased)
+    done = builder.select(add, builder.fadd(old, total), builder.select(on, relu, biased))
+    below = builder.fcmp_ordered("<", side, cap)
+    if vec:
+        cap_inf = _splat(builder, cap_inf, t.count)
+    keep = builder.and_(builder.fcmp_ordered(">", side, zero), builder.or_(below, cap_inf))
+    return builder.select(masked, builder.fmul(done, builder.uitofp(keep, t)), done)
+
+
+def _epilogue_flags(builder, acc, bias, act, cap, mode):
+    # the kernels' runtime switches as i1 values: (add, has_bias, on, residual, masked, cap_inf)
+    def nonzero(v):
+        return builder.icmp_signed("!=", v, ir.Constant(v.type, 0))
+
+    def equal(v, k):
+        return builder.icmp_signed("==", v, ir.Constant(v.type, k))
+    cap_inf = builder.fcmp_ordered("==", cap, ir.Constant(cap.type, np.inf))
+    return nonzero(acc), nonzero(bias), nonzero(act), equal(mode, _RESIDUAL), equal(mode, _MASK), cap_inf
 
 
 def _kernel(nv, masked, extra=0):
@@ -138,14 +178,18 @@ def _kernel(nv, masked, extra=0):
     read from b or touch c. The `extra` (0-4) columns after the vectors take a vector of MR rows
     each, as the column kernels do: a product's last 1-4 columns so ride with its last vector,
     while the panel is in L1 (49 columns = 32 + 16 + 1). Unless acc: with `bias` (the address of
-    the panel's first row's bias, 0: none) each row's bias is added to its sum, and with `act` the
-    sum v becomes min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN)."""
+    the panel's first row's bias, 0: none) each row's bias is added to its sum, with mode
+    _RESIDUAL the side operand's element too, and with `act` the sum v becomes
+    min(v * (v > 0), cap), bit for bit conv.bias_act's arithmetic (NaN stays NaN); with mode
+    _MASK the result (added or not) is multiplied by the side operand's mask (`_finished`). side:
+    the address of the block's first element in an array laid out as c (rows lds floats apart;
+    with _PLAIN, c itself)."""
     @intrinsic
-    def kernel(typingctx, a, b, ldb, c, ldc, k, rows, acc, rem, bias, act, cap):
-        sig = types.void(*([types.intp] * 11), types.float32)
+    def kernel(typingctx, a, b, ldb, c, ldc, k, rows, acc, rem, bias, act, cap, side, lds, mode):
+        sig = types.void(*([types.intp] * 11), types.float32, types.intp, types.intp, types.intp)
 
         def codegen(context, builder, signature, args):
-            a, b, ldb, c, ldc, k, rows, acc, rem, bias, act, cap = args
+            a, b, ldb, c, ldc, k, rows, acc, rem, bias, act, cap, side, lds, mode = args
             f32, i1, i32 = ir.FloatType(), ir.IntType(1), ir.IntType(32)
             vt, mt = ir.VectorType(f32, W), ir.VectorType(i1, W)
             fp, vp = f32.as_pointer(), vt.as_pointer()
@@ -196,29 +240,30 @@ def _kernel(nv, masked, extra=0):
                         bj = builder.load(builder.gep(brow, [ir.Constant(ldb.type, nv * W + j)]))
                         builder.store(builder.call(cfma, [av, _splat(builder, bj, MR), builder.load(cols[j])]),
                                       cols[j])
-            add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
-            has_bias = builder.icmp_signed("!=", bias, ir.Constant(bias.type, 0))
-            on = builder.icmp_signed("!=", act, ir.Constant(act.type, 0))
+            add, has_bias, on, residual, masked_by, cap_inf = _epilogue_flags(builder, acc, bias, act, cap, mode)
             caps = _splat(builder, cap, W)
-            biasp = builder.inttoptr(bias, fp)
+            biasp, sp = builder.inttoptr(bias, fp), builder.inttoptr(side, fp)
             for r in range(MR):
                 with builder.if_then(builder.icmp_signed("<", ir.Constant(rows.type, r), rows)):
                     crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, r), ldc)])
+                    srow = builder.gep(sp, [builder.mul(ir.Constant(lds.type, r), lds)])
                     row_bias = _row_bias(builder, has_bias, biasp, r)
                     bv_row = _splat(builder, row_bias, W)
                     for v in range(nv):
                         q, total = vector(crow, v), builder.load(accs[r][v])
-                        done = _stored(builder, total, bv_row, has_bias, on, caps)
-                        total = builder.select(add, builder.fadd(load(q, v == nv - 1), total), done)
-                        if masked and v == nv - 1:
+                        last = v == nv - 1
+                        total = _finished(builder, total, load(q, last), bv_row, load(vector(srow, v), last),
+                                          has_bias, on, caps, add, residual, masked_by, cap_inf)
+                        if masked and last:
                             builder.call(mstore, [total, q, four, mask])
                         else:
                             builder.store(total, q, align=4)
                     for j in range(extra):
                         ptr = builder.gep(crow, [ir.Constant(ldc.type, nv * W + j)])
+                        sj = builder.load(builder.gep(srow, [ir.Constant(lds.type, nv * W + j)]))
                         total = builder.extract_element(builder.load(cols[j]), ir.Constant(i32, r))
-                        done = _stored(builder, total, row_bias, has_bias, on, cap)
-                        builder.store(builder.select(add, builder.fadd(builder.load(ptr), total), done), ptr)
+                        builder.store(_finished(builder, total, builder.load(ptr), row_bias, sj, has_bias, on, cap,
+                                                add, residual, masked_by, cap_inf), ptr)
             return context.get_dummy_value()
         return sig, codegen
     return kernel
@@ -232,13 +277,13 @@ def _column_kernel(g, ncols):
     b: the first of the columns' first elements, rows ldb floats apart; c: row 0 of the first
     column, rows ldc floats apart (addresses as intp); rows: rows stored in the last panel (the
     others: MR). Each sum is the same chain of fused multiply-adds in k as in the blocks, and
-    acc, bias, act and cap act as there, so the results are the same bits."""
+    acc, bias, act, cap, side, lds and mode act as there, so the results are the same bits."""
     @intrinsic
-    def kernel(typingctx, a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap):
-        sig = types.void(*([types.intp] * 11), types.float32)
+    def kernel(typingctx, a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode):
+        sig = types.void(*([types.intp] * 11), types.float32, types.intp, types.intp, types.intp)
 
         def codegen(context, builder, signature, args):
-            a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap = args
+            a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode = args
             f32, i32 = ir.FloatType(), ir.IntType(32)
             vt = ir.VectorType(f32, MR)
             fp, vp = f32.as_pointer(), vt.as_pointer()
@@ -247,7 +292,7 @@ def _column_kernel(g, ncols):
             zero = ir.Constant(vt, [0.0] * MR)
             panels = [builder.inttoptr(builder.add(a, builder.mul(pstride, ir.Constant(a.type, q))), fp)
                       for q in range(g)]
-            bp, cp, biasp = (builder.inttoptr(x, fp) for x in (b, c, bias))
+            bp, cp, biasp, sp = (builder.inttoptr(x, fp) for x in (b, c, bias, side))
             accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(ncols)] for _ in range(g)]
             with cgutils.for_range(builder, k) as loop:
                 i = loop.index
@@ -259,9 +304,7 @@ def _column_kernel(g, ncols):
                     av = builder.load(builder.bitcast(builder.gep(panels[q], [at]), vp), align=4)
                     for j in range(ncols):
                         builder.store(builder.call(fma, [av, bk[j], builder.load(accs[q][j])]), accs[q][j])
-            add = builder.icmp_signed("!=", acc, ir.Constant(acc.type, 0))
-            has_bias = builder.icmp_signed("!=", bias, ir.Constant(bias.type, 0))
-            on = builder.icmp_signed("!=", act, ir.Constant(act.type, 0))
+            add, has_bias, on, residual, masked_by, cap_inf = _epilogue_flags(builder, acc, bias, act, cap, mode)
             for q in range(g):
                 totals = [builder.load(accs[q][j]) for j in range(ncols)]
                 for r in range(MR):
@@ -270,13 +313,14 @@ def _column_kernel(g, ncols):
                         builder.icmp_signed("<", ir.Constant(rows.type, r), rows)
                     with builder.if_then(keep):
                         crow = builder.gep(cp, [builder.mul(ir.Constant(ldc.type, row), ldc)])
+                        srow = builder.gep(sp, [builder.mul(ir.Constant(lds.type, row), lds)])
                         row_bias = _row_bias(builder, has_bias, biasp, row)
                         for j in range(ncols):
                             total = builder.extract_element(totals[j], ir.Constant(i32, r))
                             ptr = builder.gep(crow, [ir.Constant(ldc.type, j)])
-                            done = _stored(builder, total, row_bias, has_bias, on, cap)
-                            added = builder.fadd(builder.load(ptr), total)
-                            builder.store(builder.select(add, added, done), ptr)
+                            sj = builder.load(builder.gep(srow, [ir.Constant(lds.type, j)]))
+                            builder.store(_finished(builder, total, builder.load(ptr), row_bias, sj, has_bias, on,
+                                                    cap, add, residual, masked_by, cap_inf), ptr)
             return context.get_dummy_value()
         return sig, codegen
     return kernel
@@ -312,76 +356,80 @@ def _split(n):
 
 
 @njit(cache=True, inline="always")
-def _panel(a, k, rows, b, ldb, n, extra, c, ldc, acc, bias, act, cap):
+def _panel(a, k, rows, b, ldb, n, extra, c, ldc, acc, bias, act, cap, side, lds, mode):
     # one packed panel of MR rows against the n columns of b, then `extra` (0-4) more with the last
-    # block or vector (n is then a multiple of W); addresses in bytes, strides in floats
+    # block or vector (n is then a multiple of W); addresses in bytes, strides in floats; side: laid
+    # out as c, its first element's address (see _kernel)
     last = 0 if not extra else (NR if n % NR == 0 else W)  # the kernel that takes the extra columns
     j = 0
     while j + NR <= n - last:
-        _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        _block(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap, side + 4 * j, lds, mode)
         j += NR
     while j + W <= n - last:
-        _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap)
+        _vector(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, 0, bias, act, cap, side + 4 * j, lds, mode)
         j += W
     if extra:
-        _with_extra(last == NR, extra, a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, bias, act, cap)
+        _with_extra(last == NR, extra, a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, bias, act, cap,
+                    side + 4 * j, lds, mode)
     elif j < n:
-        _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j, bias, act, cap)
+        _partial(a, b + 4 * j, ldb, c + 4 * j, ldc, k, rows, acc, n - j, bias, act, cap, side + 4 * j, lds, mode)
 
 
 @njit(cache=True, inline="always")
-def _with_extra(block, extra, a, b, ldb, c, ldc, k, rows, acc, bias, act, cap):
+def _with_extra(block, extra, a, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode):
     # the last block (block) or vector of a panel, with `extra` (1-4) columns after it
     if block:
         if extra == 1:
-            _block1(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+            _block1(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
         elif extra == 2:
-            _block2(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+            _block2(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
         elif extra == 3:
-            _block3(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+            _block3(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
         else:
-            _block4(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+            _block4(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
     elif extra == 1:
-        _vector1(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+        _vector1(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
     elif extra == 2:
-        _vector2(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+        _vector2(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
     elif extra == 3:
-        _vector3(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+        _vector3(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
     else:
-        _vector4(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap)
+        _vector4(a, b, ldb, c, ldc, k, rows, acc, 0, bias, act, cap, side, lds, mode)
 
 
 @njit(cache=True, inline="always")
-def _column_call(g, rem, a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap):
+def _column_call(g, rem, a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode):
     # the kernel for `rem` columns of g panels (g: _PANELS[rem], or 1)
     if rem == 1:
         if g == 1:
-            _c1_one(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+            _c1_one(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode)
         else:
-            _c1(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+            _c1(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode)
     elif g == 1:
-        _c2_one(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+        _c2_one(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode)
     else:
-        _c2(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap)
+        _c2(a, pstride, b, ldb, c, ldc, k, rows, acc, bias, act, cap, side, lds, mode)
 
 
 @njit(cache=True, inline="always")
-def _column_group(a0, p0, p_count, k, m, b, ldb, c, ldc, acc, bias, act, cap, rem):
-    # the last `rem` columns (b, c: the first one's first elements) of panels p0 .. p0 + g - 1,
+def _column_group(a0, p0, p_count, k, m, b, ldb, c, ldc, acc, bias, act, cap, side, lds, mode, rem):
+    # the last `rem` columns (b, c, side: the first one's first elements) of panels p0 .. p0 + g - 1,
     # g = _PANELS[rem] (fewer at the end: one at a time)
     g = _PANELS[rem]
     p1 = min(p_count, p0 + g)
     if p1 - p0 == g:
         _column_call(g, rem, a0 + 4 * p0 * k * MR, 4 * k * MR, b, ldb, c + 4 * p0 * MR * ldc, ldc, k,
-                     min(MR, m - (p1 - 1) * MR), acc, bias + 4 * p0 * MR if bias != 0 else 0, act, cap)
+                     min(MR, m - (p1 - 1) * MR), acc, bias + 4 * p0 * MR if bias != 0 else 0, act, cap,
+                     side + 4 * p0 * MR * lds, lds, mode)
     else:
         for p in range(p0, p1):
             _column_call(1, rem, a0 + 4 * p * k * MR, 4 * k * MR, b, ldb, c + 4 * p * MR * ldc, ldc, k,
-                         min(MR, m - p * MR), acc, bias + 4 * p * MR if bias != 0 else 0, act, cap)
+                         min(MR, m - p * MR), acc, bias + 4 * p * MR if bias != 0 else 0, act, cap,
+                         side + 4 * p * MR * lds, lds, mode)
 
 
 @njit(cache=True, parallel=True)
-def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
+def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap, side, lds, mode):
     # tasks run chunk of columns by chunk, every panel within one, so that a thread's panels reuse
     # the chunk of b from cache (conv1, 12544 columns: 160 -> 184 GFLOP/s; a long K makes the
     # chunks narrower, see CHUNK_BYTES); chunks of equal widths,
@@ -399,7 +447,7 @@ def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
     per = _PANELS[rem]
     groups = -(-p_count // per) if rem and not main else 0
     body = chunks * p_count
-    a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
+    a0, b0, c0, s0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data, side.ctypes.data
     bias0 = bias.ctypes.data if has_bias else 0
     for t in prange(body + groups):
         if t < body:
@@ -408,10 +456,10 @@ def _matmul(ap, m, b, ldb, out, ldc, accumulate, bias, has_bias, relu, cap):
                 n = min(width, main - j)
                 _panel(a0 + 4 * p * k * MR, k, min(MR, m - p * MR), b0 + 4 * j, ldb, n, rem if j + n == main else 0,
                        c0 + 4 * (p * MR * ldc + j), ldc, int(accumulate), bias0 + 4 * p * MR if has_bias else 0,
-                       int(relu), cap)
+                       int(relu), cap, s0 + 4 * (p * MR * lds + j), lds, mode)
         else:
             _column_group(a0, (t - body) * per, p_count, k, m, b0 + 4 * main, ldb, c0 + 4 * main, ldc,
-                          int(accumulate), bias0, int(relu), cap, rem)
+                          int(accumulate), bias0, int(relu), cap, s0 + 4 * main, lds, mode, rem)
 
 
 @njit(cache=True, parallel=True)
@@ -424,8 +472,10 @@ def _matmul_stacked(ap, b, out):
     for s in prange(s_count):
         a_s, b_s, c_s = a0 + 4 * s * p_count * k * MR, b0 + 4 * s * k * n, c0 + 4 * s * m * n
         for p in range(p_count):
+            c_p = c_s + 4 * p * MR * n  # the epilogue's side operand: out itself, unused (_PLAIN)
             _panel(a_s + 4 * p * k * MR, k, min(MR, m - p * MR), b_s, n, main, rem if main else 0,
-                   c_s + 4 * p * MR * n, n, 0, 0, 0, zero)
+                   c_p, n, 0, 0, 0, zero, c_p, n, _PLAIN)
         if rem and not main:
             for p0 in range(0, p_count, _PANELS[rem]):
-                _column_group(a_s, p0, p_count, k, m, b_s + 4 * main, n, c_s + 4 * main, n, 0, 0, 0, zero, rem)
+                _column_group(a_s, p0, p_count, k, m, b_s + 4 * main, n, c_s + 4 * main, n, 0, 0, 0, zero,
+                              c_s + 4 * main, n, _PLAIN, rem)

@@ -3,15 +3,18 @@
 // fastest for these shapes).
 #include "common.cuh"
 
-// relu: the fused activation min(max(., 0), cap), cap = inf for a plain ReLU (6 for ReLU6)
+// relu: the fused activation min(max(., 0), cap), cap = inf for a plain ReLU (6 for ReLU6);
+// with has_res, a residual connection's other summand res (laid out as y, images res_bs apart) is
+// added before it (when none, the host passes b as res: read-only, never read)
 template <typename T>
-__global__ void bias_act(T* __restrict__ y, const T* __restrict__ b, long long N, int C, long long HW,
-                         long long y_bs, int relu, T cap) {
+__global__ void bias_act(T* __restrict__ y, const T* __restrict__ b, const T* __restrict__ res, long long N, int C,
+                         long long HW, long long y_bs, long long res_bs, int has_res, int relu, T cap) {
     CV_LOOP(i, N * C * HW) {
         long long inner = (long long)C * HW;
         long long n = i / inner, r = i % inner;
         long long o = cv_at(n, r, y_bs);
         T v = y[o] + b[r / HW];
+        if (has_res) v = v + res[cv_at(n, r, res_bs)];
         y[o] = relu ? min(max(v, (T)0), cap) : v;
     }
 }
@@ -39,14 +42,17 @@ __global__ void to_bf16(const T* __restrict__ x, const T* __restrict__ y, unsign
     }
 }
 
-// y (N, C, HW, images y_bs apart) = float(src (dense)) + b, then min(max(., 0), cap) when relu
+// y (N, C, HW, images y_bs apart) = float(src (dense)) + b (+ res, as in bias_act), then
+// min(max(., 0), cap) when relu
 template <typename T>
-__global__ void bf16_bias_act(const unsigned short* __restrict__ src, const T* __restrict__ b, T* __restrict__ y,
-                              long long N, int C, long long HW, long long y_bs, int relu, T cap) {
+__global__ void bf16_bias_act(const unsigned short* __restrict__ src, const T* __restrict__ b,
+                              const T* __restrict__ res, T* __restrict__ y, long long N, int C, long long HW,
+                              long long y_bs, long long res_bs, int has_res, int relu, T cap) {
     CV_LOOP(i, N * C * HW) {
         long long inner = (long long)C * HW;
         long long n = i / inner, r = i % inner;
         T v = (T)cv_from_bf16(src[i]) + b[r / HW];
+        if (has_res) v = v + res[cv_at(n, r, res_bs)];
         y[cv_at(n, r, y_bs)] = relu ? min(max(v, (T)0), cap) : v;
     }
 }

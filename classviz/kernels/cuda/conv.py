@@ -208,14 +208,16 @@ def _handle():
     return dev.cudnn.handle(dev.xp.cuda.get_current_stream().ptr)
 
 
-def forward(x, cw, y, relu, work):
-    """y = conv(x, w) + b, then the fused activation (relu: False, True or a cap c for
-    min(max(., 0), c), as the CPU twin).
+def forward(x, cw, y, relu, work, residual=None):
+    """y = conv(x, w) + b (+ residual), then the fused activation (relu: False, True or a cap c
+    for min(max(., 0), c), as the CPU twin).
 
     x: (N, Cin, H, W), contiguous per image (may be a channel slice of merged siblings' output);
     cw: ConvWeights from `prepare`; y: (N, Cout, Ho, Wo), contiguous per image (may be a channel
     slice of a concat output); relu: False, True or a float; work: 1-D scratch of
-    work_size(cw, N) elements. CuPy arrays, all float32 or all float64."""
+    work_size(cw, N) elements; residual: None, or y's shape, contiguous per image, added before
+    the activation in the same pass as the bias (a residual Add folded into this layer). CuPy
+    arrays, all float32 or all float64."""
     on, cap = fused_activation(relu)
     space, xs, ys, padded = _split_work(cw, work, x.shape[0])
     if padded is not None:
@@ -223,15 +225,17 @@ def forward(x, cw, y, relu, work):
         x = padded
     n, c = y.shape[:2]
     hw = y.shape[2] * y.shape[3]
+    # no residual: the bias stands in for it (read-only, never read)
+    res, res_bs = (cw.b, np.int64(0)) if residual is None else (residual, batch_stride(residual))
+    tail = (np.int64(n), i32(c), np.int64(hw), batch_stride(y), res_bs, i32(residual is not None), i32(on),
+            y.dtype.type(cap))
     if xs is None:
         _convolve(cw, x, y, space)
-        launch(kernel("conv", "bias_act", y.dtype), n * c * hw,
-               (y, cw.b, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(on), y.dtype.type(cap)))
+        launch(kernel("conv", "bias_act", y.dtype), n * c * hw, (y, cw.b, res, *tail))
     else:
         _to_bf16(x, xs)
         _convolve(cw, xs, ys, space)
-        launch(kernel("conv", "bf16_bias_act", y.dtype), n * c * hw,
-               (ys, cw.b, y, np.int64(n), i32(c), np.int64(hw), batch_stride(y), i32(on), y.dtype.type(cap)))
+        launch(kernel("conv", "bf16_bias_act", y.dtype), n * c * hw, (ys, cw.b, res, y, *tail))
 
 
 def _convolve(cw, x, y, space):
@@ -250,7 +254,7 @@ def _convolve(cw, x, y, space):
         cw.conv.ptr, algo, _ptr(space), ctypes.c_size_t(space.nbytes), _dnn().scalar(cw.dtype, 0.0), yd.ptr, _ptr(y)))
 
 
-def masks_input(cw):
+def masks_input(cw, accumulate=False):
     """False: cuDNN's dgrad cannot take a mask, so an input mask (`backward`'s x, x_relu) would be
     a pass of its own here, no cheaper than the producing layer's own."""
     return False
@@ -264,11 +268,11 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_r
     or the forward's output y when it ran with a fused activation: gy * (0 < y < cap) goes back
     (at fp32 and tf32 written into gy first, as dgrad cannot take the mask; at bf16 fused into the
     rounding); relu: that activation, as `forward` took it; x, x_relu: the layer's input and the
-    activation fused into the layer that produced it (False: none): gx is then multiplied by
-    (0 < x < x_cap) after the dgrad (accumulate must be False), as on the CPU."""
+    activation fused into the layer that produced it (False: none): gx (the sum, when
+    accumulating) is then multiplied by (0 < x < x_cap) after the dgrad, as on the CPU."""
     on_x, x_cap = fused_activation(x_relu)
-    if on_x and (x is None or accumulate):
-        raise ArgumentError("an input mask needs the input, and a gradient this layer writes alone")
+    if on_x and x is None:
+        raise ArgumentError("an input mask needs the input")
     _backward(gy, cw, gx, accumulate, work, relu_out, relu)
     if on_x:
         mask_gradient(x, gx, x_cap)
