@@ -119,6 +119,15 @@ def test_pooling_matches_cpu(dev, dtype, k, s, pads, ceil, hw):
         gg[...] = dev.xp.asarray(g)
         dev.ops.maxpool.backward(gg, win, ggx, gam, acc)
         assert rel(ggx.get(), gx) < TOL[dtype]
+    xr = np.clip(x, 0, 0.5)  # a (capped) ReLU's output before the pool: each window's mask by its winner
+    cpu.maxpool.forward(xr, win, y, am, np.empty(cpu.maxpool.work_size(win, 5), dtype))
+    gyr = slot(dev.xp, out, dtype)
+    dev.ops.maxpool.forward(dev.xp.asarray(xr), win, gyr, gam, None)
+    for cap in (np.inf, 0.5):
+        gx, ggx = np.empty_like(x), dev.xp.empty(x.shape, dtype)
+        cpu.maxpool.backward(g, win, gx, am, False, y, cap)
+        dev.ops.maxpool.backward(gg, win, ggx, gam, False, gyr, cap)
+        assert rel(ggx.get(), gx) < TOL[dtype] and (gx == 0).any()
     for include in (False, True):
         y = np.empty(out, dtype)
         cpu.avgpool.forward(x, win, include, y)

@@ -231,25 +231,33 @@ def test_an_add_folds_into_the_convolution_of_its_later_summand_only(tmp_path):
     _assert_gradient_matches_finite_differences(net, x, [0, 2], range(2))
 
 
-def test_folded_adds_and_handed_on_masks_change_no_bit(tmp_path, monkeypatch):
+def test_folded_adds_and_handed_on_masks_change_no_bit(tmp_path, monkeypatch, model_path):
     """ResNet-50 and MobileNetV2 in float32: every Add folds into the convolution before it, and
     ResNet's block outputs' masks (Add + ReLU) go to the next block's first layer, a pointwise
-    packed GEMM that adds its part last (MobileNet's expansion masks go to the depthwise layers,
-    and the depthwise ones to the projections); forward and gradient are the bits of the plan
-    without either (each Add a pass of its own, each mask too)."""
+    packed GEMM that adds its part last, its first layers' to the Winograd layers after them, the
+    stem's to the max-pool (MobileNet's expansion masks go to the depthwise layers, and the
+    depthwise ones to the projections; GoogLeNet's conv1 mask to pool1, its conv2/3x3_reduce's to
+    conv2/3x3); forward and gradient are the bits of the plan without either (each Add a pass of
+    its own, each mask too)."""
     from classviz.graph import plan as plan_module
     from classviz.kernels.cpu import packed
     from classviz.testing import write_architecture
     x = np.random.default_rng(7).normal(0, 50, (1, 3, 224, 224)).astype(np.float32)
-    for name in ("resnet50", "mobilenet_v2"):
-        path = write_architecture(str(tmp_path / f"{name}.onnx"), name, "dynamo", 0.125, seed=3)
+    for name in ("resnet50", "mobilenet_v2", "googlenet"):
+        path = model_path("bvlc_aux", 8) if name == "googlenet" else \
+            write_architecture(str(tmp_path / f"{name}.onnx"), name, "dynamo", 0.125, seed=3)
         net = classviz.load(path, backend="cpu")
         plan = net.plan(None, x.shape)
         adds = [s for s in plan.steps if s.op.node.op == "Add"]
-        assert adds and len(plan.folded) == len(adds), name
+        assert len(plan.folded) == len(adds) and (adds or name == "googlenet"), name
+        if name == "googlenet":
+            assert [s.op.in_relu for s in plan.steps if s.op.node.op == "MaxPool"][0] is True
+            assert plan.steps[[s.out for s in plan.steps].index("conv2/3x3_relu")].op.in_relu is True
         if name == "resnet50" and packed.PAYS:
             assert sum(s.op.out_masked for s in adds) == len(adds) - 1  # the last one's reader is the pool
             assert any(s.acc[0] and s.op.in_relu for s in plan.steps if s.op.node.op == "Conv")
+            assert any(s.op.in_relu and s.op.cw.u is not None for s in plan.steps if s.op.node.op == "Conv")
+            assert [s.op.in_relu for s in plan.steps if s.op.node.op == "MaxPool"] == [True]
         got = net.forward(x), net.gradient(x, [5])
         with monkeypatch.context() as m:
             m.setattr(plan_module.Plan, "_fold_adds", lambda self, consumers: {})

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from ..kernels import geometry
-from ..kernels.shared import ACTIVATIONS
+from ..kernels.shared import ACTIVATIONS, fused_activation
 
 
 class Op:
@@ -19,12 +19,6 @@ class Op:
     view = False   # True when the output is a view of the input (no forward work)
     work = 0       # scratch elements needed
 
-    @property
-    def masks_gout(self):
-        """True when the backward may overwrite its output's gradient (gout) with gout times a
-        fused activation's mask (a backend masks in place where its dgrad cannot take the mask):
-        whatever else that buffer held is then gone (the plan's buffer sharing must know)."""
-        return False
     relu = False   # the fused activation (set by prepare where an op fuses one)
 
     @property
@@ -95,10 +89,6 @@ class Conv(Op):
     def masks_gout(self):
         return bool(self.relu) and not self.out_masked
 
-    @property
-    def masks_gout(self):
-        return bool(self.relu) and not self.out_masked
-
     def forward(self, be, ins, out, work):
         if self.sum_relu is None:
             be.conv.forward(ins[0], self.cw, out, self.relu, work)
@@ -124,10 +114,6 @@ class Gemm(Op):
     def prepare(self, be, relu, prepared):
         self.relu = relu
         self.w, self.b = self.weights(prepared, (), lambda: (self.param(be, "W"), self.param(be, "B")))
-
-    @property
-    def masks_gout(self):
-        return bool(self.relu)
 
     @property
     def masks_gout(self):
@@ -163,6 +149,10 @@ class MaxPool(Op):
         _positive(self, self.win, h, w)
         return (n, c, self.win.Ho, self.win.Wo)
 
+    # set by the plan: the activation fused into the layer that produced the input (False: none),
+    # whose mask this backward applies through the pool's output (see the backend's maxpool.backward)
+    in_relu = False
+
     def prepare(self, be, relu, prepared):
         self.argmax = be.empty(self.out_shape, np.int32)
         self.work = be.maxpool.work_size(self.win, self.out_shape[1])
@@ -171,7 +161,10 @@ class MaxPool(Op):
         be.maxpool.forward(ins[0], self.win, out, self.argmax, work)
 
     def backward(self, be, gout, ins, out, gins, acc, work):
-        be.maxpool.backward(gout, self.win, gins[0], self.argmax, acc[0])
+        if self.in_relu is False:
+            be.maxpool.backward(gout, self.win, gins[0], self.argmax, acc[0])
+        else:
+            be.maxpool.backward(gout, self.win, gins[0], self.argmax, acc[0], out, fused_activation(self.in_relu)[1])
 
 
 class AveragePool(MaxPool):

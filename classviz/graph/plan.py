@@ -229,7 +229,8 @@ class Plan:
         # a fused activation (a convolution's or an Add's) whose gradient's last writer is a
         # convolution whose backend applies an input's mask as it writes, or adds to, that
         # gradient (MobileNet's expansion before its depthwise layer; on the CPU, a pointwise
-        # layer's packed GEMM: ResNet's block output before the next block's first layer): the
+        # layer's packed GEMM or Winograd transform: ResNet's block output before the next block's
+        # first layer, and its first layer's before the second), or a max-pool (the stem's): the
         # writer masks the gradient whole, and the producer takes it as it comes. The last writer
         # is the tensor's first reader in the forward's order (the backward runs it last), and only
         # readers write a gradient; a tap's seed comes after them all, so a tap keeps its own.
@@ -240,11 +241,13 @@ class Plan:
                 first_reader.setdefault(t, s)
         for s in self.steps:
             src = producer.get(s.ins[0]) if s.ins else None
-            if (s.op.node.op != "Conv" or src is None or src.op.node.op not in ("Conv", "Add") or not src.op.relu
-                    or first_reader[src.out] is not s or src.out in (self.head, *self.taps)
-                    or not self.be.conv.masks_input(s.op.cw, s.acc[0])):
+            if (src is None or src.op.node.op not in ("Conv", "Add") or not src.op.relu
+                    or first_reader[src.out] is not s or src.out in (self.head, *self.taps)):
                 continue
-            s.op.in_relu, src.op.out_masked = src.op.relu, True
+            # a max-pool masks through its output, each window by its winner: a gradient it writes alone
+            if (s.op.node.op == "Conv" and self.be.conv.masks_input(s.op.cw, s.acc[0])
+                    or s.op.node.op == "MaxPool" and not s.acc[0]):
+                s.op.in_relu, src.op.out_masked = src.op.relu, True
 
     # -- running --------------------------------------------------------------------------------
     def forward(self, x):

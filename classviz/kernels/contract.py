@@ -48,7 +48,7 @@ OPS = {
     "lrn": {"forward": "x, size, alpha, beta, bias, y, scale",
             "backward": "gy, x, y, scale, size, alpha, beta, gx, accumulate"},
     "maxpool": {"work_size": "win, channels", "forward": "x, win, y, argmax, work",
-                "backward": "gy, win, gx, argmax, accumulate"},
+                "backward": "gy, win, gx, argmax, accumulate, y=None, cap=inf"},
     "mul": {"forward": "a, b, y", "backward": "gy, a, b, ga, gb, acc_a, acc_b"},
     "objective": {"gather": "y, classes, obj", "seed": "g, classes", "weighted": "t, s, l2w, obj, accumulate",
                   "weighted_seed": "t, s, l2w, g, accumulate"},

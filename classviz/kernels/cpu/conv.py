@@ -135,10 +135,11 @@ def forward(x, cw, y, relu, work, residual=None):
 def masks_input(cw, accumulate=False):
     """True when `backward` applies the input's mask (its x and x_relu arguments) as it writes gx,
     at no pass of its own (to a gradient it adds to when accumulate): a pointwise layer's packed
-    GEMM, as it stores; the depthwise layers, as they write, only a gradient they write alone.
+    GEMM and a Winograd layer's output transform, as they store; the depthwise layers, as they
+    write, only a gradient they write alone.
     Elsewhere the layer that produced the input masks its own gradient, as cheaply (a Winograd
     layer's rides on its phase split)."""
-    return _packed_pointwise(cw) or (cw.dw is not None and not accumulate)
+    return _packed_pointwise(cw) or cw.u is not None or (cw.dw is not None and not accumulate)
 
 
 def _packed_pointwise(cw):
@@ -177,12 +178,12 @@ def backward(gy, cw, gx, accumulate, work, relu_out=None, relu=True, x=None, x_r
         # ms, aux2 30.5 -> 30.3 ms, interleaved in one process)
         win = cw.win
         winograd.conv(gy, cw.u_back, winograd.tile(win), win.kh - 1 - win.pt, win.kw - 1 - win.pl, gx, cw.zero,
-                      False, accumulate, work, mask=relu_out)
-    elif on_x and _packed_pointwise(cw):  # the packed GEMM masks the sum as it stores it
+                      False, accumulate, work, mask=relu_out, out_mask=x if on_x else None, out_cap=x_cap)
+        return
+    if on_x and _packed_pointwise(cw):  # the packed GEMM masks the sum as it stores it
         _dgrad_cols(gy, cw, gx, accumulate, work, x, x_cap)
         return
-    else:
-        _dgrad_cols(gy, cw, gx, accumulate, work)
+    _dgrad_cols(gy, cw, gx, accumulate, work)
     if on_x:
         mask_gradient(x, gx, x_cap)
 

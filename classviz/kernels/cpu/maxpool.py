@@ -21,10 +21,13 @@ A 3x3 pool at stride 1 with one pixel of padding (the output the input's size: e
 module's pool branch) skips the copy and the picks (`_forward_same3`): the nine-tap pass runs on
 the planes as they lie, and only the outputs on each plane's edges take a pass of their own.
 """
+from math import inf
+
 import numba
 import numpy as np
 from numba import njit, prange
 
+from ...errors import ArgumentError
 from .im2col import _U  # indices cast to unsigned, so that the loops vectorise (see there)
 BLOCK = 16384  # padded elements per block of planes: five buffers of it fit in L2
 SAME3_PLANES = 16  # planes per task of the 3x3 stride-1 pool (_forward_same3)
@@ -271,17 +274,36 @@ def _split(xb, pt, pl, sh, sw, hq, wq, L, pp, row):
                             pp[_U(at + b * L + r)] = row[_U(r * sw + b)]
 
 
-@njit(cache=True, parallel=True)
-def backward(gy, win, gx, argmax, accumulate):
+def backward(gy, win, gx, argmax, accumulate, y=None, cap=inf):
     """gx[argmax] += gy, over zeros unless accumulate. gy: (N, C, Ho, Wo) any strides;
-    gx: (N, C, H, W), each (H, W) plane contiguous; argmax from `forward`."""
+    gx: (N, C, H, W), each (H, W) plane contiguous; argmax from `forward`; y: None, or the
+    forward's output, when the input is a fused activation's output (capped at cap; inf: a plain
+    ReLU) whose mask this backward applies: gx is then multiplied by (0 < x < cap) (x > 0 for an
+    infinite cap), which at each winner is (0 < y < cap) of the windows it won (elsewhere gx is 0),
+    as relu.py's or activation.py's backward would after it; only written, not accumulated (an
+    accumulated gradient is nonzero where no window won)."""
+    if y is not None and accumulate:
+        raise ArgumentError("a pool masks only a gradient it writes alone")
+    _backward(gy, win, gx, argmax, accumulate, gy if y is None else y, y is not None, gx.dtype.type(cap))
+
+
+@njit(cache=True, parallel=True)
+def _backward(gy, win, gx, argmax, accumulate, y, masked, cap):
     N, C = gx.shape[0], gx.shape[1]
+    uncapped = cap == np.inf
     for nc in prange(N * C):  # each plane its own: no two threads add into one
         flat = gx[nc // C, nc % C].reshape(win.H * win.W)  # argmax is a flat index: no divide per element
         if not accumulate:
             flat[:] = 0
         src = gy[nc // C, nc % C]
         idx = argmax[nc // C, nc % C]
-        for oy in range(win.Ho):
-            for ox in range(win.Wo):
-                flat[idx[oy, ox]] += src[oy, ox]
+        if masked:
+            won = y[nc // C, nc % C]
+            for oy in range(win.Ho):
+                for ox in range(win.Wo):
+                    v = won[oy, ox]
+                    flat[idx[oy, ox]] += src[oy, ox] * ((v > 0) & ((v < cap) | uncapped))
+        else:
+            for oy in range(win.Ho):
+                for ox in range(win.Wo):
+                    flat[idx[oy, ox]] += src[oy, ox]

@@ -87,7 +87,7 @@ def work_size(cin, cout, n, ho, wo, m=2, r=3):
     return cin * m * m * rows * tw + (m + r - 1) ** 2 * (cin + cout) * t
 
 
-def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None):
+def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None, out_mask=None, out_cap=np.inf):
     """y = r x r correlation of x (zero-padded by pt on top, pl on the left, and by whatever the
     output size asks at the bottom and right) with the weights whose transform is u, + bias, then
     max(., 0) when relu; or y += that (without bias or ReLU) when accumulate.
@@ -97,7 +97,10 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None):
     or that through packed.pack (float32);
     m: int; y: (N, Cout, Ho, Wo), contiguous per image; bias: (Cout,); relu, accumulate: bool;
     work: 1-D scratch of >= work_size(Cin, Cout, N, Ho, Wo, m, r) elements; mask: None, or x's
-    shape, when x * (mask > 0) is to be convolved instead of x. One dtype throughout."""
+    shape, when x * (mask > 0) is to be convolved instead of x; out_mask: None, or y's shape,
+    when what is stored in y (the sum, accumulating) is then multiplied by
+    (0 < out_mask < out_cap) (out_mask > 0 for an infinite out_cap): a backward's input mask, as
+    relu.py's and activation.py's backward apply it. One dtype throughout."""
     n_img, cin = x.shape[:2]
     cout, ho, wo = y.shape[1:]
     a2 = u.shape[0]
@@ -120,13 +123,16 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None):
             packed.matmul_stacked(u, v, mm)
         else:
             blas.matmul_stacked(u, v, mm)
+        kept, cap = out_mask is not None, y.dtype.type(out_cap)
         for i in range(g):
+            # with no mask, y stands in for it (unread)
+            keep = (y if out_mask is None else out_mask)[n0 + i]
             if a2 == 16:
-                _output_tiles(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
+                _output_tiles(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
             elif m == 4:
-                _output_tiles4(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
+                _output_tiles4(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
             else:
-                _output_tiles2of6(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i])
+                _output_tiles2of6(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
 
 
 @njit(cache=True, fastmath=True, parallel=True)
@@ -159,7 +165,7 @@ def _input_tiles(pp, tw, per, v, t0):
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _output_tiles(m, t0, th, tw, bias, relu, accumulate, y):
+def _output_tiles(m, t0, th, tw, bias, relu, accumulate, y, keep, kept, cap):
     # Y = A^T M A with A^T = [[1,1,1,0],[0,1,-1,-1]]: the row pass sweeps the whole channel, the
     # column pass writes each output row from the tiles that hold it (`_put_row`)
     K, Ho, Wo = y.shape
@@ -181,7 +187,7 @@ def _output_tiles(m, t0, th, tw, bias, relu, accumulate, y):
             for q in range(tw):
                 row_buf[2 * q] = c0[q] + c1[q] + c2[q]
                 row_buf[2 * q + 1] = c1[q] - c2[q] - c3[q]
-            _put_row(row_buf, bias[k], relu, accumulate, y[k, oy])
+            _put_row(row_buf, bias[k], relu, accumulate, y[k, oy], keep[k, oy], kept, cap)
 
 
 @njit(cache=True, inline="always")
@@ -235,7 +241,7 @@ def _input_tiles6(pp, tw, per, v, t0):
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _output_tiles4(m, t0, th, tw, bias, relu, accumulate, y):
+def _output_tiles4(m, t0, th, tw, bias, relu, accumulate, y, keep, kept, cap):
     # Y = A^T M A for 4x4 output tiles: the row pass sweeps the whole channel, the column pass
     # writes each output row, four columns per tile, through `_put_row`
     K, Ho, Wo = y.shape
@@ -256,17 +262,30 @@ def _output_tiles4(m, t0, th, tw, bias, relu, accumulate, y):
             for tx in range(tw):
                 row_buf[4 * tx], row_buf[4 * tx + 1], row_buf[4 * tx + 2], row_buf[4 * tx + 3] = _at4(
                     c0[tx], c1[tx], c2[tx], c3[tx], c4[tx], c5[tx])
-            _put_row(row_buf, bias[k], relu, accumulate, y[k, oy])
+            _put_row(row_buf, bias[k], relu, accumulate, y[k, oy], keep[k, oy], kept, cap)
 
 
 @njit(cache=True, inline="always")
-def _put_row(row_buf, bk, relu, accumulate, row):
+def _put_row(row_buf, bk, relu, accumulate, row, keep, kept, cap):
     # an output row out of its tiles' interleaved row buffer, in one branch-free sweep: the
     # buffer first, so that the tile loop writes without checking each column against Wo (the
-    # checks kept it scalar; 64->192 @56: 0.35 -> 0.25 ms)
+    # checks kept it scalar; 64->192 @56: 0.35 -> 0.25 ms); with kept, the stored value times
+    # (0 < keep < cap) (keep > 0 when cap is inf), as relu.py's and activation.py's backward
+    uncapped = cap == np.inf
     if accumulate:
+        if kept:
+            for x in range(row.shape[0]):
+                k = keep[x]
+                row[x] = (row[x] + row_buf[x]) * ((k > 0) & ((k < cap) | uncapped))
+        else:
+            for x in range(row.shape[0]):
+                row[x] += row_buf[x]
+    elif kept:
         for x in range(row.shape[0]):
-            row[x] += row_buf[x]
+            v = row_buf[x] + bk
+            v = v * (v > 0) if relu else v
+            k = keep[x]
+            row[x] = v * ((k > 0) & ((k < cap) | uncapped))
     else:
         for x in range(row.shape[0]):
             v = row_buf[x] + bk
@@ -274,7 +293,7 @@ def _put_row(row_buf, bk, relu, accumulate, row):
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _output_tiles2of6(m, t0, th, tw, bias, relu, accumulate, y):
+def _output_tiles2of6(m, t0, th, tw, bias, relu, accumulate, y, keep, kept, cap):
     # Y = A^T M A for 2x2 output tiles out of 6x6 (F(2x2, 5x5)), as `_output_tiles4`. Two kernels,
     # not one with the tile size as an argument: branching on it inside the loops cost 45% (64->192
     # @56: 0.25 -> 0.36 ms; 96 @28, 2x2 tiles: 0.058 -> 0.090 ms)
@@ -295,4 +314,4 @@ def _output_tiles2of6(m, t0, th, tw, bias, relu, accumulate, y):
             c3, c4, c5 = s[p, 3, f0:f0 + tw], s[p, 4, f0:f0 + tw], s[p, 5, f0:f0 + tw]
             for tx in range(tw):
                 row_buf[2 * tx], row_buf[2 * tx + 1] = _at2(c0[tx], c1[tx], c2[tx], c3[tx], c4[tx], c5[tx])
-            _put_row(row_buf, bias[k], relu, accumulate, y[k, oy])
+            _put_row(row_buf, bias[k], relu, accumulate, y[k, oy], keep[k, oy], kept, cap)

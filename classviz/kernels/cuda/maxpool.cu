@@ -29,9 +29,13 @@ __global__ void maxpool_forward(const T* __restrict__ x, T* __restrict__ y, int*
 }
 
 template <typename T>
-__global__ void maxpool_backward(const T* __restrict__ gy, const int* __restrict__ argmax, T* __restrict__ gx,
-                                 int N, int C, int H, int W, int Ho, int Wo, int kh, int kw, int sh, int sw,
-                                 int pt, int pl, long long gy_bs, int accumulate) {
+__global__ void maxpool_backward(const T* __restrict__ gy, const int* __restrict__ argmax,
+                                 const T* __restrict__ y, T* __restrict__ gx, int N, int C, int H, int W,
+                                 int Ho, int Wo, int kh, int kw, int sh, int sw, int pt, int pl, long long gy_bs,
+                                 long long y_bs, int accumulate, int masked, int capped, T cap) {
+    // masked: each won window's gradient times (0 < y < cap) (y > 0 when not capped), the mask
+    // of the activation before the pool at its winner (y is laid out as gy; when not masked the
+    // host passes gy as y, read-only and never read)
     long long total = (long long)N * C * H * W;
     CV_LOOP(i, total) {
         int iy, ix;
@@ -44,7 +48,14 @@ __global__ void maxpool_backward(const T* __restrict__ gy, const int* __restrict
         for (int oy = oy0; oy < oy1; ++oy)
             for (int ox = ox0; ox < ox1; ++ox) {
                 long long o = plane_out + oy * Wo + ox;
-                if (argmax[nc * Ho * Wo + oy * Wo + ox] == me) s += gy[cv_at(n, o, gy_bs)];
+                if (argmax[nc * Ho * Wo + oy * Wo + ox] == me) {
+                    T g = gy[cv_at(n, o, gy_bs)];
+                    if (masked) {
+                        T v = y[cv_at(n, o, y_bs)];
+                        if (!(v > (T)0 && (!capped || v < cap))) g = g * (T)0;  // a product, as the CPU's
+                    }
+                    s += g;
+                }
             }
         gx[i] = accumulate ? gx[i] + s : s;
     }
