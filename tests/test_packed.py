@@ -7,6 +7,7 @@ float32 only, like the kernel; tolerance 2e-5 x sqrt(K), as for blas.py."""
 import numpy as np
 import pytest
 
+import classviz
 from classviz.kernels.cpu import packed
 
 # (m, k, n): n around the kernel's block (NR) and vector (W) sizes and past one task's CHUNK, m
@@ -168,3 +169,22 @@ def test_conv_on_packed_weights_matches_openblas(monkeypatch, cin, cout, k, stri
     for old, new in zip(got[False], got[True]):
         np.testing.assert_allclose(new, old, rtol=0, atol=1e-5 * np.abs(old).max())
     assert (got[True][1][:, :2] == 1).all() and (got[True][1][:, 2 + cin:] == 1).all()
+
+
+def test_packed_weights_and_the_backends_buffers_start_on_cache_lines(model_path):
+    """NumPy puts a large array 16 bytes into a page, so every 64-byte vector of its rows would
+    straddle two cache lines: pack's output, the CPU backend's empty and zeros, and so every buffer
+    a plan allocates (values, gradients, scratch; views into them aside) start on 64 bytes."""
+    from classviz.kernels import cpu
+    for shape in [(1 << 18,), (3, 5), (2, 64, 56, 56), ()]:
+        for make in (cpu.empty, cpu.zeros):
+            a = make(shape, np.float32)
+            assert a.shape == shape and a.dtype == np.float32 and a.flags.c_contiguous and a.ctypes.data % 64 == 0
+        assert not cpu.zeros(shape, np.float64).any()
+    assert packed.pack(np.ones((300, 1000), np.float32)).ctypes.data % 64 == 0
+    assert packed.pack(np.ones((16, 24, 40), np.float32)).ctypes.data % 64 == 0
+    plan = classviz.load(model_path("bvlc_aux", 8), backend="cpu").plan("main", (1, 3, 224, 224))
+    # a buffer of its own is a view of a byte array 64 bytes longer (aligned.py); the rest are views into those
+    owned = [a for a in (*plan.values.values(), *plan.grads.values(), plan.work)
+             if a is not None and a.base is not None and a.base.nbytes - a.nbytes == 64]
+    assert len(owned) > 50 and all(a.ctypes.data % 64 == 0 for a in owned)

@@ -22,8 +22,8 @@ import numpy as np
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER_PRIORITY = ["tbb", "omp", "workqueue"]
 
-from . import (activation, adam, add, affine, avgpool, blur, concat, conv, crop, diversity, fourier, gemm, lrn, maxpool,
-               mul, objective, pixels, relu, resize, warp)
+from . import (activation, adam, add, affine, aligned, avgpool, blur, concat, conv, crop, diversity, fourier, gemm, lrn,
+               maxpool, mul, objective, pixels, relu, resize, warp)
 
 name = "cpu"
 xp = np
@@ -31,13 +31,14 @@ precisions = ("fp32",)  # float32 convolutions compute in float32 (conv.prepare'
 
 
 def empty(shape, dtype):
-    """An uninitialised array of `shape` and `dtype` on this backend."""
-    return np.empty(shape, dtype)
+    """An uninitialised array of `shape` and `dtype` on this backend, its data on a 64-byte
+    boundary (aligned.py says why)."""
+    return aligned.empty(shape, dtype)
 
 
 def zeros(shape, dtype):
-    """A zero-filled array of `shape` and `dtype` on this backend."""
-    return np.zeros(shape, dtype)
+    """A zero-filled array of `shape` and `dtype` on this backend, aligned as `empty`'s."""
+    return aligned.zeros(shape, dtype)
 
 
 def asarray(a, dtype=None):

@@ -28,6 +28,8 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from . import aligned
+
 
 def _has_avx512():
     # the features Numba compiles for: NUMBA_CPU_FEATURES when set (a portable build), else the host's
@@ -63,14 +65,16 @@ CHUNK_BYTES_MOST, CHUNK_BYTES, CHUNK_LEAST = 1 << 20, 1 << 19, 64
 
 def pack(a):
     """The left operand a (M, K) (or a stack (S, M, K)), float32, any strides, laid out for the
-    kernel: (P, K, MR) (or (S, P, K, MR)) float32 with P = ceil(M / MR), rows past M zero. NumPy
-    in, NumPy out."""
+    kernel: (P, K, MR) (or (S, P, K, MR)) float32 with P = ceil(M / MR), rows past M zero, on a
+    64-byte boundary (aligned.py). NumPy in, NumPy out."""
     a = np.asarray(a, np.float32)
     m, k = a.shape[-2:]
     p = -(-m // MR)
     padded = np.zeros(a.shape[:-2] + (p * MR, k), np.float32)
     padded[..., :m, :] = a
-    return np.ascontiguousarray(np.swapaxes(padded.reshape(a.shape[:-2] + (p, MR, k)), -1, -2))
+    out = aligned.empty(a.shape[:-2] + (p, k, MR), np.float32)  # each k's MR weights on one cache line
+    out[...] = np.swapaxes(padded.reshape(a.shape[:-2] + (p, MR, k)), -1, -2)
+    return out
 
 
 def matmul(ap, b, out, accumulate=False, bias=None, relu=False, cap=np.inf, residual=None, mask=None,
