@@ -115,8 +115,9 @@ _PLAIN, _RESIDUAL, _MASK = 0, 1, 2
 def matmul_stacked(ap, b, out):
     """out[i] = a[i] @ b[i] for every i, for a stack packed by `pack`.
 
-    ap: (S, P, K, MR) from pack(a) with a (S, M, K); b: (S, K, N) and out: (S, M, N), both
-    C-contiguous float32. The stack is split over Numba's threads."""
+    ap: (S, P, K, MR) from pack(a) with a (S, M, K); b: (S, K, N) and out: (S, M, N), float32
+    with contiguous rows (any row and stack strides, multiples of 4 bytes: rows may be padded so
+    that each starts on a cache line). The stack is split over Numba's threads."""
     _matmul_stacked(ap, b, out)
 
 
@@ -472,14 +473,16 @@ def _matmul_stacked(ap, b, out):
     m, n = out.shape[1], out.shape[2]
     main, rem = _split(n)
     a0, b0, c0 = ap.ctypes.data, b.ctypes.data, out.ctypes.data
+    # strides in floats: rows may be longer than n (padded so that each starts on a cache line)
+    bs, ldb, cs, ldc = b.strides[0] // 4, b.strides[1] // 4, out.strides[0] // 4, out.strides[1] // 4
     zero = np.float32(0)
     for s in prange(s_count):
-        a_s, b_s, c_s = a0 + 4 * s * p_count * k * MR, b0 + 4 * s * k * n, c0 + 4 * s * m * n
+        a_s, b_s, c_s = a0 + 4 * s * p_count * k * MR, b0 + 4 * s * bs, c0 + 4 * s * cs
         for p in range(p_count):
-            c_p = c_s + 4 * p * MR * n  # the epilogue's side operand: out itself, unused (_PLAIN)
-            _panel(a_s + 4 * p * k * MR, k, min(MR, m - p * MR), b_s, n, main, rem if main else 0,
-                   c_p, n, 0, 0, 0, zero, c_p, n, _PLAIN)
+            c_p = c_s + 4 * p * MR * ldc  # the epilogue's side operand: out itself, unused (_PLAIN)
+            _panel(a_s + 4 * p * k * MR, k, min(MR, m - p * MR), b_s, ldb, main, rem if main else 0,
+                   c_p, ldc, 0, 0, 0, zero, c_p, ldc, _PLAIN)
         if rem and not main:
             for p0 in range(0, p_count, _PANELS[rem]):
-                _column_group(a_s, p0, p_count, k, m, b_s + 4 * main, n, c_s + 4 * main, n, 0, 0, 0, zero,
-                              c_s + 4 * main, n, _PLAIN, rem)
+                _column_group(a_s, p0, p_count, k, m, b_s + 4 * main, ldb, c_s + 4 * main, ldc, 0, 0, 0, zero,
+                              c_s + 4 * main, ldc, _PLAIN, rem)

@@ -83,8 +83,17 @@ def work_size(cin, cout, n, ho, wo, m=2, r=3):
     """Scratch elements (int) for `conv` on n images of cin channels to (ho, wo) outputs of
     cout channels in m x m tiles of an r x r kernel."""
     th, tw, rows = _sizes(m, r, ho, wo)
-    t = _chunk(n, th, tw) * th * tw
-    return cin * m * m * rows * tw + (m + r - 1) ** 2 * (cin + cout) * t
+    t = _chunk(n, th, tw) * _stride(th * tw)
+    return _stride(cin * m * m * rows * tw) + (m + r - 1) ** 2 * (cin + cout) * t
+
+
+ROW = 16  # float32s to a cache line (64 bytes: aligned.py)
+
+
+def _stride(per):
+    # the columns an image's tiles take in the GEMMs' operands: per rounded up to whole cache
+    # lines, so that every row of V and M starts on one (the scratch itself does: aligned.py)
+    return -(-per // ROW) * ROW
 
 
 def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None, out_mask=None, out_cap=np.inf):
@@ -107,20 +116,28 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None, out_mask=N
     r = int(round(a2 ** 0.5)) - m + 1
     th, tw, rows = _sizes(m, r, ho, wo)
     per, chunk = th * tw, _chunk(n_img, th, tw)
-    npad = cin * m * m * rows * tw
-    pp = work[:npad].reshape(cin, m, m, rows, tw)
+    packs = u.ndim == 4  # packed by packed.pack (conv.prepare does, for float32)
+    # each image's tiles start on a cache line in V and M, its last columns zero up to the next
+    # (the packed GEMM: rows split across cache lines cost it 10%, 36 x 192x64 @ 64x210: 0.63 ->
+    # 0.57 ms); the GEMMs take those zeros too where the last columns would otherwise need a
+    # masked vector (56 columns as 64: 0.18 -> 0.17 ms), and leave the last image's out where they
+    # ride with its last vector (210: benchmarks/README.md, "Step time")
+    stride = _stride(per) if packs else per
+    npad = _stride(cin * m * m * rows * tw)
+    pp = work[:cin * m * m * rows * tw].reshape(cin, m, m, rows, tw)
     for n0 in range(0, n_img, chunk):
         g = min(chunk, n_img - n0)
-        v = work[npad:npad + a2 * cin * g * per].reshape(a2, cin, g * per)
-        mm = work[npad + a2 * cin * g * per:npad + a2 * (cin + cout) * g * per].reshape(a2, cout, g * per)
+        v = work[npad:npad + a2 * cin * g * stride].reshape(a2, cin, g * stride)
+        mm = work[npad + a2 * cin * g * stride:npad + a2 * (cin + cout) * g * stride].reshape(a2, cout, g * stride)
         for i in range(g):
             phase_split(x[n0 + i], pt, pl, pp, None if mask is None else mask[n0 + i])
             if a2 == 16:
-                _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * per)
+                _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * stride, stride - per)
             else:
-                _input_tiles6(pp.reshape(cin, m, m, -1), tw, per, v, i * per)
-        if u.ndim == 4:  # packed by packed.pack (conv.prepare does, for float32)
-            packed.matmul_stacked(u, v, mm)
+                _input_tiles6(pp.reshape(cin, m, m, -1), tw, per, v, i * stride, stride - per)
+        if packs:
+            cols = g * stride - (stride - per if per % packed.W <= packed.EXTRA_UP_TO else 0)
+            packed.matmul_stacked(u, v[:, :, :cols], mm[:, :, :cols])
         else:
             blas.matmul_stacked(u, v, mm)
         kept, cap = out_mask is not None, y.dtype.type(out_cap)
@@ -128,15 +145,15 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None, out_mask=N
             # with no mask, y stands in for it (unread)
             keep = (y if out_mask is None else out_mask)[n0 + i]
             if a2 == 16:
-                _output_tiles(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
+                _output_tiles(mm, i * stride, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
             elif m == 4:
-                _output_tiles4(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
+                _output_tiles4(mm, i * stride, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
             else:
-                _output_tiles2of6(mm, i * per, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
+                _output_tiles2of6(mm, i * stride, th, tw, bias, relu, accumulate, y[n0 + i], keep, kept, cap)
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _input_tiles(pp, tw, per, v, t0):
+def _input_tiles(pp, tw, per, v, t0, pad):
     # V = B^T d B with B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]], rows then columns, each
     # a sweep over a whole channel. pp[c, a, b] is a phase plane, flattened; tile f = ty*tw + tx
     # has rows 2ty + a at element f, rows 2ty + 2 + a at f + tw, columns 2tx + b at f, 2tx + 2 + b at f + 1
@@ -155,13 +172,15 @@ def _input_tiles(pp, tw, per, v, t0):
         for i in range(4):
             ev, od = r[i, 0], r[i, 1]
             ev1, od1 = ev[1:], od[1:]
-            o0, o1 = v[4 * i, c, t0:t0 + per], v[4 * i + 1, c, t0:t0 + per]
-            o2, o3 = v[4 * i + 2, c, t0:t0 + per], v[4 * i + 3, c, t0:t0 + per]
+            o0, o1 = v[4 * i, c, t0:t0 + per + pad], v[4 * i + 1, c, t0:t0 + per + pad]
+            o2, o3 = v[4 * i + 2, c, t0:t0 + per + pad], v[4 * i + 3, c, t0:t0 + per + pad]
             for f in range(per):
                 o0[f] = ev[f] - ev1[f]
                 o1[f] = od[f] + ev1[f]
                 o2[f] = ev1[f] - od[f]
                 o3[f] = od[f] - od1[f]
+            for f in range(per, per + pad):  # the image's columns up to the next cache line
+                o0[f], o1[f], o2[f], o3[f] = 0, 0, 0, 0
 
 
 @njit(cache=True, fastmath=True, parallel=True)
@@ -214,7 +233,7 @@ def _at2(m0, m1, m2, m3, m4, m5):
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _input_tiles6(pp, tw, per, v, t0):
+def _input_tiles6(pp, tw, per, v, t0, pad):
     # V = B^T d B for 6x6 input tiles at stride m (4: F(4x4, 3x3), 2: F(2x2, 5x5)), rows then
     # columns, each a sweep over a whole channel: input row i of tile f is phase row i % m at
     # element f + (i // m) * tw, and column j adds j % m to the phase and j // m to the element.
@@ -234,10 +253,13 @@ def _input_tiles6(pp, tw, per, v, t0):
         for i in range(6):
             e0, e1, e2 = r[i, 0], r[i, 1 % m, 1 // m:], r[i, 2 % m, 2 // m:]
             e3, e4, e5 = r[i, 3 % m, 3 // m:], r[i, 4 % m, 4 // m:], r[i, 5 % m, 5 // m:]
-            w0, w1, w2 = v[6 * i, c, t0:t0 + per], v[6 * i + 1, c, t0:t0 + per], v[6 * i + 2, c, t0:t0 + per]
-            w3, w4, w5 = v[6 * i + 3, c, t0:t0 + per], v[6 * i + 4, c, t0:t0 + per], v[6 * i + 5, c, t0:t0 + per]
+            q = per + pad
+            w0, w1, w2 = v[6 * i, c, t0:t0 + q], v[6 * i + 1, c, t0:t0 + q], v[6 * i + 2, c, t0:t0 + q]
+            w3, w4, w5 = v[6 * i + 3, c, t0:t0 + q], v[6 * i + 4, c, t0:t0 + q], v[6 * i + 5, c, t0:t0 + q]
             for f in range(per):
                 w0[f], w1[f], w2[f], w3[f], w4[f], w5[f] = _bt4(e0[f], e1[f], e2[f], e3[f], e4[f], e5[f])
+            for f in range(per, q):  # the image's columns up to the next cache line
+                w0[f], w1[f], w2[f], w3[f], w4[f], w5[f] = 0, 0, 0, 0, 0, 0
 
 
 @njit(cache=True, fastmath=True, parallel=True)
