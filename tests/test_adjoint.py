@@ -626,3 +626,37 @@ def test_float32_exp_activations(kind):
             assert np.array_equal(np.isnan(got), ~ok)
             tol = 2.5e-7 * np.abs(gy[ok]) * (2 + np.abs(x[ok])) + (0 if start is None else 4 * np.spacing(np.abs(start[ok])))
             assert (np.abs(got[ok] - d[ok]) <= tol).all()
+
+
+@pytest.mark.parametrize("case", [(2, 300, 7, 7, 260, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+                                  (1, 64, 7, 7, 300, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+                                  (1, 32, 14, 13, 48, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+                                  (2, 24, 9, 11, 256, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1)],
+                         ids=["pointwise7", "cols7", "cols-strided", "subsample"])
+def test_operands_on_cache_lines_change_no_bit(case, monkeypatch):
+    """float32 layers whose planes are not whole cache lines (7x7: 49 floats): the packed GEMM
+    reads im2col's columns, and in a pointwise layer of 256 rows or more a copy of its input
+    (forward) or of gy (backward), from rows padded to 16 floats. Forward, and backward with an
+    input mask and accumulating, are the bits of the same layer with unpadded rows."""
+    n, cin, h, w, cout, k, s, p, d, g = case
+    r = np.random.default_rng(8)
+    win = geometry.conv_window(k, s, p, d, h, w)
+    cw = conv.prepare(r.standard_normal((cout, cin) + k).astype(np.float32), r.standard_normal(cout).astype(np.float32),
+                      win, g, np.asarray)
+    assert cw.wp is not None or not conv.packed.PAYS
+    x = np.clip(r.standard_normal((n, cin, h, w)), 0, None).astype(np.float32)
+    gy = r.standard_normal((n, cout, win.Ho, win.Wo)).astype(np.float32)
+    base = r.standard_normal(x.shape).astype(np.float32)
+
+    def run():
+        work = np.full(conv.work_size(cw, n), np.nan, np.float32)  # what is not written stays NaN
+        y = np.empty(gy.shape, np.float32)
+        conv.forward(x, cw, y, True, work)
+        gx = base.copy()
+        conv.backward(gy.copy(), cw, gx, True, work, x=x, x_relu=True)
+        return y, gx
+    padded = run()
+    monkeypatch.setattr(conv, "_row_stride", lambda cw, hw: hw)
+    plain = run()
+    for a, b in zip(padded, plain):
+        np.testing.assert_array_equal(a, b)

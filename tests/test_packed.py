@@ -128,12 +128,19 @@ def test_matmul_of_a_transposed_view():
 
 @pytest.mark.parametrize("s,m,k,n", [(16, 37, 29, 53), (36, 64, 32, 56), (16, 8, 1, packed.NR), (4, 70, 9, 49),
                                      (3, 37, 5, 50)])
-def test_matmul_stacked(s, m, k, n):
+@pytest.mark.parametrize("pad", [0, 11], ids=["contiguous", "padded-rows"])
+def test_matmul_stacked(s, m, k, n, pad):
+    # padded: b's and out's rows (and stack entries) further apart than n, as Winograd's V and M
+    # lie (each image's columns on whole cache lines); nothing past n may be written
     rng = np.random.default_rng(s + m)
-    a, b = rng.standard_normal((s, m, k)).astype(np.float32), rng.standard_normal((s, k, n)).astype(np.float32)
-    out = np.full((s, m, n), np.nan, np.float32)
+    a = rng.standard_normal((s, m, k)).astype(np.float32)
+    b = np.full((s, k + 1, n + pad), np.nan, np.float32)[:, :k, :n]
+    b[...] = rng.standard_normal((s, k, n))
+    whole = np.full((s, m + 1, n + pad), np.nan, np.float32)
+    out = whole[:, :m, :n]
     packed.matmul_stacked(packed.pack(a), b, out)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=0, atol=2e-5 * np.sqrt(k))
+    assert np.isnan(whole[:, m:]).all() and np.isnan(whole[:, :, n:]).all()
 
 
 # (Cin, Cout, k, stride, pad, H): conv1, a 1x1, a Winograd 3x3 and 5x5, a 7x7-stage 3x3 (im2col)

@@ -94,9 +94,30 @@ def work_size(cw, n):
         m = winograd.tile(win)
         return max(winograd.work_size(cw.cin, cout, n, win.Ho, win.Wo, m, win.kh),  # forward
                    winograd.work_size(cout, cw.cin, n, win.H, win.W, m, win.kh))   # backward
+    hw = win.Ho * win.Wo
+    ld = _row_stride(cw, hw)
+    copy = 0 if ld == hw else max(cw.cin, cout) * ld  # an operand copied onto whole cache lines
     if is_pointwise(win):
-        return 0
-    return cw.cin * win.kh * win.kw * win.Ho * win.Wo + padded_size(cw.cin, win)  # columns, padded image
+        return copy
+    return cw.cin * win.kh * win.kw * ld + copy + padded_size(cw.cin, win)  # columns, gy's copy, padded image
+
+
+def _row_stride(cw, hw):
+    # how far apart the rows of a GEMM's right operand lie in scratch: for the packed kernel, hw
+    # rounded up to whole cache lines (16 float32s; the scratch itself starts on one, aligned.py),
+    # since a row that starts mid-line splits every vector load of it in two: 512x2048 @ 2048x49
+    # 0.42 -> 0.35 ms, 256x1024 @ 1024x196 0.35 -> 0.32 (the 7x7 and 14x14 stages; 28x28 and up
+    # are whole lines already)
+    return -(-hw // 16) * 16 if cw.wp is not None else hw
+
+
+def _copies(hw, ld, m):
+    # whether a pointwise GEMM's right operand (rows of hw, read once per panel of MR of its m
+    # rows) is worth copying onto cache lines first: only on small planes (7x7: 17% off the
+    # product) and for at least 256 rows; at 14x14 the copy cost what it saved, and a thin
+    # product (MobileNetV2's projections) reads the rows too few times (its step 16.8 -> 17.6 ms
+    # with every such operand copied)
+    return ld != hw and hw < 128 and m >= 256
 
 
 def forward(x, cw, y, relu, work, residual=None):
@@ -193,14 +214,20 @@ def _conv(x, cw, y, work, relu, cap, residual=None):
     n_img, cin = x.shape[:2]
     cout, hw, kg = w.shape[0], win.Ho * win.Wo, w.shape[1]
     pointwise = is_pointwise(win)
-    ncols = 0 if pointwise else cin * win.kh * win.kw * hw
-    cols = work[:ncols].reshape(-1, hw)
+    ld = _row_stride(cw, hw)
+    ncols = 0 if pointwise else cin * win.kh * win.kw * ld
+    # rows ld apart, each on a cache line (packed); im2col writes the first hw of each, a
+    # contiguous array so that its loops vectorise, and the GEMM reads them through a view
+    padded = work[:ncols].reshape(-1, ld)
+    cols = padded[:, :hw]
     rows = cout // group
     for n in range(n_img):
         if pointwise:
             src = x[n].reshape(cin, hw)
+            if _copies(hw, ld, cout):  # a copy whose rows start on cache lines
+                src = _copy_rows(src, work, ld)
         else:
-            im2col(x[n], win, cols, work[ncols:])
+            im2col(x[n], win, padded, work[ncols:])
             src = cols
         out = y[n].reshape(cout, hw)
         if cw.wp is not None:  # packed weights: one group; bias, residual and activation as the blocks are stored
@@ -218,10 +245,15 @@ def _dgrad_cols(gy, cw, gx, accumulate, work, x=None, x_cap=np.inf):
     cout, hw = w.shape[0], win.Ho * win.Wo
     pointwise = is_pointwise(win)
     rows, kg = cout // group, w.shape[1]
-    ncols = 0 if pointwise else kg * group * hw
-    cols, pad = work[:ncols].reshape(-1, hw), work[ncols:]
+    ld = _row_stride(cw, hw)
+    ncols = 0 if pointwise else kg * group * ld
+    ncopy = 0 if ld == hw else cout * ld
+    padded, pad = work[:ncols].reshape(-1, ld), work[ncols + ncopy:]  # as in _conv
+    cols = padded[:, :hw]
     for n in range(n_img):
         g_out = gy[n].reshape(cout, hw)
+        if not pointwise and ld != hw or pointwise and _copies(hw, ld, cin):  # rows on cache lines, as in _conv
+            g_out = _copy_rows(g_out, work[ncols:], ld)
         dst = gx[n].reshape(cin, hw) if pointwise else cols
         if cw.wp_back is not None:  # packed weights: one group
             packed.matmul(cw.wp_back, g_out, dst, pointwise and accumulate,
@@ -231,7 +263,14 @@ def _dgrad_cols(gy, cw, gx, accumulate, work, x=None, x_cap=np.inf):
                 blas.matmul(w[g * rows:(g + 1) * rows].T, g_out[g * rows:(g + 1) * rows],
                             dst[g * kg:(g + 1) * kg], accumulate=pointwise and accumulate)
         if not pointwise:
-            col2im(cols, win, gx[n], accumulate, pad)
+            col2im(padded, win, gx[n], accumulate, pad)
+
+
+def _copy_rows(a, work, ld):
+    # a (rows, n) copied into the front of work with rows ld apart; returns the (rows, n) view
+    b = work[:a.shape[0] * ld].reshape(a.shape[0], ld)[:, :a.shape[1]]
+    b[...] = a
+    return b
 
 
 @njit(cache=True, parallel=True)

@@ -34,7 +34,8 @@ def _phased(pad, c, win):
 
 
 def im2col(x, win, cols, pad):
-    """x: (C, H, W) one image; win: geometry.Window; cols: (C*kh*kw, Ho*Wo) output;
+    """x: (C, H, W) one image; win: geometry.Window; cols: (C*kh*kw, L) output, L >= Ho*Wo (the
+    columns are each row's first Ho*Wo: rows may be padded to cache lines), C-contiguous;
     pad: 1-D scratch of >= padded_size(C, win) elements, same dtype."""
     if _subsamples(win):
         _subsample(x, win.sh, win.sw, win.Ho, win.Wo, cols, False, False)
@@ -45,8 +46,8 @@ def im2col(x, win, cols, pad):
 
 
 def col2im(cols, win, gx, accumulate, pad):
-    """Adjoint of im2col. cols: (C*kh*kw, Ho*Wo); gx: (C, H, W), overwritten or added to when
-    accumulate is True; pad: scratch as for `im2col`."""
+    """Adjoint of im2col. cols: (C*kh*kw, L) as im2col writes it; gx: (C, H, W), overwritten or
+    added to when accumulate is True; pad: scratch as for `im2col`."""
     if _subsamples(win):
         _subsample(gx, win.sh, win.sw, win.Ho, win.Wo, cols, True, accumulate)
         return
