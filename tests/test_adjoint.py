@@ -463,6 +463,23 @@ def test_gemm_backward_reads_only_the_rows_it_needs(rows):
     assert (jtv == 0).all()
 
 
+@pytest.mark.parametrize("n", [1, 3, gemm.GEMV_ROWS, gemm.GEMV_ROWS + 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_forward_by_rows_and_by_blas(n, dtype):
+    """A few images take a dot product per row of W, more take BLAS, and so do views: each is
+    x @ W.T + b (odd sizes: sums of 1037 terms split over vector lanes)."""
+    k, c = 29, 1037
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((n, c), (k, c), (k,)))
+    want = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    y = np.full((n, k), np.nan, dtype)
+    gemm.forward(x, w, b, y)
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol * np.sqrt(c))
+    wide = np.full((n, 2 * k), np.nan, dtype)  # y a view with rows apart: BLAS
+    gemm.forward(x, w, b, wide[:, ::2])
+    np.testing.assert_allclose(wide[:, ::2], want, rtol=tol, atol=tol * np.sqrt(c))
+
+
 def test_gemm_affine_concat():
     w, b = rng.standard_normal((5, 9)), rng.standard_normal(5)
     u, v = rng.standard_normal((3, 9)), rng.standard_normal((3, 5))
