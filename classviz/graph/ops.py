@@ -18,7 +18,6 @@ class Op:
     conv.prepare says what each means), which only Conv uses."""
     view = False   # True when the output is a view of the input (no forward work)
     work = 0       # scratch elements needed
-
     relu = False   # the fused activation (set by prepare where an op fuses one)
 
     @property

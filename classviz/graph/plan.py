@@ -211,7 +211,7 @@ class Plan:
         index = {s.out: i for i, s in enumerate(self.steps)}
         keep = {self.head, self.input, *self.taps}
         folded = {}
-        for i, s in enumerate(self.steps):
+        for s in self.steps:
             if s.op.node.op != "Add" or s.ins[0] == s.ins[1]:
                 continue
             # the summand computed last: the other is then ready when its convolution runs

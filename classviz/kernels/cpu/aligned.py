@@ -8,6 +8,13 @@ step 77 -> 74 ms, GoogLeNet's 34 -> 33 ms (benchmarks/README.md, "Step time").""
 import numpy as np
 
 ALIGN = 64  # bytes
+FLOATS = ALIGN // 4  # float32s to a cache line
+
+
+def row_stride(n):
+    """n (int) float32s rounded up to whole cache lines: how far apart to lay rows of n so that
+    each starts on one, in an array that does (GEMM operands: conv.py, winograd.py)."""
+    return -(-n // FLOATS) * FLOATS
 
 
 def empty(shape, dtype):

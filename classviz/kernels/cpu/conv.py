@@ -23,7 +23,7 @@ from numba import njit, prange
 
 from ...errors import ArgumentError
 from ..geometry import Window
-from . import blas, depthwise, packed, winograd
+from . import aligned, blas, depthwise, packed, winograd
 from .im2col import col2im, im2col, is_pointwise, padded_size
 from ..shared import CLIP, fused_activation
 from .activation import backward as activation_backward
@@ -104,11 +104,10 @@ def work_size(cw, n):
 
 def _row_stride(cw, hw):
     # how far apart the rows of a GEMM's right operand lie in scratch: for the packed kernel, hw
-    # rounded up to whole cache lines (16 float32s; the scratch itself starts on one, aligned.py),
-    # since a row that starts mid-line splits every vector load of it in two: 512x2048 @ 2048x49
-    # 0.42 -> 0.35 ms, 256x1024 @ 1024x196 0.35 -> 0.32 (the 7x7 and 14x14 stages; 28x28 and up
-    # are whole lines already)
-    return -(-hw // 16) * 16 if cw.wp is not None else hw
+    # rounded up to whole cache lines (the scratch itself starts on one), since a row that starts
+    # mid-line splits every vector load of it in two: 512x2048 @ 2048x49 0.42 -> 0.35 ms,
+    # 256x1024 @ 1024x196 0.35 -> 0.32 (the 7x7 and 14x14 stages; 28x28 and up are whole lines)
+    return aligned.row_stride(hw) if cw.wp is not None else hw
 
 
 def _copies(hw, ld, m):
@@ -157,9 +156,8 @@ def masks_input(cw, accumulate=False):
     """True when `backward` applies the input's mask (its x and x_relu arguments) as it writes gx,
     at no pass of its own (to a gradient it adds to when accumulate): a pointwise layer's packed
     GEMM and a Winograd layer's output transform, as they store; the depthwise layers, as they
-    write, only a gradient they write alone.
-    Elsewhere the layer that produced the input masks its own gradient, as cheaply (a Winograd
-    layer's rides on its phase split)."""
+    write, only a gradient they write alone. Elsewhere the layer that produced the input masks
+    its own gradient."""
     return _packed_pointwise(cw) or cw.u is not None or (cw.dw is not None and not accumulate)
 
 
@@ -252,7 +250,7 @@ def _dgrad_cols(gy, cw, gx, accumulate, work, x=None, x_cap=np.inf):
     cols = padded[:, :hw]
     for n in range(n_img):
         g_out = gy[n].reshape(cout, hw)
-        if not pointwise and ld != hw or pointwise and _copies(hw, ld, cin):  # rows on cache lines, as in _conv
+        if (_copies(hw, ld, cin) if pointwise else ld != hw):  # rows on cache lines, as in _conv
             g_out = _copy_rows(g_out, work[ncols:], ld)
         dst = gx[n].reshape(cin, hw) if pointwise else cols
         if cw.wp_back is not None:  # packed weights: one group

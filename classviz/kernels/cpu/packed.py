@@ -14,8 +14,9 @@ MR rows each (a product of only one or two columns goes to column kernels, sever
 time), and the last 5-15 go to a masked block; a layer's bias, a residual connection's other
 summand and the fused ReLU are applied as the blocks are stored (`matmul`'s bias, residual, relu,
 cap), so the forward of a convolution makes one pass over its output; and backward, the mask of
-the activation before the layer (`matmul`'s mask, mask_cap), after any accumulation. Every element of out is the same chain of fused
-multiply-adds in k whichever kernel computes it, so how the columns fall does not change a bit.
+the activation before the layer (`matmul`'s mask, mask_cap), after any accumulation. Every
+element of out is the same chain of fused multiply-adds in k whichever kernel computes it, so how
+the columns fall does not change a bit.
 
 The kernel is LLVM IR rather than a Numba loop because Numba keeps a block of accumulators in
 memory, not registers (a plain triple loop ran at 8-16 GFLOP/s); LLVM IR vectors and llvm.fma

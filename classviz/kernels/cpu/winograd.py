@@ -21,7 +21,7 @@ benchmarks/HISTORY.md (2026-11-26); tests/test_adjoint.py bounds the error again
 import numpy as np
 from numba import njit, prange
 
-from . import blas, packed
+from . import aligned, blas, packed
 from .im2col import phase_split
 
 # The 6-point tables: G[k, j] = p_k^j / prod_{l != k} (p_k - p_l) over the finite points
@@ -87,13 +87,10 @@ def work_size(cin, cout, n, ho, wo, m=2, r=3):
     return _stride(cin * m * m * rows * tw) + (m + r - 1) ** 2 * (cin + cout) * t
 
 
-ROW = 16  # float32s to a cache line (64 bytes: aligned.py)
-
-
 def _stride(per):
     # the columns an image's tiles take in the GEMMs' operands: per rounded up to whole cache
-    # lines, so that every row of V and M starts on one (the scratch itself does: aligned.py)
-    return -(-per // ROW) * ROW
+    # lines, so that every row of V and M starts on one (the scratch itself does)
+    return aligned.row_stride(per)
 
 
 def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None, out_mask=None, out_cap=np.inf):
