@@ -229,16 +229,16 @@ def test_residual_and_accumulated_input_mask_are_the_passes_they_replace(case, d
     x = r.standard_normal((n, cin, h, w)).astype(dtype)
     shape = (n, cout, win.Ho, win.Wo)
     res = r.standard_normal(shape).astype(dtype)
-    for relu in (False, True, 0.5):
+    for act in (False, True, 0.5):  # conv.forward's relu flag (not the relu module)
         want = np.empty(shape, dtype)
         conv.forward(x, cw, want, False, work)
-        add.forward(want, res, want, relu is not False)
-        if relu is not True:
-            np.minimum(want, relu if relu else np.inf, out=want)
+        add.forward(want, res, want, act is not False)
+        if act is not True:
+            np.minimum(want, act if act else np.inf, out=want)
         got = np.full(shape, np.nan, dtype)
-        conv.forward(x, cw, got, relu, work, residual=res)
-        assert 0 < (got == 0).mean() < 1 or relu is False
-        np.testing.assert_array_equal(got, want, err_msg=f"relu={relu}")
+        conv.forward(x, cw, got, act, work, residual=res)
+        assert 0 < (got == 0).mean() < 1 or act is False
+        np.testing.assert_array_equal(got, want, err_msg=f"relu={act}")
     gy = r.standard_normal(shape).astype(dtype)
     xa = np.clip(x, 0, 0.5)  # an activation's output: zeros, caps, between
     for cap in (True, 0.5):

@@ -96,10 +96,10 @@ def work_size(cw, n):
                    winograd.work_size(cout, cw.cin, n, win.H, win.W, m, win.kh))   # backward
     hw = win.Ho * win.Wo
     ld = _row_stride(cw, hw)
-    copy = 0 if ld == hw else max(cw.cin, cout) * ld  # an operand copied onto whole cache lines
-    if is_pointwise(win):
-        return copy
-    return cw.cin * win.kh * win.kw * ld + copy + padded_size(cw.cin, win)  # columns, gy's copy, padded image
+    if is_pointwise(win):  # the input's copy (forward) or gy's (backward), where _copies says
+        return max(cw.cin * _copies(hw, ld, cout), cout * _copies(hw, ld, cw.cin)) * ld
+    gy_copy = cout * ld if ld != hw else 0
+    return cw.cin * win.kh * win.kw * ld + gy_copy + padded_size(cw.cin, win)  # columns, gy's copy, padded image
 
 
 def _row_stride(cw, hw):
@@ -245,7 +245,7 @@ def _dgrad_cols(gy, cw, gx, accumulate, work, x=None, x_cap=np.inf):
     rows, kg = cout // group, w.shape[1]
     ld = _row_stride(cw, hw)
     ncols = 0 if pointwise else kg * group * ld
-    ncopy = 0 if ld == hw else cout * ld
+    ncopy = 0 if pointwise or ld == hw else cout * ld  # gy's copy (work_size)
     padded, pad = work[:ncols].reshape(-1, ld), work[ncols + ncopy:]  # as in _conv
     cols = padded[:, :hw]
     for n in range(n_img):
