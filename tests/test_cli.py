@@ -3,6 +3,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import signal
 import struct
 import subprocess
@@ -381,7 +382,8 @@ def test_ctrl_c_during_start_up_is_never_a_traceback(weights, tmp_path):
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=120)
-        if "Traceback" in err and "classviz/cli/" not in err:
+        classviz_frames = re.findall(r'File "[^"]*/(classviz/[^"]+)"', err)
+        if "Traceback" in err and set(classviz_frames) <= {"classviz/__init__.py", "classviz/errors.py"}:
             # Python's own start-up (site-packages, runpy importing the package), before the
             # command's first line has run and could take the signal: nothing of classviz's to test
             continue
@@ -389,6 +391,21 @@ def test_ctrl_c_during_start_up_is_never_a_traceback(weights, tmp_path):
         assert "Traceback" not in err and p.returncode in (130, -signal.SIGINT, 0), (delay, p.returncode, err)
         if p.returncode == 130:  # stopped by classviz: said so, or wrote the image so far
             assert err.strip().splitlines()[-1] == "classviz: interrupted" or "incomplete" in out, err
+
+
+def test_a_signal_before_the_cli_has_imported_stops_it_with_one_line(weights, tmp_path):
+    # `classviz.__main__` holds the signals from its first line; one that comes before the CLI's
+    # own handlers are in (here: before it is even imported) stops the command at its first check
+    code = ("import os, signal, sys\n"
+            "import classviz.__main__ as entry\n"
+            "os.kill(os.getpid(), signal.SIGTERM)\n"
+            "assert 'classviz.cli' not in sys.modules and entry.noted == [signal.SIGTERM], entry.noted\n"
+            "sys.exit(entry.run())\n")
+    png = tmp_path / "i.png"
+    r = subprocess.run([sys.executable, "-c", code, "render", "--class", "3", "--weights", weights,
+                        "-o", str(png), "--schedule", "quick"], capture_output=True, text=True, timeout=300)
+    assert (r.returncode, r.stderr) == (143, "classviz: interrupted\n"), r.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def _render_patched(patch, weights, png):

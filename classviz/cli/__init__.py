@@ -17,10 +17,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def main(argv=None):
-    """Entry point of the `classviz` console script; returns the process exit code."""
+def main(argv=None, noted=()):
+    """Run the command on `argv` (sys.argv[1:] when None); returns the process exit code. `noted`:
+    signal numbers caught before this call (`classviz.__main__` holds them while the CLI imports);
+    the first of them stops the command at its first check, as if it had come now."""
     sig = signals.current = signals.Signals()
     sig.install()
+    if noted and sig.received is None:  # read after install: a signal from now on reaches `sig` itself
+        sig.received = noted[0]
     try:
         return _main(argv)
     except BaseException as e:
