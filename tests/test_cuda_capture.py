@@ -267,6 +267,30 @@ def test_cudnn_gets_16_byte_aligned_pointers_only(be, fake):
     be.conv.forward(big[:, 4:6], cw, y, False, work)  # 400 bytes in: aligned
 
 
+def test_a_cudnn_tensor_must_lie_inside_one_live_array(be, fake):
+    """The host cuDNN finds the array a descriptor's tensor lies in by address, through an index
+    rebuilt at each allocation: a tensor one element past its array's end fails, as does one in
+    an array that has died since, and a tensor of an array allocated after the last lookup is found."""
+    import gc
+    m = cudnn_host.cudnn()
+
+    def tensor(a, extra=0):
+        n, c, h, w = a.shape
+        return cudnn_host.Tensor(m.FLOAT, (n, c, h, w + extra), (c * h * w, h * w, w, 1)), cudnn_host.pointer(a)
+
+    a = fake.zeros((1, 2, 3, 4), np.float32)
+    assert cudnn_host._raw(m, *tensor(a)) is cuda_host._raw_of(a)
+    with pytest.raises(AssertionError, match="reaches outside every array"):
+        cudnn_host._raw(m, *tensor(a, extra=1))  # its last row one element longer: past the end
+    b = fake.zeros((1, 2, 3, 4), np.float32)  # after the last lookup: the index must be rebuilt
+    assert cudnn_host._raw(m, *tensor(b)) is cuda_host._raw_of(b)
+    desc, ptr = tensor(b)
+    del b
+    gc.collect()
+    with pytest.raises(AssertionError, match="reaches outside every array"):
+        cudnn_host._raw(m, desc, ptr)  # a dead array's memory
+
+
 @pytest.mark.parametrize("found, precision, chosen, notice", [
     ([(4, True), (6, True), (1, True)], "fp32", 1, None),             # FFT and Winograd pass over at fp32
     ([(4, True), (6, True), (1, True)], "tf32", 4, None),             # not at tf32

@@ -53,12 +53,14 @@ GUARD = 256  # guard bytes on each side of every array
 _FILLER = 0xFF  # all-ones bytes: NaN as float32 and float64
 
 PRELUDE = r"""
+#undef _FORTIFY_SOURCE
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <vector>
+#include <setjmp.h>
 #include <ucontext.h>
 
 struct cvh_dim3 { unsigned x = 1, y = 1, z = 1; };
@@ -80,18 +82,32 @@ using std::fabs; using std::pow; using std::sqrt; using std::exp; using std::log
 inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 
-// Blocks whose kernel calls __syncthreads run each thread as a coroutine (ucontext) on this one OS
-// thread: every live thread runs up to its next barrier (or its end) before any passes it, which
-// is what the barrier promises. A thread that has returned takes part in no later barrier.
-static ucontext_t cvh_scheduler;
-static std::vector<ucontext_t> cvh_threads;
+// Blocks whose kernel calls __syncthreads run each thread as a coroutine on this one OS thread:
+// every live thread runs up to its next barrier (or its end) before any passes it, which is what
+// the barrier promises. A thread that has returned takes part in no later barrier. A thread starts
+// on its own stack through ucontext (makecontext, entered with setcontext); from then on it and the
+// scheduler switch with _setjmp/_longjmp, which save no signal mask: swapcontext makes a system
+// call for that at every switch, and that was most of the time of the kernels with barriers (the
+// squeeze-and-excite networks' capture tests). _FORTIFY_SOURCE's checked longjmp refuses a jump
+// to another stack, so it is off for this unit.
+static ucontext_t cvh_start;  // the context each thread's start is made from (its stack set per thread)
+static jmp_buf cvh_scheduler;
+struct cvh_jump { jmp_buf at; };
+static std::vector<cvh_jump> cvh_threads;  // where each suspended thread waits at a barrier
+static std::vector<ucontext_t> cvh_entry;
 static std::vector<std::vector<char>> cvh_stacks;
-static std::vector<char> cvh_finished;
+static std::vector<char> cvh_finished, cvh_started;
 static const std::function<void()>* cvh_body = nullptr;
 static unsigned cvh_running = 0;
 
-static inline void __syncthreads() { swapcontext(&cvh_threads[cvh_running], &cvh_scheduler); }
-static void cvh_thread_main() { (*cvh_body)(); cvh_finished[cvh_running] = 1; }
+static inline void __syncthreads() {
+    if (!_setjmp(cvh_threads[cvh_running].at)) _longjmp(cvh_scheduler, 1);
+}
+static void cvh_thread_main() {
+    (*cvh_body)();
+    cvh_finished[cvh_running] = 1;
+    _longjmp(cvh_scheduler, 1);  // never returns through uc_link
+}
 
 static cvh_dim3 cvh_index(unsigned t, cvh_dim3 block) {
     return {t % block.x, t / block.x % block.y, t / (block.x * block.y)};
@@ -102,7 +118,9 @@ static void cvh_launch(cvh_dim3 grid, cvh_dim3 block, bool syncs, const std::fun
     blockDim = block;
     unsigned n = block.x * block.y * block.z;
     if (syncs && cvh_threads.size() < n) {
+        getcontext(&cvh_start);
         cvh_threads.resize(n);
+        cvh_entry.resize(n);
         cvh_stacks.resize(n, std::vector<char>(1 << 16));
     }
     for (unsigned bz = 0; bz < grid.z; ++bz)
@@ -115,20 +133,25 @@ static void cvh_launch(cvh_dim3 grid, cvh_dim3 block, bool syncs, const std::fun
                 }
                 cvh_body = &body;
                 cvh_finished.assign(n, 0);
-                for (unsigned t = 0; t < n; ++t) {
-                    getcontext(&cvh_threads[t]);
-                    cvh_threads[t].uc_stack.ss_sp = cvh_stacks[t].data();
-                    cvh_threads[t].uc_stack.ss_size = cvh_stacks[t].size();
-                    cvh_threads[t].uc_link = &cvh_scheduler;
-                    makecontext(&cvh_threads[t], cvh_thread_main, 0);
-                }
+                cvh_started.assign(n, 0);
                 for (unsigned live = n; live;) {
                     live = 0;
                     for (unsigned t = 0; t < n; ++t) {
                         if (cvh_finished[t]) continue;
                         cvh_running = t;
                         threadIdx = cvh_index(t, block);
-                        swapcontext(&cvh_scheduler, &cvh_threads[t]);
+                        if (!_setjmp(cvh_scheduler)) {
+                            if (cvh_started[t]) _longjmp(cvh_threads[t].at, 1);
+                            cvh_started[t] = 1;
+                            // a copy of one captured context (its FPU state pointer still points into
+                            // cvh_start, static and unchanged): getcontext per thread is a system call
+                            cvh_entry[t] = cvh_start;
+                            cvh_entry[t].uc_stack.ss_sp = cvh_stacks[t].data();
+                            cvh_entry[t].uc_stack.ss_size = cvh_stacks[t].size();
+                            cvh_entry[t].uc_link = nullptr;
+                            makecontext(&cvh_entry[t], cvh_thread_main, 0);
+                            setcontext(&cvh_entry[t]);
+                        }
                         live += !cvh_finished[t];
                     }
                 }
@@ -201,7 +224,7 @@ class Module:
             tmp = f"{lib}.{os.getpid()}"  # renamed into place: concurrent test processes may build it too
             with open(tmp + ".cpp", "w") as f:
                 f.write(unit)
-            r = subprocess.run([CXX, "-std=c++17", "-O1", "-shared", "-fPIC", "-I", DIR, *flags, "-o", tmp,
+            r = subprocess.run([CXX, "-std=c++17", "-O1", "-U_FORTIFY_SOURCE", "-shared", "-fPIC", "-I", DIR, *flags, "-o", tmp,
                                 tmp + ".cpp"], capture_output=True, text=True)
             os.remove(tmp + ".cpp")
             if r.returncode:
@@ -436,6 +459,8 @@ def reset():
 # --- arrays: NumPy arrays between guard zones, with CuPy's .get() and .set() -----------------------
 
 _guarded = weakref.WeakValueDictionary()  # id(raw bytes) -> raw bytes, for arrays still alive
+_by_start = weakref.WeakValueDictionary()  # the same arrays by the address of their first byte
+allocations = 0  # how many arrays `empty` has made: a lookup by address (cudnn_host) rebuilds its index when it grows
 
 
 def _plain(a):
@@ -506,6 +531,9 @@ def empty(shape, dtype=np.float32):
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.full(nbytes + 2 * GUARD, _FILLER, np.uint8)
     _guarded[id(raw)] = raw
+    _by_start[raw.ctypes.data] = raw
+    global allocations
+    allocations += 1
     return raw[GUARD:GUARD + nbytes].view(dtype).reshape(shape).view(Array)
 
 

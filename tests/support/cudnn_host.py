@@ -16,6 +16,7 @@ The Find calls report one algorithm and, like cuDNN's, write junk (NaN) into the
 
 What it cannot tell: whether the real cuDNN accepts a configuration and how fast it runs (the GPU
 tests and tests/test_cudnn_binding.py), or the exact bits of its float32 sums."""
+import bisect
 import ctypes
 import importlib.util
 import os
@@ -118,6 +119,9 @@ def _span(m, desc, ptr):
 ALIGN = 16  # bytes: cuDNN's vectorised kernels load 16 bytes at a time; the network's slices keep it
 
 
+_index = [-1, []]  # (cuda_host.allocations when built, the guarded arrays' start addresses, sorted)
+
+
 def _raw(m, desc, ptr):
     """The guarded array (raw bytes) that the tensor a descriptor describes at ptr lies in; fails a
     tensor reaching outside every array, or starting off a 16-byte boundary."""
@@ -125,9 +129,17 @@ def _raw(m, desc, ptr):
         raise AssertionError(f"a cuDNN tensor {desc.shape} strides {desc.strides} starts at an address that is not "
                              f"{ALIGN}-byte aligned ({ptr.value % ALIGN} bytes off)")
     lo, hi = _span(m, desc, ptr)
-    for raw in list(cuda_host._guarded.values()):
-        if raw.ctypes.data + cuda_host.GUARD <= lo and hi <= raw.ctypes.data + raw.size - cuda_host.GUARD:
-            return raw
+    # the array that starts last at or before lo is the only one that can hold the tensor: the
+    # arrays alive when the index was built do not overlap, and memory freed since can only come
+    # back through a new allocation, which rebuilds the index (asking every array for its address,
+    # a ctypes object a time, was most of a capture test's time)
+    if _index[0] != cuda_host.allocations:
+        _index[:] = [cuda_host.allocations, sorted(cuda_host._by_start.keys())]
+    starts = _index[1]
+    at = bisect.bisect_right(starts, lo - cuda_host.GUARD) - 1
+    raw = cuda_host._by_start.get(starts[at]) if at >= 0 else None
+    if raw is not None and hi <= starts[at] + raw.size - cuda_host.GUARD:
+        return raw
     raise AssertionError(f"a cuDNN tensor {desc.shape} strides {desc.strides} reaches outside every array")
 
 
@@ -164,21 +176,22 @@ def _write(m, desc, ptr, value, alpha, beta):
 # --- the convolution, directly ------------------------------------------------------------------
 
 def _correlate(conv, x, w, ho, wo):
-    """y (N, K, ho, wo) = sum over taps and channels, float64; groups by channel blocks."""
+    """y (N, K, ho, wo) = sum over taps and channels, float64; groups by channel blocks. Per tap,
+    one stacked product over every group at once (a product per group and tap, as einsum, made
+    the depthwise networks' capture tests minutes long)."""
     (ph, pw), (sh, sw), (dh, dw) = conv.pads, conv.strides, conv.dilations
     n, c = x.shape[:2]
     xp = np.zeros((n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw))
     xp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]] = x
     k, cg = w.shape[:2]
-    kg = k // conv.groups
-    y = np.zeros((n, k, ho, wo))
-    for g in range(conv.groups):
-        for i in range(w.shape[2]):
-            for j in range(w.shape[3]):
-                win = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-                y[:, g * kg:(g + 1) * kg] += np.einsum("kc,nchw->nkhw", w[g * kg:(g + 1) * kg, :, i, j], win,
-                                                       optimize=True)
-    return y
+    groups = conv.groups
+    wg = w.reshape(groups, k // groups, cg, *w.shape[2:])
+    y = np.zeros((n, groups, k // groups, ho * wo))
+    for i in range(w.shape[2]):
+        for j in range(w.shape[3]):
+            win = xp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            y += np.matmul(wg[:, :, :, i, j], win.reshape(n, groups, cg, ho * wo))
+    return y.reshape(n, k, ho, wo)
 
 
 def _correlate_back(conv, gy, w, h, wd):
@@ -186,14 +199,15 @@ def _correlate_back(conv, gy, w, h, wd):
     (ph, pw), (sh, sw), (dh, dw) = conv.pads, conv.strides, conv.dilations
     n, k, ho, wo = gy.shape
     cg = w.shape[1]
-    kg = k // conv.groups
-    gxp = np.zeros((n, cg * conv.groups, h + 2 * ph, wd + 2 * pw))
-    for g in range(conv.groups):
-        for i in range(w.shape[2]):
-            for j in range(w.shape[3]):
-                gxp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw] += \
-                    np.einsum("kc,nkhw->nchw", w[g * kg:(g + 1) * kg, :, i, j], gy[:, g * kg:(g + 1) * kg],
-                              optimize=True)
+    groups = conv.groups
+    wg = w.reshape(groups, k // groups, cg, *w.shape[2:])
+    gyg = gy.reshape(n, groups, k // groups, ho * wo)
+    gxp = np.zeros((n, cg * groups, h + 2 * ph, wd + 2 * pw))
+    for i in range(w.shape[2]):
+        for j in range(w.shape[3]):
+            part = np.matmul(wg[:, :, :, i, j].transpose(0, 2, 1), gyg)  # (N, groups, cg, Ho*Wo)
+            gxp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw] += \
+                part.reshape(n, groups * cg, ho, wo)
     return gxp[:, :, ph:ph + h, pw:pw + wd]
 
 
