@@ -28,31 +28,9 @@ import numpy as np
 import classviz
 from classviz.canvas import crop_size
 from classviz.kernels.cpu import blas, packed, winograd
-from step import weights_or_synthetic
+from step import CallTimer, sgemm_gflops, weights_or_synthetic
 
 GEMM_CALLS = ((packed, "matmul"), (packed, "matmul_stacked"), (blas, "matmul"), (blas, "matmul_stacked"))
-
-
-class GemmClock:
-    """Wraps the GEMM entry points of packed.py and blas.py (the modules' attributes, which conv.py
-    calls through) and adds up the seconds spent in them; `seconds` since the last `reset()`."""
-
-    def __init__(self):
-        self.seconds = 0.0
-        for mod, name in GEMM_CALLS:
-            setattr(mod, name, self._timed(getattr(mod, name)))
-
-    def _timed(self, fn):
-        def call(*args, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kw)
-            finally:
-                self.seconds += time.perf_counter() - t
-        return call
-
-    def reset(self):
-        self.seconds = 0.0
 
 
 def conv_gemm_flops(plan):
@@ -77,19 +55,6 @@ def conv_gemm_flops(plan):
     return total
 
 
-def blas_rate(size=2048, repeat=10):
-    """float32 GFLOP/s of NumPy's matmul on (size, size) operands, median of `repeat` after 2 warm-ups."""
-    a = np.random.default_rng(0).random((size, size), np.float32)
-    b = np.random.default_rng(1).random((size, size), np.float32)
-    times = []
-    for i in range(repeat + 2):
-        t = time.perf_counter()
-        a @ b
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-    return 2.0 * size ** 3 / float(np.median(times)) / 1e9
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=None)
@@ -102,7 +67,7 @@ def main():
     net = classviz.load(weights_or_synthetic(args.weights), backend="cpu")
     head = net.head_name(None)
     size = crop_size(net)
-    clock = GemmClock()
+    clock = CallTimer(GEMM_CALLS)  # conv.py calls these through their modules
     rng = np.random.default_rng(0)
     inputs = {b: rng.standard_normal((b, 3, size, size)).astype(np.float32) for b in args.batch}
     flops = {b: conv_gemm_flops(net.plan(head, inputs[b].shape)) for b in args.batch}
@@ -112,10 +77,10 @@ def main():
     samples = {b: [] for b in args.batch}
     rates = []
     for _ in range(args.rounds):
-        rates.append(blas_rate())
+        rates.append(sgemm_gflops(2048))
         for b in args.batch:
             for _ in range(args.repeat):
-                clock.reset()
+                clock.seconds = 0.0
                 t = time.perf_counter()
                 net.gradient(inputs[b], [0] * b, head=head)
                 samples[b].append((time.perf_counter() - t, clock.seconds))

@@ -31,32 +31,7 @@ import numpy as np
 import classviz
 from classviz import schedule as sched
 from classviz.graph import Plan
-from step import handoff_us, median_ms, weights_or_synthetic
-
-
-class Timed:
-    """Adds up the host seconds spent in the network (Plan.forward and Plan.backward). On the CPU
-    that is the network's time; on the GPU kernels run asynchronously inside a graph replay, so
-    there only the wall time means anything."""
-
-    def __init__(self):
-        self.seconds = 0.0
-        self.inner = {name: getattr(Plan, name) for name in ("forward", "backward")}
-        for name, fn in self.inner.items():
-            setattr(Plan, name, self.wrap(fn))
-
-    def wrap(self, fn):
-        def timed(*a, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                self.seconds += time.perf_counter() - t
-        return timed
-
-    def restore(self):
-        for name, fn in self.inner.items():
-            setattr(Plan, name, fn)
+from step import CallTimer, handoff_us, median_ms, weights_or_synthetic
 
 
 def _spin():
@@ -81,7 +56,9 @@ def spinning(k):
 def one(net, n, schedule, repeat):
     """Median of `repeat` renders of n classes: dict of seconds and shares."""
     octaves = sched.get(schedule)
-    timer = Timed()
+    # the host seconds in the network: on the CPU the network's time; on the GPU kernels run
+    # asynchronously inside a graph replay, so there only the wall time means anything
+    timer = CallTimer([(Plan, "forward"), (Plan, "backward")])
     walls, inside, handoffs = [], [], []
     cpu = net.backend.name == "cpu"
     for r in range(repeat):

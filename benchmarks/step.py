@@ -111,6 +111,31 @@ def handoff_us(repeat=2000):
     return 1e3 * median_ms(lambda: _empty_region(a), repeat, warmup=10)
 
 
+class CallTimer:
+    """Adds up the host seconds (`seconds`, float) spent in the callables it wraps in place: the
+    attribute `name` of each (owner, name) in `targets`, an owner being a class or a module (its
+    callers must look the name up there at each call). `restore()` puts the originals back."""
+
+    def __init__(self, targets):
+        self.seconds = 0.0
+        self.inner = {(owner, name): getattr(owner, name) for owner, name in targets}
+        for (owner, name), fn in self.inner.items():
+            setattr(owner, name, self._wrap(fn))
+
+    def _wrap(self, fn):
+        def timed(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                self.seconds += time.perf_counter() - t
+        return timed
+
+    def restore(self):
+        for (owner, name), fn in self.inner.items():
+            setattr(owner, name, fn)
+
+
 def sgemm_gflops(n=1024):
     """Measured float32 GEMM rate of NumPy's BLAS (GFLOP/s) on n x n matrices."""
     a, b = np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32)

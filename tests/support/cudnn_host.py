@@ -177,8 +177,8 @@ def _write(m, desc, ptr, value, alpha, beta):
 
 def _correlate(conv, x, w, ho, wo):
     """y (N, K, ho, wo) = sum over taps and channels, float64; groups by channel blocks. Per tap,
-    one stacked product over every group at once (a product per group and tap, as einsum, made
-    the depthwise networks' capture tests minutes long)."""
+    one stacked product over every group at once (an einsum per group and tap was a third of
+    EfficientNet-B0's capture test, 44 s in all)."""
     (ph, pw), (sh, sw), (dh, dw) = conv.pads, conv.strides, conv.dilations
     n, c = x.shape[:2]
     xp = np.zeros((n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw))
