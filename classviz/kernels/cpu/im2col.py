@@ -102,37 +102,45 @@ def _zero(pp):
 
 @njit(cache=True, parallel=True)
 def _split(img, pt, pl, pp, mask, masked):
-    # a channel per thread at a time. Each image row goes into a zero-padded row buffer, which
-    # each phase then reads at stride sw over its whole length: one long loop per phase row,
-    # where gathering each phase's pixels from the image row directly gave loops of W / sw
-    # (192x56x56 into 4x4 phases: 0.43 -> 0.16-0.19 ms). Only rows wholly in the padding are zeroed.
-    # Indices, not a view per row or slice assignments: at 7x7 and 14x14 the rows are a few pixels
-    # long and a view (an atomic reference count) or a slice copy's overlap test cost more than
-    # the copy (the im2col of ResNet-50's 3x3 512 @ 7x7: see benchmarks/README.md)
+    # a channel per thread at a time (split_channel)
     C, sh, sw, hq, wq = pp.shape
-    H, W = img.shape[1], img.shape[2]
     for c in prange(C):
         buf = np.zeros(wq * sw, img.dtype)  # its padding stays zero: only [pl, pl + W) is written
-        out = pp[c].reshape(sh * sw * hq * wq)
-        for a in range(sh):
-            for q in range(hq):
-                y = q * sh + a - pt
-                if y < 0 or y >= H:
-                    for b in range(sw):
-                        at = ((a * sw + b) * hq + q) * wq
-                        for r in range(wq):
-                            out[_U(at + r)] = 0
-                    continue
-                if masked:  # a product, not a select: see relu.py
-                    for x in range(W):
-                        buf[_U(pl + x)] = img[c, y, x] * (mask[c, y, x] > 0)
-                else:
-                    for x in range(W):
-                        buf[_U(pl + x)] = img[c, y, x]
+        split_channel(img, c, pt, pl, mask, masked, sh, sw, hq, wq, buf, pp[c].reshape(sh * sw * hq * wq))
+
+
+@njit(cache=True, inline="always")
+def split_channel(img, c, pt, pl, mask, masked, sh, sw, hq, wq, buf, out):
+    # out[((a*sw + b)*hq + q)*wq + r] = channel c of img (C, H, W) zero-padded (by pt on top and pl
+    # on the left), at row q*sh + a, column r*sw + b: `phase_split` for one channel, into a flat
+    # out of sh*sw*hq*wq. buf: (wq*sw,) zeros outside [pl, pl + W), which this leaves so.
+    # Each image row goes into the zero-padded row buffer, which each phase then reads at stride
+    # sw over its whole length: one long loop per phase row, where gathering each phase's pixels
+    # from the image row directly gave loops of W / sw (192x56x56 into 4x4 phases: 0.43 ->
+    # 0.16-0.19 ms). Only rows wholly in the padding are zeroed. Indices, not a view per row or
+    # slice assignments: at 7x7 and 14x14 the rows are a few pixels long and a view (an atomic
+    # reference count) or a slice copy's overlap test cost more than the copy (the im2col of
+    # ResNet-50's 3x3 512 @ 7x7: see benchmarks/README.md)
+    H, W = img.shape[1], img.shape[2]
+    for a in range(sh):
+        for q in range(hq):
+            y = q * sh + a - pt
+            if y < 0 or y >= H:
                 for b in range(sw):
                     at = ((a * sw + b) * hq + q) * wq
                     for r in range(wq):
-                        out[_U(at + r)] = buf[_U(r * sw + b)]
+                        out[_U(at + r)] = 0
+                continue
+            if masked:  # a product, not a select: see relu.py
+                for x in range(W):
+                    buf[_U(pl + x)] = img[c, y, x] * (mask[c, y, x] > 0)
+            else:
+                for x in range(W):
+                    buf[_U(pl + x)] = img[c, y, x]
+            for b in range(sw):
+                at = ((a * sw + b) * hq + q) * wq
+                for r in range(wq):
+                    out[_U(at + r)] = buf[_U(r * sw + b)]
 
 
 @njit(cache=True, parallel=True)

@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import aligned, blas, packed
-from .im2col import phase_split
+from .im2col import split_channel
 
 # The 6-point tables: G[k, j] = p_k^j / prod_{l != k} (p_k - p_l) over the finite points
 # p = 0, 1, -1, 2, -2, and the point at infinity's row picks the last tap. F(2x2, 3x3) (points 0,
@@ -84,7 +84,7 @@ def work_size(cin, cout, n, ho, wo, m=2, r=3):
     cout channels in m x m tiles of an r x r kernel."""
     th, tw, rows = _sizes(m, r, ho, wo)
     t = _chunk(n, th, tw) * _stride(th * tw)
-    return _stride(cin * m * m * rows * tw) + (m + r - 1) ** 2 * (cin + cout) * t
+    return (m + r - 1) ** 2 * (cin + cout) * t
 
 
 def _stride(per):
@@ -120,18 +120,18 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None, out_mask=N
     # masked vector (56 columns as 64: 0.18 -> 0.17 ms), and leave the last image's out where they
     # ride with its last vector (210: benchmarks/README.md, "Step time")
     stride = _stride(per) if packs else per
-    npad = _stride(cin * m * m * rows * tw)
-    pp = work[:cin * m * m * rows * tw].reshape(cin, m, m, rows, tw)
     for n0 in range(0, n_img, chunk):
         g = min(chunk, n_img - n0)
-        v = work[npad:npad + a2 * cin * g * stride].reshape(a2, cin, g * stride)
-        mm = work[npad + a2 * cin * g * stride:npad + a2 * (cin + cout) * g * stride].reshape(a2, cout, g * stride)
+        v = work[:a2 * cin * g * stride].reshape(a2, cin, g * stride)
+        mm = work[a2 * cin * g * stride:a2 * (cin + cout) * g * stride].reshape(a2, cout, g * stride)
         for i in range(g):
-            phase_split(x[n0 + i], pt, pl, pp, None if mask is None else mask[n0 + i])
+            # with no mask, x stands in for it (unread)
+            img, keep_in = x[n0 + i], (x if mask is None else mask)[n0 + i]
             if a2 == 16:
-                _input_tiles(pp.reshape(cin, 2, 2, -1), tw, per, v, i * stride, stride - per)
+                _input_tiles(img, pt, pl, keep_in, mask is not None, rows, tw, per, v, i * stride, stride - per)
             else:
-                _input_tiles6(pp.reshape(cin, m, m, -1), tw, per, v, i * stride, stride - per)
+                _input_tiles6(img, pt, pl, keep_in, mask is not None, m, rows, tw, per, v, i * stride,
+                              stride - per)
         if packs:
             cols = g * stride - (stride - per if per % packed.W <= packed.EXTRA_UP_TO else 0)
             packed.matmul_stacked(u, v[:, :, :cols], mm[:, :, :cols])
@@ -150,15 +150,23 @@ def conv(x, u, m, pt, pl, y, bias, relu, accumulate, work, mask=None, out_mask=N
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _input_tiles(pp, tw, per, v, t0, pad):
+def _input_tiles(x, pt, pl, mask, masked, rows, tw, per, v, t0, pad):
     # V = B^T d B with B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]], rows then columns, each
-    # a sweep over a whole channel. pp[c, a, b] is a phase plane, flattened; tile f = ty*tw + tx
-    # has rows 2ty + a at element f, rows 2ty + 2 + a at f + tw, columns 2tx + b at f, 2tx + 2 + b at f + 1
-    C, n = pp.shape[0], per + 1
+    # a sweep over a whole channel of x (C, H, W), which first goes into 2 x 2 phases of rows x tw
+    # (im2col.split_channel, x * (mask > 0) when masked) in a buffer of the thread's: pp[a, b] is
+    # a phase plane, flattened; tile f = ty*tw + tx has rows 2ty + a at element f, rows 2ty + 2 + a
+    # at f + tw, columns 2tx + b at f, 2tx + 2 + b at f + 1. Split and transform one channel at a
+    # time, not the whole image split first into scratch: the split channel is still in L1 when
+    # the transform reads it (192x56x56 into 4x4 phases: 2.8 MB), and the scratch is smaller
+    # (the timings: benchmarks/README.md, "Step time")
+    C, n = x.shape[0], per + 1
     for c in prange(C):  # a channel per thread at a time
-        r = np.empty((4, 2, n), pp.dtype)  # hoisted by Numba: one per thread, not per channel
+        pp = np.empty((2, 2, rows * tw), x.dtype)  # hoisted by Numba: one per thread, not per channel
+        buf = np.zeros(2 * tw, x.dtype)
+        split_channel(x, c, pt, pl, mask, masked, 2, 2, rows, tw, buf, pp.reshape(4 * rows * tw))
+        r = np.empty((4, 2, n), x.dtype)
         for b in range(2):
-            d0, d1 = pp[c, 0, b], pp[c, 1, b]
+            d0, d1 = pp[0, b], pp[1, b]
             d2, d3 = d0[tw:], d1[tw:]
             r0, r1, r2, r3 = r[0, b], r[1, b], r[2, b], r[3, b]
             for f in range(n):
@@ -230,20 +238,24 @@ def _at2(m0, m1, m2, m3, m4, m5):
 
 
 @njit(cache=True, fastmath=True, parallel=True)
-def _input_tiles6(pp, tw, per, v, t0, pad):
+def _input_tiles6(x, pt, pl, mask, masked, m, rows, tw, per, v, t0, pad):
     # V = B^T d B for 6x6 input tiles at stride m (4: F(4x4, 3x3), 2: F(2x2, 5x5)), rows then
-    # columns, each a sweep over a whole channel: input row i of tile f is phase row i % m at
-    # element f + (i // m) * tw, and column j adds j % m to the phase and j // m to the element.
-    # The row pass of column j is that of column j % m one element on, so it runs for the m
-    # column phases only, over per + 5 // m elements (12 sweeps, not 36, for m = 2)
-    C, m = pp.shape[0], pp.shape[1]
+    # columns, each a sweep over a whole channel of x (C, H, W), split first into m x m phases of
+    # rows x tw in a buffer of the thread's, as in `_input_tiles`: input row i of tile f is phase
+    # row i % m at element f + (i // m) * tw, and column j adds j % m to the phase and j // m to the
+    # element. The row pass of column j is that of column j % m one element on, so it runs for the
+    # m column phases only, over per + 5 // m elements (12 sweeps, not 36, for m = 2)
+    C = x.shape[0]
     o0, o1, o2, o3, o4, o5 = 0, (1 // m) * tw, (2 // m) * tw, (3 // m) * tw, (4 // m) * tw, (5 // m) * tw
     n = per + 5 // m
     for c in prange(C):
-        r = np.empty((6, m, n), pp.dtype)  # r[i, b] = sum_k bt[i, k] d[k, column phase b]
+        pp = np.empty((m, m, rows * tw), x.dtype)  # hoisted by Numba: one per thread
+        buf = np.zeros(m * tw, x.dtype)
+        split_channel(x, c, pt, pl, mask, masked, m, m, rows, tw, buf, pp.reshape(m * m * rows * tw))
+        r = np.empty((6, m, n), x.dtype)  # r[i, b] = sum_k bt[i, k] d[k, column phase b]
         for b in range(m):
-            d0, d1, d2 = pp[c, 0, b, o0:], pp[c, 1 % m, b, o1:], pp[c, 2 % m, b, o2:]
-            d3, d4, d5 = pp[c, 3 % m, b, o3:], pp[c, 4 % m, b, o4:], pp[c, 5 % m, b, o5:]
+            d0, d1, d2 = pp[0, b, o0:], pp[1 % m, b, o1:], pp[2 % m, b, o2:]
+            d3, d4, d5 = pp[3 % m, b, o3:], pp[4 % m, b, o4:], pp[5 % m, b, o5:]
             r0, r1, r2, r3, r4, r5 = r[0, b], r[1, b], r[2, b], r[3, b], r[4, b], r[5, b]
             for f in range(n):
                 r0[f], r1[f], r2[f], r3[f], r4[f], r5[f] = _bt4(d0[f], d1[f], d2[f], d3[f], d4[f], d5[f])
