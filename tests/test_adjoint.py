@@ -293,6 +293,11 @@ POOLS = [  # (N, C, H, W, kernel, strides, pads, ceil_mode)
     (2, 3, 3, 3, (3, 3), (1, 1), (1, 1, 1, 1), 0),
     (1, 37, 6, 5, (3, 3), (1, 1), (1, 1, 1, 1), 0),
     (1, 2, 4, 17, (3, 3), (1, 1), (1, 1, 1, 1), 0),
+    # 3x3, stride 2, output rows of STRIDE2_FROM or more (maxpool's plane-by-plane path): ceil
+    # mode's clipped last window, ResNet's stem padding, uneven padding
+    (1, 2, 29, 30, (3, 3), (2, 2), (0, 0, 0, 0), 1),
+    (2, 3, 28, 31, (3, 3), (2, 2), (1, 1, 1, 1), 0),
+    (1, 2, 30, 28, (3, 3), (2, 2), (1, 0, 0, 1), 1),
 ]
 
 
@@ -366,6 +371,30 @@ def test_maxpool_same_size_path_matches_the_padded_one_bit_for_bit():
     np.testing.assert_array_equal(y, wide[:, 4:25])
     np.testing.assert_array_equal(am, am2)
     assert np.isnan(wide[:, :4]).all() and np.isnan(wide[:, 25:]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_stride2_path_matches_the_blocks_bit_for_bit(dtype, monkeypatch):
+    # GoogLeNet's pool1 and pool2 shapes, fewer planes: the plane-by-plane path against the blocks
+    # of padded phases (the path it stood in for), values and winners, with ties (a ReLU's zeros
+    # and a plane of equal values); into a channel slice of a larger buffer it takes the blocks
+    for c, h in ((5, 112), (7, 56)):
+        win = geometry.pool_window((3, 3), (2, 2), (0, 0, 0, 0), 1, h, h)
+        assert maxpool._stride2(win)
+        x = np.maximum(rng.standard_normal((2, c, h, h)), 0).astype(dtype)
+        x[1, 2] = 0.5
+        work = np.empty(maxpool.work_size(win, c), dtype)
+        y, am = np.empty((2, c, win.Ho, win.Wo), dtype), np.empty((2, c, win.Ho, win.Wo), np.int32)
+        maxpool.forward(x, win, y, am, work)
+        wide = np.full((2, c + 3, win.Ho, win.Wo), np.nan, dtype)
+        maxpool.forward(x, win, wide[:, 1:c + 1], am2 := np.empty_like(am), work)
+        monkeypatch.setattr(maxpool, "STRIDE2_FROM", 10 ** 6)
+        y3, am3 = np.empty_like(y), np.empty_like(am)
+        maxpool.forward(x, win, y3, am3, work)
+        monkeypatch.undo()
+        for got, winners in ((y, am), (wide[:, 1:c + 1], am2)):
+            np.testing.assert_array_equal(got, y3)
+            np.testing.assert_array_equal(winners, am3)
 
 
 def test_maxpool_ties_go_to_the_first():
