@@ -38,7 +38,7 @@ BLOCK = 16384  # padded elements per block of planes: five buffers of it fit in 
 SAME3_PLANES = 16  # planes per task of the 3x3 stride-1 pool (_forward_same3)
 # output width from which a 3x3 stride-2 pool goes plane by plane (_forward_stride2): at 14 (480 planes
 # of 28x28) it took 0.11 ms against the blocks' 0.14, at 7 (832 of 14x14) the same 0.09 ms: its rows
-# are then too short (benchmarks/README.md, "Step time")
+# are then too short (benchmarks/README.md, Galleries, "a new machine")
 STRIDE2_FROM = 14
 
 

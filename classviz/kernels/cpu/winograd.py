@@ -158,7 +158,7 @@ def _input_tiles(x, pt, pl, mask, masked, rows, tw, per, v, t0, pad):
     # at f + tw, columns 2tx + b at f, 2tx + 2 + b at f + 1. Split and transform one channel at a
     # time, not the whole image split first into scratch: the split channel is still in L1 when
     # the transform reads it (192x56x56 into 4x4 phases: 2.8 MB), and the scratch is smaller
-    # (the timings: benchmarks/README.md, "Step time")
+    # (the timings: benchmarks/README.md, Galleries, "a new machine")
     C, n = x.shape[0], per + 1
     for c in prange(C):  # a channel per thread at a time
         pp = np.empty((2, 2, rows * tw), x.dtype)  # hoisted by Numba: one per thread, not per channel
