@@ -1,6 +1,7 @@
 """Average pooling on the CPU, ONNX semantics: with count_include_pad=0 the divisor counts only
-input pixels; with 1 it also counts the explicit pads but never the ceil-mode overhang past them."""
-from numba import njit
+input pixels; with 1 it also counts the explicit pads but never the ceil-mode overhang past them.
+Each plane is one thread's at a time (a plane's sums are as they would be in one loop)."""
+from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
@@ -11,12 +12,12 @@ def _window(o, stride, pad, k, size, pad_end, include_pad):
     return max(start, 0), min(end, size), count
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def forward(x, win, include_pad, y):
     """x: (N, C, H, W); win: geometry.Window; include_pad: bool (ONNX count_include_pad);
     y: (N, C, Ho, Wo) output, any strides."""
     N, C = x.shape[0], x.shape[1]
-    for nc in range(N * C):
+    for nc in prange(N * C):
         n, c = nc // C, nc % C
         plane = x[n, c]
         for oy in range(win.Ho):
@@ -30,12 +31,12 @@ def forward(x, win, include_pad, y):
                 y[n, c, oy, ox] = s / (cy * cx)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def backward(gy, win, include_pad, gx, accumulate):
     """Adjoint of `forward`. gy: (N, C, Ho, Wo) any strides; gx: (N, C, H, W), overwritten unless
     accumulate."""
     N, C = gx.shape[0], gx.shape[1]
-    for nc in range(N * C):
+    for nc in prange(N * C):
         n, c = nc // C, nc % C
         plane = gx[n, c]
         if not accumulate:
@@ -50,20 +51,20 @@ def backward(gy, win, include_pad, gx, accumulate):
                         plane[iy, ix] += g
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def global_forward(x, y):
     """y[n, c, 0, 0] = mean of x[n, c]. x: (N, C, H, W); y: (N, C, 1, 1)."""
     N, C = x.shape[0], x.shape[1]
-    for nc in range(N * C):
+    for nc in prange(N * C):
         n, c = nc // C, nc % C
         y[n, c, 0, 0] = x[n, c].sum() / (x.shape[2] * x.shape[3])
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def global_backward(gy, gx, accumulate):
     """gx[n, c] = gy[n, c, 0, 0] / (H*W) everywhere, or += that. gy: (N, C, 1, 1); gx: (N, C, H, W)."""
     N, C = gx.shape[0], gx.shape[1]
-    for nc in range(N * C):
+    for nc in prange(N * C):
         n, c = nc // C, nc % C
         g = gy[n, c, 0, 0] / (gx.shape[2] * gx.shape[3])
         if accumulate:
