@@ -231,6 +231,60 @@ def test_an_add_folds_into_the_convolution_of_its_later_summand_only(tmp_path):
     _assert_gradient_matches_finite_differences(net, x, [0, 2], range(2))
 
 
+def _inception_graph(path, seed):
+    # x (4 channels) -> merged 1x1 siblings a (3) and b (5), a 3x3 layer c (6) on b, a pool branch
+    # d (2): t = Concat(a, c, d); then t's first reader, a 3x3 layer e (3), and a pool on t with a
+    # 1x1 layer h after it; head = g(e) + h. Every convolution but g and h has a ReLU
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    shapes = {"wa": (3, 4, 1, 1), "wb": (5, 4, 1, 1), "wc": (6, 5, 3, 3), "wd": (2, 4, 1, 1), "we": (3, 11, 3, 3),
+              "wg": (3, 3, 1, 1), "wh": (3, 11, 1, 1)}
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), w) for w, s in shapes.items()]
+
+    def conv(x, w, y, relu=True):
+        k = shapes[w][2]
+        out = [helper.make_node("Conv", [x, w], [y + "0" if relu else y], kernel_shape=[k, k],
+                                pads=[k // 2] * 4)]
+        return out + [helper.make_node("Relu", [y + "0"], [y])] if relu else out
+
+    def pool(x, y):
+        return helper.make_node("MaxPool", [x], [y], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    nodes = (conv("x", "wa", "a") + conv("x", "wb", "b") + conv("b", "wc", "c") + [pool("x", "p")]
+             + conv("p", "wd", "d") + [helper.make_node("Concat", ["a", "c", "d"], ["t"], axis=1)]
+             + conv("t", "we", "e") + [pool("t", "tp")] + conv("tp", "wh", "h", False) + conv("e", "wg", "g", False)
+             + [helper.make_node("Add", ["g", "h"], ["head"])])
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 14, 14])],
+                              [helper.make_tensor_value_info("head", TensorProto.FLOAT, None)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_the_masks_of_a_concats_inputs_go_to_its_gradients_last_writer(tmp_path, monkeypatch):
+    """An inception module's branches (merged 1x1 siblings, a 3x3 layer on one of them, a pool
+    branch) feed a Concat whose first reader, a Winograd layer, writes the Concat's gradient last
+    and masks it as it writes: every branch, the merged siblings too, takes its gradient as it
+    comes (no mask pass of its own). The gradient by finite differences in float64; in float32
+    the bits of the plan that hands no mask on. (With the Concat's or the siblings' hand-off
+    planted where its writer does not mask, the differences fail.)"""
+    from classviz.graph import plan as plan_module
+    path = _inception_graph(str(tmp_path / "inception.onnx"), 4)
+    net = classviz.load(path, backend="cpu")
+    x = np.random.default_rng(8).standard_normal((2, 4, 14, 14))
+    plan = net.plan("head", x.shape, np.float64)
+    by_out = {s.out: s for s in plan.steps}
+    merged = [s for s in plan.steps if s.op.node.op == "Conv" and "+" in s.out]
+    assert len(merged) == 1 and by_out["e"].op.cw.u is not None
+    assert by_out["e"].op.in_relu is True and by_out["c"].op.cw.u is not None
+    assert all(s.op.out_masked for s in (merged[0], by_out["c"], by_out["d"])), "a branch still masks itself"
+    _assert_gradient_matches_finite_differences(net, x, [0, 2], range(3))
+    x32 = x.astype(np.float32)
+    got = net.gradient(x32, [1, 0], head="head")
+    with monkeypatch.context() as m:
+        m.setattr(plan_module.Plan, "_hand_masks_on", lambda self, consumers: None)
+        want = classviz.load(path, backend="cpu").gradient(x32, [1, 0], head="head")
+    assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
+
+
 def test_folded_adds_and_handed_on_masks_change_no_bit(tmp_path, monkeypatch, model_path):
     """ResNet-50 and MobileNetV2 in float32: every Add folds into the convolution before it, and
     ResNet's block outputs' masks (Add + ReLU) go to the next block's first layer, a pointwise
@@ -253,6 +307,11 @@ def test_folded_adds_and_handed_on_masks_change_no_bit(tmp_path, monkeypatch, mo
         if name == "googlenet":
             assert [s.op.in_relu for s in plan.steps if s.op.node.op == "MaxPool"][0] is True
             assert plan.steps[[s.out for s in plan.steps].index("conv2/3x3_relu")].op.in_relu is True
+            # the inception modules' branches, merged siblings too, hand their masks to the writer
+            # of their Concat's gradient (3a's: 3b's merged pointwise layer)
+            masked = {s.out for s in plan.steps if s.op.node.op == "Conv" and s.op.out_masked}
+            assert {"inception_3a/3x3_relu", "inception_3a/5x5_relu", "inception_3a/pool_proj_relu"} <= masked
+            assert any(t.startswith("inception_3a/1x1+") for t in masked) or not packed.PAYS
         if name == "resnet50" and packed.PAYS:
             assert sum(s.op.out_masked for s in adds) == len(adds) - 1  # the last one's reader is the pool
             assert any(s.acc[0] and s.op.in_relu for s in plan.steps if s.op.node.op == "Conv")

@@ -226,28 +226,68 @@ class Plan:
         return folded
 
     def _hand_masks_on(self, consumers):
-        # a fused activation (a convolution's or an Add's) whose gradient's last writer is a
-        # convolution whose backend applies an input's mask as it writes, or adds to, that
-        # gradient (MobileNet's expansion before its depthwise layer; on the CPU, a pointwise
-        # layer's packed GEMM or Winograd transform: ResNet's block output before the next block's
-        # first layer, and its first layer's before the second), or a max-pool (the stem's): the
-        # writer masks the gradient whole, and the producer takes it as it comes. The last writer
-        # is the tensor's first reader in the forward's order (the backward runs it last), and only
-        # readers write a gradient; a tap's seed comes after them all, so a tap keeps its own.
+        # A fused activation's mask (a convolution's or an Add's) is applied by the layers that
+        # write its output's gradient last, where they can do it as they write (a convolution
+        # whose backend applies an input's mask as it writes or adds to that gradient: on the CPU
+        # a pointwise layer's packed GEMM, a Winograd transform; MobileNet's depthwise layers; a
+        # max-pool, which masks through its output, each window by its winner, a gradient it
+        # writes alone); the producer then takes its gradient as it comes instead of masking it in
+        # a pass of its own. The last writer of a gradient is the tensor's first reader in the
+        # forward's order (the backward runs it last), and only readers write a gradient.
+        # Past the tensor itself, a gradient arrives masked whole through:
+        # - a channel Concat (the inception modules' outputs): the Concat's output holds its inputs'
+        #   values, so where every input went through the same activation, the last writer of the
+        #   Concat's gradient masks it with the Concat's values, which is each input's own mask;
+        #   an input placed in the Concat's output has its gradient there, one copied out by the
+        #   Concat (its only reader) has it masked too;
+        # - the ChannelSlices of merged sibling convolutions: their gradients are the merged
+        #   output's, so it is masked whole when each slice's is.
+        # A head's or a tap's gradient takes a seed after its readers: never masked so.
         producer = {s.out: s for s in self.steps}
-        first_reader = {}
+        first_reader, readers = {}, {}
         for s in self.steps:
             for t in s.ins:
                 first_reader.setdefault(t, s)
+                readers.setdefault(t, []).append(s)
+        act = {}  # tensor -> the activation its values went through, where one fused one did
         for s in self.steps:
-            src = producer.get(s.ins[0]) if s.ins else None
-            if (src is None or src.op.node.op not in ("Conv", "Add") or not src.op.relu
-                    or first_reader[src.out] is not s or src.out in (self.head, *self.taps)):
-                continue
-            # a max-pool masks through its output, each window by its winner: a gradient it writes alone
-            if (s.op.node.op == "Conv" and self.be.conv.masks_input(s.op.cw, s.acc[0])
-                    or s.op.node.op == "MaxPool" and not s.acc[0]):
-                s.op.in_relu, src.op.out_masked = src.op.relu, True
+            kind = s.op.node.op
+            if kind in ("Conv", "Add") and s.op.relu:
+                act[s.out] = s.op.relu
+            elif kind == "ChannelSlice" and s.ins[0] in act:
+                act[s.out] = act[s.ins[0]]
+            elif kind == "Concat" and s.ins[0] in act and all(act.get(t) == act[s.ins[0]] for t in s.ins):
+                act[s.out] = act[s.ins[0]]
+        unseeded = {self.head, *self.taps}
+        masked = {}
+
+        def arrives_masked(t):
+            # whether t's gradient is masked whole (with act[t]) when t's producer reads it
+            if t in masked:
+                return masked[t]
+            masked[t] = False  # a cycle cannot be, but a tensor is settled once
+            ok = False
+            if t in act and t not in unseeded:
+                rs = readers.get(t, [])
+                if t in self.placed:
+                    ok = arrives_masked(self.placed[t][0])
+                elif rs and all(r.op.node.op == "ChannelSlice" for r in rs):
+                    ok = all([arrives_masked(r.out) for r in rs])  # each slice's writer told, not the first few
+                elif len(rs) == 1 and rs[0].op.node.op == "Concat":
+                    ok = arrives_masked(rs[0].out)
+                elif rs:
+                    w = first_reader[t]
+                    k = w.ins.index(t)
+                    if k == 0 and (w.op.node.op == "Conv" and self.be.conv.masks_input(w.op.cw, w.acc[0])
+                                   or w.op.node.op == "MaxPool" and not w.acc[0]):
+                        w.op.in_relu = act[t]
+                        ok = True
+            masked[t] = ok
+            return ok
+
+        for s in self.steps:
+            if s.op.node.op in ("Conv", "Add") and s.op.relu and arrives_masked(s.out):
+                s.op.out_masked = True
 
     # -- running --------------------------------------------------------------------------------
     def forward(self, x):
