@@ -243,7 +243,6 @@ class Plan:
         # - the ChannelSlices of merged sibling convolutions: their gradients are the merged
         #   output's, so it is masked whole when each slice's is.
         # A head's or a tap's gradient takes a seed after its readers: never masked so.
-        producer = {s.out: s for s in self.steps}
         first_reader, readers = {}, {}
         for s in self.steps:
             for t in s.ins:
