@@ -492,10 +492,10 @@ def test_gemm_backward_reads_only_the_rows_it_needs(rows):
     assert (jtv == 0).all()
 
 
-@pytest.mark.parametrize("n", [1, 3, gemm.GEMV_ROWS, gemm.GEMV_ROWS + 1])
+@pytest.mark.parametrize("n", [1, 3, 8, 9])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_forward_by_rows_and_by_blas(n, dtype):
-    """A few images take a dot product per row of W, more take BLAS, and so do views: each is
+    """Contiguous arrays take a dot product per row of W and image, views take BLAS: each is
     x @ W.T + b (odd sizes: sums of 1037 terms split over vector lanes)."""
     k, c = 29, 1037
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((n, c), (k, c), (k,)))
@@ -507,6 +507,31 @@ def test_gemm_forward_by_rows_and_by_blas(n, dtype):
     wide = np.full((n, 2 * k), np.nan, dtype)  # y a view with rows apart: BLAS
     gemm.forward(x, w, b, wide[:, ::2])
     np.testing.assert_allclose(wide[:, ::2], want, rtol=tol, atol=tol * np.sqrt(c))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_gives_each_image_the_bits_it_gets_alone(dtype):
+    """Forward and backward, each image's row is bit for bit the row it gets in a batch of one,
+    whatever shares its batch (a gallery's pictures rely on it; NumPy's OpenBLAS on a Zen 5 sums a
+    one-row product in another order than a several-row one); a dense gy (an inner layer's) and a
+    sparse one (a class score's), odd sizes, a column block cut short (COLUMNS)."""
+    k, c = 1031, gemm.COLUMNS * 2 + 37
+    w, b = rng.standard_normal((k, c)).astype(dtype), rng.standard_normal(k).astype(dtype)
+    x, dense = rng.standard_normal((6, c)).astype(dtype), rng.standard_normal((6, k)).astype(dtype)
+    sparse = np.zeros((6, k), dtype)
+    sparse[np.arange(6), [5, 900, 5, 17, 1030, 0]] = [1, -2, 0.5, 1, 3, -1]
+    y, gx = np.empty((6, k), dtype), np.empty((6, c), dtype)
+    gemm.forward(x, w, b, y)
+    for gy in (dense, sparse):
+        gemm.backward(gy, w, gx, False)
+        for n in range(6):
+            y1, gx1 = np.empty((1, k), dtype), np.empty((1, c), dtype)
+            gemm.forward(x[n:n + 1], w, b, y1)
+            gemm.backward(gy[n:n + 1], w, gx1, False)
+            assert np.array_equal(y1[0], y[n]) and np.array_equal(gx1[0], gx[n]), n
+        want = gy.astype(np.float64) @ w.astype(np.float64)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(gx, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
 def test_gemm_affine_concat():
