@@ -60,3 +60,30 @@ def test_blas_threads_restored():
     a = np.ones((200, 300), np.float32)
     blas.matmul(a, a.T, np.empty((200, 200), np.float32))
     assert blas._get_threads() == before
+
+
+@pytest.mark.skipif(not blas.available, reason="NumPy has no OpenBLAS of its own here")
+def test_the_bits_do_not_depend_on_the_thread_counts():
+    """A product's bits are the same on one of Numba's threads or two (matmul's bands are cut the
+    same), and the cubic resize's with OpenBLAS on one thread or two (it holds OpenBLAS to one): a
+    Ray worker (one thread) and a process of its own draw the same picture. NumPy's OpenBLAS on a
+    Zen 5 sums the edge rows of a block in another order, so that each of these failed there."""
+    import numba
+    from classviz.kernels.cpu import resize
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((301, 77)).astype(np.float32), rng.standard_normal((77, 263)).astype(np.float32)
+    x = (rng.standard_normal((2, 3, 269, 269)) * 50).astype(np.float32)
+    got = []
+    before, blas_before = numba.get_num_threads(), blas._get_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            blas._set_threads(threads)
+            out, big = np.empty((301, 263), np.float32), np.empty((2, 3, 322, 322), np.float32)
+            blas.matmul(a, b, out)
+            resize.forward(x, big)
+            got.append((out, big))
+    finally:
+        numba.set_num_threads(before)
+        blas._set_threads(blas_before)
+    assert np.array_equal(got[0][0], got[1][0]) and np.array_equal(got[0][1], got[1][1])

@@ -14,11 +14,11 @@ functions rather than through ctypes pointers, because Numba will not cache a ke
 ctypes pointer (it would recompile, about 1 s, in every process). Where that library is not found
 (a NumPy built on MKL or Accelerate, say), np.matmul does the work and its BLAS threads itself.
 """
+import contextlib
 import ctypes
 import glob
 import os
 
-import numba
 import numpy as np
 from llvmlite import binding
 from numba import njit, prange, types
@@ -26,6 +26,7 @@ from numba import njit, prange, types
 _ROW_MAJOR, _N, _T = 101, 111, 112
 _PREFIX, _SUFFIX = "scipy_", "64_"
 _SMALL = 32 * 32 * 32  # multiply-adds below which one thread does the whole GEMM
+BANDS = 8  # bands a larger GEMM is cut into, for Numba's threads to share out (matmul)
 
 
 def _find_openblas():
@@ -74,7 +75,10 @@ def matmul(a, b, out, accumulate=False):
     m, k = a.shape
     n = b.shape[1]
     rows = m >= n  # split the longer side, into bands of whole 16-element panels
-    parts = 1 if m * n * k < _SMALL else numba.get_num_threads()
+    # BANDS of them whatever the thread count: OpenBLAS may sum an element in another order in a
+    # band of another size (a band's last rows or columns go to its edge kernels: NumPy's OpenBLAS
+    # on a Zen 5), so that bands cut by the thread count made results depend on it
+    parts = 1 if m * n * k < _SMALL else BANDS
     share = -(-(m if rows else n) // parts)
     band = -(-share // 16) * 16
     with _one_blas_thread():
@@ -117,6 +121,15 @@ def _layout(x):
         ld = sc // item if c > 1 else r
         return (_T, ld) if ld >= max(1, r) else None
     return None
+
+
+def one_thread():
+    """A context in which NumPy's OpenBLAS runs each call on one thread (nothing where NumPy has
+    another BLAS): a product then sums each element in one order whatever the process's BLAS
+    thread count (OpenBLAS's threads split a product into blocks, whose edges its kernels may sum
+    in another order: NumPy's OpenBLAS on a Zen 5), which a Ray worker (one thread) and a
+    process of its own (every core) must agree on."""
+    return _one_blas_thread() if available else contextlib.nullcontext()
 
 
 class _one_blas_thread:

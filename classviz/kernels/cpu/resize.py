@@ -5,6 +5,7 @@ it runs once per octave, not per step."""
 import numpy as np
 
 from ..shared import resize_matrix as matrix
+from . import blas
 
 __all__ = ["forward"]
 
@@ -14,4 +15,5 @@ def forward(x, out):
     Values may overshoot the input's range slightly (cubic); the caller clips."""
     my = matrix(x.shape[2], out.shape[2], x.dtype)
     mx = matrix(x.shape[3], out.shape[3], x.dtype)
-    np.matmul(my, x @ mx.T, out=out)
+    with blas.one_thread():  # the same bits in a process of one BLAS thread (a Ray worker) or of many
+        np.matmul(my, x @ mx.T, out=out)
