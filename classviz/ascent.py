@@ -47,7 +47,8 @@ def render(net, classes, schedule="deepdraw", seed=None, on_step=None, preproces
     Returns a list of uint8 (H, W, 3) RGB arrays, one per class (or facet) (H = W = the schedule's final size,
     from crops of `crop_size(net)`: 322 for deepdraw on a 224 model).
     Raises ArgumentError for bad classes, schedules or seeds; RenderInterrupted on Ctrl-C;
-    RenderFailed when an image's gradient becomes NaN/Inf or is identically zero."""
+    RenderFailed when an image's gradient becomes NaN/Inf, or is identically zero for
+    renderer.ZERO_STEPS steps in a row."""
     check_seed(seed)
     octaves = sched.get(schedule)
     pre, _ = prep.for_model(net.model, preprocess)

@@ -12,6 +12,12 @@ from . import transforms as tfs
 from .canvas import CROP, crop_size
 from .errors import ArgumentError, RenderFailed, RenderInterrupted
 
+# steps in a row with an image's gradient identically zero after which the render stops: its
+# objective does not depend on the pixels (dead weights, an all-zero classifier). Not one: a single
+# unit's objective (a neuron, a ReLU's output at one place) is zero while the unit is off, and the
+# next crop may turn it on (the step leaves the image as it was meanwhile)
+ZERO_STEPS = 10
+
 
 class Step:
     """What `on_step` receives after each finished step.
@@ -217,6 +223,7 @@ class Renderer:
         self.obj = be.zeros((self.n,), dt)
         self.step_size = be.zeros((1,), dt)
         self.done, self.steps = 0, sched.total_steps(octaves)
+        self.zero_run = None  # per norm: steps in a row its gradient has been identically zero
 
     def run(self, on_step=None):
         """Run every octave; returns the images (list of uint8 (H, W, 3)). on_step as in `render`."""
@@ -242,23 +249,28 @@ class Renderer:
         return self.images()
 
     def check(self, octave, head):
-        """Raise RenderFailed when the step just run met a gradient that is NaN/Inf or identically
-        zero for some image (the update then left that image as it was)."""
+        """Raise RenderFailed when the step just run met a gradient that is NaN/Inf for some image,
+        or one that has been identically zero for ZERO_STEPS steps in a row (the update left that
+        image as it was)."""
         norm = self.be.to_numpy(self.norm)
-        bad = np.flatnonzero(~(np.isfinite(norm) & (norm > 0)))
+        if self.zero_run is None or len(self.zero_run) != len(norm):
+            self.zero_run = np.zeros(len(norm), np.int64)
+        self.zero_run = np.where(norm == 0, self.zero_run + 1, 0)
+        bad = np.flatnonzero(~np.isfinite(norm) | (self.zero_run >= ZERO_STEPS))
         if not bad.size:
             return
         n = int(bad[0])
         if len(norm) != self.n:  # the canvas path of placements: one norm, the canvas's
             n = 0
-        what = "is identically zero" if norm[n] == 0 else "became NaN or Inf"
+        what = (f"is identically zero at step {self.done + 2 - ZERO_STEPS} of {self.steps} and the "
+                f"{ZERO_STEPS - 1} steps after it" if norm[n] == 0 else f"became NaN or Inf at step "
+                f"{self.done + 1} of {self.steps}")
         why = ("the objective does not depend on the pixels (dead weights or an all-zero classifier?)"
                if norm[n] == 0 else "the model computes non-finite values")
         c = self.cls[n]
         target = f"objective '{c.text()}'" if isinstance(c, objectives.Objective) else f"class {c}"
         where = f"placement {n + 1} of {self.n}" if self.places is not None else f"image {n + 1} of {self.n}"
-        raise RenderFailed(f"the gradient of {target} ({where}) {what} at step "
-                           f"{self.done + 1} of {self.steps} (octave {octave + 1}, head {head}): {why}",
+        raise RenderFailed(f"the gradient of {target} ({where}) {what} (octave {octave + 1}, head {head}): {why}",
                            self.done, self.steps)
 
     def octave_step(self, octave, head):

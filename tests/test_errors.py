@@ -6,7 +6,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import classviz
-from classviz import ArgumentError, ClassvizError, ModelError
+from classviz import ArgumentError, ClassvizError, ModelError, renderer
 
 
 def one_line(excinfo, *words):
@@ -195,7 +195,35 @@ def test_a_render_stops_when_the_gradient_is_identically_zero(model_path, tmp_pa
     net = classviz.load(tmp_path / "zero.onnx", backend="cpu")
     with pytest.raises(classviz.RenderFailed) as e:
         classviz.render(net, 7, "quick", seed=0)
-    one_line(e, "class 7", "is identically zero at step 1 of 60", "loss3/classifier", "does not depend on the pixels")
+    one_line(e, "class 7", f"is identically zero at step 1 of 60 and the {renderer.ZERO_STEPS - 1} steps after it",
+             "loss3/classifier", "does not depend on the pixels")
+    assert e.value.steps_done == renderer.ZERO_STEPS - 1
+
+
+def test_a_zero_gradient_stops_a_render_only_when_it_lasts():
+    """A single unit's objective is zero while the unit is off: a few such steps in a row go on
+    (the update leaves the image as it was), ZERO_STEPS in a row stop the render, naming the first
+    of them; a NaN stops it at once. Each image counts its own steps (placements: the canvas's)."""
+    from types import SimpleNamespace
+    from classviz.kernels import get_backend
+    fake = SimpleNamespace(be=get_backend("cpu"), zero_run=None, cls=[3, 5], places=None, n=2, done=0, steps=99)
+    check = lambda norm: (setattr(fake, "norm", np.array(norm, float)), renderer.Renderer.check(fake, 2, "aux1"))  # noqa: E731
+    z = renderer.ZERO_STEPS
+    for _ in range(z - 1):  # image 2 off for ZERO_STEPS - 1 steps, then on again
+        check([1.0, 0.0])
+        fake.done += 1
+    check([1.0, 2.0])
+    fake.done += 1
+    for _ in range(z - 1):
+        check([0.0, 0.0])
+        fake.done += 1
+    with pytest.raises(classviz.RenderFailed) as e:  # image 1's tenth in a row
+        check([0.0, 1.0])
+    one_line(e, "class 3 (image 1 of 2)", f"is identically zero at step {z + 1} of 99 and the {z - 1} steps after it",
+             "octave 3", "aux1")
+    fake.zero_run = None
+    with pytest.raises(classviz.RenderFailed, match="class 5 .image 2 of 2. became NaN or Inf at step"):
+        check([1.0, np.nan])
 
 
 @pytest.mark.parametrize("seed, words", [(-1, "seed must be >= 0, got -1"), (1.5, "got float 1.5"),
