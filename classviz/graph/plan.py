@@ -264,7 +264,6 @@ class Plan:
             # whether t's gradient is masked whole (with act[t]) when t's producer reads it
             if t in masked:
                 return masked[t]
-            masked[t] = False  # a cycle cannot be, but a tensor is settled once
             ok = False
             if t in act and t not in unseeded:
                 rs = readers.get(t, [])
