@@ -30,7 +30,7 @@ import numpy as np
 import classviz
 from classviz.canvas import crop_size
 from classviz.kernels.cpu import blas, packed, winograd
-from step import CallTimer, sgemm_gflops, weights_or_synthetic
+from step import CallTimer, median_ms, sgemm_gflops, weights_or_synthetic
 
 GEMM_CALLS = ((packed, "matmul"), (packed, "matmul_stacked"), (blas, "matmul"), (blas, "matmul_stacked"))
 
@@ -47,14 +47,7 @@ def packed_gflops(matmul, matmul_stacked, repeat=20):
         b = rng.standard_normal(shape[:-2] + (k, n)).astype(np.float32)
         out = np.empty(shape[:-2] + (m, n), np.float32)
         fn = (lambda: matmul(a, b, out)) if s is None else (lambda: matmul_stacked(a, b, out))
-        for _ in range(3):
-            fn()
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        rates.append(2.0 * (s or 1) * m * k * n / float(np.median(times)) / 1e9)
+        rates.append(2.0 * (s or 1) * m * k * n / median_ms(fn, repeat) / 1e6)
     return tuple(rates)
 
 
